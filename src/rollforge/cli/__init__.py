@@ -1,0 +1,1 @@
+"""The ``rollforge`` command line: a thin shell over the library, one module per command group."""

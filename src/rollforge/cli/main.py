@@ -1,0 +1,80 @@
+"""Entry point: builds the argument parser from the command modules and renders errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from rollforge import __version__
+from rollforge.errors import RollforgeError
+
+# Command modules, in the order `rollforge --help` lists them. Each exposes
+# add_parser(subparsers) which registers its sub-command and sets `func` to a run(args) -> int.
+COMMANDS = [
+    "inspect",
+    "sft",
+    "dpo",
+    "sample",
+    "build",
+    "report",
+    "diff",
+    "review",
+    "train",
+    "collect",
+    "compare",
+    "example",
+]
+
+DESCRIPTION = """\
+rollforge turns NeMo Gym rollouts into SFT and DPO training data, and proves whether training helped.
+
+typical loop:
+  rollforge inspect rollouts/                  what is in these files?
+  rollforge build rollouts/ -o releases/       filtered SFT + DPO splits, report, manifest
+  rollforge train sft --model M --data releases/v1 -o runs/sft
+  rollforge collect tasks.jsonl --base-url http://127.0.0.1:8000/v1 --model M -o after.jsonl
+  rollforge compare before.jsonl after.jsonl   did it help? (paired bootstrap CI, p-value)
+
+Every command takes --help with examples.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rollforge", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"rollforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = import_module(f"rollforge.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name != f"rollforge.cli.{name}_cmd":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except RollforgeError as exc:
+        print(f"rollforge: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rollforge: interrupted; no partial output was left behind", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

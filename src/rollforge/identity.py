@@ -1,0 +1,31 @@
+"""Stable identities: ``prompt_id`` groups repeats of one task across files and runs, ``rollout_id`` names one
+trajectory. Both are 64-bit xxh3 hashes in hex; neither depends on file names, line order or task indices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import xxhash
+
+
+def canonical_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> bytes:
+    """The prompt as canonical JSON: sorted keys, no whitespace. Equal prompts give equal bytes."""
+    return orjson.dumps({"messages": messages, "tools": tools}, option=orjson.OPT_SORT_KEYS)
+
+
+def prompt_id(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+    return xxhash.xxh3_64_hexdigest(canonical_prompt(messages, tools))
+
+
+_SPACE = frozenset(b" \t\r\n")
+
+
+def rollout_id(line: bytes) -> str:
+    """Hash of the line's bytes (surrounding whitespace stripped): identical lines are the same rollout."""
+    start, end = 0, len(line)
+    while end > start and line[end - 1] in _SPACE:
+        end -= 1
+    while start < end and line[start] in _SPACE:
+        start += 1
+    return xxhash.xxh3_64_hexdigest(memoryview(line)[start:end])

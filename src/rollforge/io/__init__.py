@@ -1,0 +1,1 @@
+"""Reading rollouts and writing datasets."""

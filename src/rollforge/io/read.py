@@ -1,0 +1,100 @@
+"""Reading rollouts: every non-blank line becomes a Rollout or a Reject, in file order."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import zstandard
+
+from rollforge.decode import LineDecoder
+from rollforge.io.lines import Chunk, LineReader, open_stream
+from rollforge.io.sources import Discovery, Source, discover
+from rollforge.rollout import Reject, Rollout
+
+Record = Rollout | Reject
+CORRUPT = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+
+class _Keys(msgspec.Struct):
+    _ng_task_index: Any = None
+    _ng_rollout_index: Any = None
+
+
+class Materialized:
+    """Index of a *_materialized_inputs file: (task index, rollout index) -> that input row's fields."""
+
+    def __init__(self, path: str) -> None:
+        self.source = Source(path, 0)
+        self.rows: dict[tuple[Any, Any], bytes] = {}
+        keys = msgspec.json.Decoder(_Keys)
+        for _, _, line in LineReader(Chunk(self.source)):
+            try:
+                k = keys.decode(line)
+            except msgspec.MsgspecError:
+                continue  # a bad planned row only means nothing to restore for it
+            self.rows[(k._ng_task_index, k._ng_rollout_index)] = line
+
+    def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
+        line = self.rows.get((task_index, rollout_index))
+        if line is None:
+            return None
+        try:
+            value = msgspec.json.decode(line)
+        except msgspec.MsgspecError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+@lru_cache(maxsize=4)
+def load_materialized(path: str) -> Materialized:
+    """One index per process, shared by all chunks of the same file."""
+    return Materialized(path)
+
+
+def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None) -> Iterator[Record]:
+    """Records of one chunk. Line numbers are 1-based within the chunk (whole files: within the file).
+
+    Pass your own ``reader`` to learn ``reader.lines_seen`` afterwards. A corrupt compressed stream ends
+    the chunk with one ``unreadable_file`` reject.
+    """
+    reader = reader or LineReader(chunk)
+    restore = load_materialized(chunk.source.materialized).restore if chunk.source.materialized else None
+    path = chunk.source.path
+    try:
+        for index, _, line in reader:
+            yield decoder.parse(line, path, index + 1, restore)
+    except CORRUPT as exc:
+        yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}")
+
+
+def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> Iterator[Record]:
+    """Every record of every source, in order, in this process."""
+    decoder = decoder or LineDecoder()
+    for source in discovery.sources:
+        yield from read_chunk(Chunk(source), decoder)
+
+
+def read_rollouts(paths: list[str], decoder: LineDecoder | None = None) -> Iterator[Record]:
+    """Rollouts and rejects of the given paths (files, directories, globs, '-')."""
+    return iter_records(discover(paths), decoder)
+
+
+def count_lines(path: str) -> int:
+    """Non-blank lines of a file (used to count skipped companion files)."""
+    return sum(1 for _ in LineReader(Chunk(Source(path, 0))))
+
+
+def read_raw_line(source_path: str, line_no: int) -> bytes | None:
+    """The raw bytes of one line (1-based), streaming to it; for review samples and debugging."""
+    stream = open_stream(Source(source_path, 0))
+    try:
+        for number, line in enumerate(stream, start=1):
+            if number == line_no:
+                return line
+    finally:
+        stream.close()
+    return None

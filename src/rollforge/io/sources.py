@@ -1,0 +1,127 @@
+"""Finding rollouts files: paths, directories, globs and stdin; NeMo Gym's companion files recognised.
+
+A directory is searched recursively for ``*.jsonl``, ``*.jsonl.gz`` and ``*.jsonl.zst``. Companion files
+that sit beside a rollouts file are never read as rollouts:
+
+- ``<stem>_failures.jsonl``: rows NeMo Gym could not finish; skipped, their lines counted;
+- ``<stem>_aggregate_metrics.json``: NeMo Gym's summary; noted;
+- ``<stem>_materialized_inputs.jsonl``: every planned input row; joined to ``<stem>.jsonl`` on
+  ``(_ng_task_index, _ng_rollout_index)`` to restore dataset fields the verifier did not echo back.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rollforge.errors import RollforgeError
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+COMPANIONS = {
+    "_failures": "failures",
+    "_materialized_inputs": "materialized_inputs",
+    "_aggregate_metrics": "aggregate_metrics",
+}
+STDIN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One rollouts file (or stdin)."""
+
+    path: str
+    size: int
+    materialized: str | None = None  # the companion *_materialized_inputs file, when there is one
+
+    @property
+    def compression(self) -> str | None:
+        if self.path.endswith(".gz"):
+            return "gz"
+        if self.path.endswith(".zst"):
+            return "zst"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    path: str
+    kind: str  # failures | materialized_inputs | aggregate_metrics
+
+
+@dataclass(slots=True)
+class Discovery:
+    sources: list[Source] = field(default_factory=list)
+    companions: list[Companion] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.size for s in self.sources)
+
+
+def split_name(path: str) -> tuple[str, str]:
+    """(stem, suffix) with the rollouts suffix removed: 'a/b_failures.jsonl.gz' -> ('a/b_failures', ...)."""
+    for suffix in (".jsonl.gz", ".jsonl.zst", ".json.gz", ".jsonl", ".json"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)], suffix
+    return path, ""
+
+
+def companion_kind(path: str) -> str | None:
+    stem, _ = split_name(os.path.basename(path))
+    for tail, kind in COMPANIONS.items():
+        if stem.endswith(tail):
+            return kind
+    return None
+
+
+def _expand(path: str) -> list[str]:
+    if path == STDIN:
+        return [STDIN]
+    if any(ch in path for ch in "*?["):
+        found = sorted(glob.glob(path, recursive=True))
+        if not found:
+            raise RollforgeError(f"no files match {path!r}", hint="check the pattern, or quote it for the shell")
+        return [p for f in found for p in (_expand(f) if os.path.isdir(f) else [f])]
+    if os.path.isdir(path):
+        files = sorted(
+            str(p)
+            for p in Path(path).rglob("*")
+            if p.is_file() and (str(p).endswith(SUFFIXES) or companion_kind(str(p)) == "aggregate_metrics")
+        )
+        if not any(f.endswith(SUFFIXES) for f in files):
+            raise RollforgeError(
+                f"no rollouts files under {path}", hint="expected *.jsonl, *.jsonl.gz or *.jsonl.zst files"
+            )
+        return files
+    if not os.path.exists(path):
+        raise RollforgeError(f"no such file or directory: {path}")
+    return [path]
+
+
+def discover(paths: list[str]) -> Discovery:
+    """Expand user paths into rollouts sources (in a stable order) and companion files."""
+    if not paths:
+        raise RollforgeError("no input given", hint="pass rollouts files, directories, globs, or - for stdin")
+    found = Discovery()
+    seen: set[str] = set()
+    names: list[str] = []
+    for path in paths:
+        for name in _expand(path):
+            if name not in seen:
+                seen.add(name)
+                names.append(name)
+    materialized = {split_name(c)[0]: c for c in names if companion_kind(c) == "materialized_inputs"}
+    for name in names:
+        kind = companion_kind(name)
+        if kind is not None:
+            found.companions.append(Companion(name, kind))
+        elif name == STDIN:
+            found.sources.append(Source(STDIN, 0))
+        else:
+            stem = split_name(name)[0]
+            found.sources.append(Source(name, os.path.getsize(name), materialized.get(stem + "_materialized_inputs")))
+    if not found.sources:
+        raise RollforgeError("no rollouts files among the inputs (only companion files)")
+    return found

@@ -1,0 +1,43 @@
+"""Stable reason codes. A line of input ends up kept, filtered (a filter's reason) or rejected (a reject's
+reason). Codes are snake_case and never renamed: scripts and manifests depend on them."""
+
+REJECT_REASONS: dict[str, str] = {
+    "invalid_json": "the line is not valid JSON",
+    "not_an_object": "the line is JSON but not an object",
+    "no_response": "no `response` object: an input row or a failed rollout, not a finished rollout",
+    "no_output": "`response.output` is missing or not a list",
+    "no_prompt": "`responses_create_params` or its `input` is missing or unusable, or no message precedes "
+    "the model's first turn",
+    "no_reward": "`reward` is missing or null",
+    "bad_reward": "`reward` is not a finite number",
+    "malformed_item": "an item or content part is not an object, or a function_call lacks call_id/name",
+    "unsupported_item": "an item type with no chat form (mcp_call, web_search_call, computer_call, ...)",
+    "unsupported_content": "a content part with no chat form (input_file, input_audio, an image from the model)",
+    "unknown_role": "a message role other than system, developer, user or assistant",
+    "orphan_tool_output": "a function_call_output whose call_id answers no earlier function_call",
+    "nested_output_not_cumulative": "`response.output` is a list of lists whose steps do not extend each other",
+    "unsupported_tool": "a tool that is not a function tool (web_search, file_search, ...)",
+    "invalid_tool_arguments": "a tool call's arguments are not a JSON object, so they cannot be rendered as "
+    "an object (use --arguments string to keep them as strings)",
+    "unreadable_file": "the file could not be read (corrupt gzip/zstd stream); the rest of that file is lost",
+}
+
+FILTER_REASONS: dict[str, str] = {
+    "below_min_reward": "reward < --min-reward",
+    "above_max_reward": "reward > --max-reward",
+    "not_success": "--success-only and the rollout is not a success",
+    "low_task_success_rate": "the prompt's success rate over its rollouts < --min-task-success-rate",
+    "too_few_items": "fewer items in response.output than --min-items",
+    "too_many_items": "more items in response.output than --max-items",
+    "too_few_turns": "fewer assistant turns than --min-turns",
+    "too_many_turns": "more assistant turns than --max-turns",
+    "no_tool_use": "--require-tool-use and no tool call",
+    "truncated": "the response was cut off (incomplete_details); --drop-truncated",
+    "too_many_tokens": "the rendered chat template is longer than --max-tokens",
+    "where_false": "the --where expression is false",
+    "duplicate": "an exact duplicate of an earlier kept rollout (--dedup exact)",
+    "near_duplicate": "a near duplicate of an earlier kept rollout (--dedup near)",
+    "review_rejected": "a reviewer labelled it `reject` in the review database (--labels)",
+    "no_assistant_turn": "the model produced no assistant message",
+    "over_category_cap": "over --max-per-category for its --balance-by category",
+}

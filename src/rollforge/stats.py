@@ -1,0 +1,173 @@
+"""What is in a set of rollouts files: counts, reward statistics, shapes and warnings (``rollforge inspect``).
+
+:class:`Inventory` is fed records one at a time (memory: one float per rollout plus a few numbers per
+prompt) and partial inventories merge, so parallel workers can each build one.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollforge.rollout import Reject, Rollout
+
+REASONING_SHAPES = (
+    "reasoning_summary", "reasoning_hidden", "reasoning_encrypted",
+    "think_inline", "think_lone_close", "think_unclosed",
+)  # fmt: skip
+EXAMPLES_PER_REASON = 3
+
+
+@dataclass(slots=True)
+class _PromptGroup:
+    rollouts: int = 0
+    low: float = math.inf
+    high: float = -math.inf
+
+    def add(self, reward: float) -> None:
+        self.rollouts += 1
+        self.low = min(self.low, reward)
+        self.high = max(self.high, reward)
+
+
+@dataclass
+class Inventory:
+    lines: int = 0
+    rejected: list[Reject] = field(default_factory=list)
+    rewards: array = field(default_factory=lambda: array("d"))
+    prompts: dict[str, _PromptGroup] = field(default_factory=dict)
+    facts: Counter = field(default_factory=Counter)
+    task_types: Counter = field(default_factory=Counter)
+    with_tools: int = 0
+    truncated: int = 0
+    files: Counter = field(default_factory=Counter)
+
+    def add(self, record: Rollout | Reject) -> None:
+        self.lines += 1
+        if isinstance(record, Reject):
+            self.rejected.append(record)
+            return
+        self.rewards.append(record.reward)
+        self.prompts.setdefault(record.prompt_id, _PromptGroup()).add(record.reward)
+        self.facts.update(record.facts)
+        self.task_types[record.task_type] += 1
+        self.with_tools += record.uses_tools
+        self.truncated += record.truncated
+        self.files[record.file] += 1
+
+    def merge(self, other: Inventory) -> None:
+        self.lines += other.lines
+        self.rejected.extend(other.rejected)
+        self.rewards.extend(other.rewards)
+        for pid, group in other.prompts.items():
+            mine = self.prompts.setdefault(pid, _PromptGroup())
+            mine.rollouts += group.rollouts
+            mine.low, mine.high = min(mine.low, group.low), max(mine.high, group.high)
+        self.facts.update(other.facts)
+        self.task_types.update(other.task_types)
+        self.with_tools += other.with_tools
+        self.truncated += other.truncated
+        self.files.update(other.files)
+
+    @property
+    def rollouts(self) -> int:
+        return len(self.rewards)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
+        per_prompt = Counter(g.rollouts for g in self.prompts.values())
+        contrastive = sum(1 for g in self.prompts.values() if g.high > g.low)
+        return {
+            "lines": self.lines,
+            "rollouts": self.rollouts,
+            "rejected": [{"file": r.file, "line": r.line, "reason": r.reason} for r in self.rejected],
+            "rejected_by_reason": self._rejects_by_reason(),
+            "prompts": len(self.prompts),
+            "rollouts_per_prompt": {str(k): per_prompt[k] for k in sorted(per_prompt)},
+            "prompts_with_reward_spread": contrastive,
+            "task_types": dict(self.task_types.most_common()),
+            "reward": reward_stats(self.rewards),
+            "items": {k.removeprefix("item:"): v for k, v in sorted(self.facts.items()) if k.startswith("item:")},
+            "reasoning": {k: self.facts[k] for k in REASONING_SHAPES if self.facts[k]},
+            "facts": {k: v for k, v in sorted(self.facts.items()) if not k.startswith("item:")},
+            "tool_use_rate": self.with_tools / self.rollouts if self.rollouts else 0.0,
+            "truncated": self.truncated,
+            "files": dict(self.files),
+            "warnings": self.warnings(contrastive),
+        }
+
+    def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.rejected:
+            entry = out.setdefault(r.reason, {"count": 0, "examples": []})
+            entry["count"] += 1
+            if len(entry["examples"]) < EXAMPLES_PER_REASON:
+                entry["examples"].append(f"{r.where()}: {r.message}")
+        return out
+
+    def warnings(self, contrastive: int) -> list[str]:
+        warn = []
+        if self.lines and not self.rollouts:
+            warn.append("no line is a usable rollout: see the reject reasons")
+        if self.rollouts and contrastive == 0:
+            warn.append("no prompt has two rollouts with different rewards: no DPO pairs possible")
+        if self.rejected and len(self.rejected) >= 0.1 * self.lines:
+            warn.append(f"{len(self.rejected)} of {self.lines} lines rejected: check the reject reasons")
+        if self.rollouts and len(self.prompts) == self.rollouts:
+            warn.append("every prompt has a single rollout: collect with --num-repeats > 1 for DPO")
+        if self.rewards and min(self.rewards) == max(self.rewards):
+            warn.append(f"every reward is {self.rewards[0]}: nothing to filter or pair on")
+        if self.truncated:
+            warn.append(f"{self.truncated} truncated rollouts (incomplete_details): dropped from SFT by default")
+        if self.facts["reasoning_hidden"] + self.facts["reasoning_encrypted"]:
+            warn.append("some reasoning is hidden or encrypted: there is no text of it to train on")
+        return warn
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) of an already sorted list."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def reward_stats(rewards: array | list[float]) -> dict[str, Any]:
+    if not rewards:
+        return {"count": 0}
+    values = sorted(rewards)
+    mean = sum(values) / len(values)
+    distinct = sorted(set(values))
+    return {
+        "count": len(values),
+        "min": values[0],
+        "max": values[-1],
+        "mean": mean,
+        "std": math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)),
+        "quantiles": {f"p{int(q * 100)}": quantile(values, q) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+        "distinct": len(distinct),
+        "values": distinct if len(distinct) <= 20 else None,
+    }
+
+
+def take_inventory(paths: list[str], decoder: Any = None) -> dict[str, Any]:
+    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``)."""
+    from rollforge.io.read import count_lines, iter_records
+    from rollforge.io.sources import discover
+    from rollforge.progress import track
+
+    discovery = discover(paths)
+    inventory = Inventory()
+    for record in track(iter_records(discovery, decoder), "reading"):
+        inventory.add(record)
+    summary = inventory.summary()
+    summary["companions"] = [
+        {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
+        for c in discovery.companions
+    ]
+    return summary
