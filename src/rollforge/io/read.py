@@ -61,14 +61,21 @@ def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = N
     Pass your own ``reader`` to learn ``reader.lines_seen`` afterwards. A corrupt compressed stream ends
     the chunk with one ``unreadable_file`` reject.
     """
+    return (record for record, _ in read_chunk_raw(chunk, decoder, reader))
+
+
+def read_chunk_raw(
+    chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None
+) -> Iterator[tuple[Record, bytes]]:
+    """Like :func:`read_chunk`, with each record's raw line."""
     reader = reader or LineReader(chunk)
     restore = load_materialized(chunk.source.materialized).restore if chunk.source.materialized else None
     path = chunk.source.path
     try:
         for index, _, line in reader:
-            yield decoder.parse(line, path, index + 1, restore)
+            yield decoder.parse(line, path, index + 1, restore), line
     except CORRUPT as exc:
-        yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}")
+        yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""
 
 
 def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> Iterator[Record]:

@@ -1,0 +1,57 @@
+"""``rollforge dpo``: preference pairs from several rollouts of the same prompt."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rollforge.cli.common import add_command, print_json
+from rollforge.cli.options import add_filter_args, add_reasoning_arg, add_run_args, apply_run_args, filters_from_args
+from rollforge.cli.summary import print_accounting
+from rollforge.export.dpo import DPO_FORMATS
+from rollforge.pairs import STRATEGIES
+from rollforge.pipeline import DpoOptions, make_dpo
+
+EXAMPLES = """\
+  rollforge dpo rollouts.jsonl -o dpo.jsonl
+  rollforge dpo runs/ -o dpo.jsonl --pairing all --min-margin 0.3 --max-pairs-per-prompt 4
+  rollforge dpo runs/ -o dpo.jsonl --success-only --format nemo-rl --json
+  rollforge dpo runs/ -o dpo.jsonl --split-at-divergence      # multi-turn: compare only where they differ
+"""
+
+
+def add_parser(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "dpo",
+        help="write DPO preference pairs from rollouts of the same prompt",
+        description="Groups ALL rollouts by prompt (the rejected side needs the low rewards), pairs inside each "
+        "group only, and writes prompt/chosen/rejected rows. The chosen side must pass the quality filters; "
+        "equal rewards and identical trajectories are never paired. Prompts without a pair are counted by reason.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
+    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument("--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)")
+    parser.add_argument("--pairing", choices=STRATEGIES, default="best-worst", help="pairing strategy (default: best-worst)")
+    parser.add_argument("--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)")
+    parser.add_argument("--max-pairs-per-prompt", type=int, help="cap pairs per prompt (with --pairing all)")
+    parser.add_argument("--split-at-divergence", action="store_true",
+                        help="move the messages both sides share into the prompt")  # fmt: skip
+    add_reasoning_arg(parser)
+    add_filter_args(parser)
+    add_run_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_run_args(args)
+    options = DpoOptions(
+        args.format, args.reasoning, args.pairing, args.min_margin, args.max_pairs_per_prompt, args.split_at_divergence
+    )
+    acc = make_dpo(args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers)
+    if args.json:
+        print_json(acc)
+    else:
+        print_accounting(acc, "dpo", args.output)
+    return 0

@@ -1,0 +1,106 @@
+"""Flags shared by the dataset commands (sft, dpo, sample, build): one definition, one meaning."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rollforge import progress
+from rollforge.engine.job import DEFAULT_STRATA, Stratum
+from rollforge.errors import RollforgeError
+from rollforge.export.messages import REASONING_MODES
+from rollforge.filters import FilterOptions
+from rollforge.success import Success
+from rollforge.where import Where
+
+
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument("--workers", type=int, default=None, help="processes to use (default: all cores)")
+    group.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
+    group.add_argument("--json", action="store_true", help="print the accounting as one JSON object on stdout")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def add_filter_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("quality filters (each drop is counted under its reason)")
+    g.add_argument("--min-reward", type=float, help="drop rollouts with reward below this")
+    g.add_argument("--max-reward", type=float, help="drop rollouts with reward above this")
+    g.add_argument("--success-threshold", type=float, default=1.0,
+                   help="success means reward >= this (default: 1.0); real rollouts have no `success` field")
+    g.add_argument("--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)")
+    g.add_argument("--success-only", action="store_true", help="keep successful rollouts only")
+    g.add_argument("--min-task-success-rate", type=float, metavar="R",
+                   help="keep rollouts of prompts whose success rate over their rollouts is >= R")
+    g.add_argument("--min-items", type=int, help="min items in response.output (the tutorial's 'turns')")
+    g.add_argument("--max-items", type=int, help="max items in response.output")
+    g.add_argument("--min-turns", type=int, help="min assistant turns")
+    g.add_argument("--max-turns", type=int, help="max assistant turns")
+    g.add_argument("--require-tool-use", action="store_true", help="keep rollouts that call a tool")
+    g.add_argument("--drop-truncated", action=argparse.BooleanOptionalAction, default=True,
+                   help="drop rollouts cut off by max_output_tokens (default: drop)")
+    g.add_argument("--max-tokens", type=int, help="max tokens of the rendered chat template (needs --tokenizer)")
+    g.add_argument("--tokenizer", metavar="PATH_OR_ID", help="tokenizer for --max-tokens")
+    g.add_argument("--where", metavar="EXPR",
+                   help="keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and reward >= 0.7'")
+    g.add_argument("--dedup", choices=("exact", "near"), help="drop duplicates (near: MinHash on assistant text)")
+    g.add_argument("--near-threshold", type=float, default=0.9, help="Jaccard threshold for --dedup near")
+    g.add_argument("--labels", metavar="REVIEW_DB", help="drop rollouts a reviewer rejected (rollforge review)")  # fmt: skip
+
+
+def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reasoning", choices=REASONING_MODES,
+                        help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
+                        "(default: field for trl/nemo-rl, think for openai/sharegpt)")  # fmt: skip
+
+
+def filters_from_args(args: argparse.Namespace) -> FilterOptions:
+    if args.max_tokens is not None and not args.tokenizer:
+        raise RollforgeError("--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id")
+    return FilterOptions(
+        min_reward=args.min_reward,
+        max_reward=args.max_reward,
+        success=Success(threshold=args.success_threshold, field=args.success_field),
+        success_only=args.success_only,
+        min_task_success_rate=args.min_task_success_rate,
+        min_items=args.min_items,
+        max_items=args.max_items,
+        min_turns=args.min_turns,
+        max_turns=args.max_turns,
+        require_tool_use=args.require_tool_use,
+        drop_truncated=args.drop_truncated,
+        max_tokens=args.max_tokens,
+        tokenizer=args.tokenizer,
+        where=Where(args.where) if args.where else None,
+        dedup=args.dedup,
+        near_threshold=args.near_threshold,
+        labels=args.labels,
+    )
+
+
+def apply_run_args(args: argparse.Namespace) -> None:
+    progress.set_quiet(args.quiet or args.json)
+    if args.workers is not None and args.workers < 1:
+        raise RollforgeError("--workers must be at least 1")
+
+
+def parse_strata(text: str | None) -> tuple[Stratum, ...]:
+    """'0.5:10,0.8:20,inf:20' -> rewards below 0.5: 10, [0.5, 0.8): 20, >= 0.8: 20 (upper bound:count)."""
+    if not text:
+        return DEFAULT_STRATA
+    strata, low = [], -float("inf")
+    try:
+        for part in text.split(","):
+            bound, count = part.split(":")
+            high = float(bound)
+            if high <= low:
+                raise ValueError("bounds must increase")
+            strata.append(Stratum(low, high, int(count)))
+            low = high
+    except ValueError as exc:
+        raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
+    return tuple(strata)
+
+
+def describe_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k != "func"}

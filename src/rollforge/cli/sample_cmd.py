@@ -1,0 +1,45 @@
+"""``rollforge sample``: a stratified, seeded sample of rollouts for manual review."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rollforge.cli.common import add_command, print_json
+from rollforge.cli.options import add_run_args, apply_run_args, parse_strata
+from rollforge.pipeline import make_sample
+
+EXAMPLES = """\
+  rollforge sample rollouts.jsonl -o review.jsonl                 # 10 below 0.5, 20 in [0.5, 0.8), 20 >= 0.8
+  rollforge sample runs/ -o review.jsonl --strata 0:20,1:20,inf:10 --seed 7
+  rollforge review review.jsonl --db review.sqlite                # then label them in the browser
+"""
+
+
+def add_parser(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "sample",
+        help="draw a stratified review sample by reward",
+        description="A seeded sample stratified by reward, written as the original rollout lines (so it is itself a "
+        "rollouts file for `rollforge review`). The choice does not depend on input order or worker count.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
+    parser.add_argument("-o", "--output", required=True, help="output JSONL of sampled rollouts")
+    parser.add_argument("--strata", metavar="SPEC",
+                        help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)")  # fmt: skip
+    add_run_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_run_args(args)
+    acc = make_sample(args.paths, args.output, parse_strata(args.strata), seed=args.seed, workers=args.workers)
+    if args.json:
+        print_json(acc)
+        return 0
+    for name, entry in acc["strata"].items():
+        print(f"reward {name}: {entry['written']} of {entry['wanted']}")
+    print(f"wrote {acc['written']} rollouts to {args.output}")
+    return 0

@@ -1,0 +1,54 @@
+"""``rollforge sft``: successful trajectories as chat conversations a trainer accepts as they are."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rollforge.cli.common import add_command, print_json
+from rollforge.cli.options import add_filter_args, add_reasoning_arg, add_run_args, apply_run_args, filters_from_args
+from rollforge.cli.summary import print_accounting
+from rollforge.export.sft import SFT_FORMATS
+from rollforge.pipeline import SftOptions, make_sft
+
+EXAMPLES = """\
+  rollforge sft rollouts.jsonl -o sft.jsonl --success-only
+  rollforge sft runs/ -o sft.jsonl --min-reward 0.8 --require-tool-use --dedup exact
+  rollforge sft runs/ -o sft.jsonl --success-field is_correct --success-only --format openai
+  rollforge sft runs/ -o data/sft.jsonl --format sharegpt        # also writes data/dataset_info.json
+  rollforge sft runs/ -o sft.jsonl --where 'metadata.task_type == "math"' --balance-by task_name \\
+      --max-per-category 500 --json
+"""
+
+
+def add_parser(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "sft",
+        help="write SFT rows (chat conversations) from rollouts",
+        description="One row per rollout that passes the quality filters: the full conversation (prompt included), "
+        "tool calls and reasoning intact, ending on the assistant's turn. Formats: trl (messages + tools as a "
+        "JSON string + ids, reward, task_type), openai, nemo-rl (openai_format loader), sharegpt (LLaMA-Factory). "
+        "Prints the accounting: lines = written + filtered + rejected.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
+    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument("--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)")
+    add_reasoning_arg(parser)
+    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field (dotted path)")
+    parser.add_argument("--max-per-category", type=int, help="rows kept per --balance-by category (seeded choice)")
+    add_filter_args(parser)
+    add_run_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_run_args(args)
+    options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
+    acc = make_sft(args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers)
+    if args.json:
+        print_json(acc)
+    else:
+        print_accounting(acc, "sft", args.output)
+    return 0

@@ -1,0 +1,33 @@
+"""The accounting table every dataset-writing command prints (on stderr, so stdout stays for --json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
+    console = Console(stderr=True)
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("input lines", str(acc["lines"]))
+    table.add_row("  rollouts", str(acc["rollouts"]))
+    for reason, n in acc["rejected"].items():
+        table.add_row(f"  rejected: {reason}", str(n))
+    for reason, n in acc.get("filtered", {}).items():
+        table.add_row(f"  filtered: {reason}", str(n))
+    if "pairs" in acc:
+        table.add_row("prompts", str(acc["prompts"]))
+        for reason, n in acc["unpaired"].items():
+            table.add_row(f"  unpaired: {reason}", str(n))
+        table.add_row("pairs", str(acc["pairs"]))
+        for reason, n in acc.get("skipped", {}).items():
+            table.add_row(f"  skipped: {reason}", str(n))
+    for name, n in acc.get("export", {}).items():
+        table.add_row(f"  note: {name}", str(n))
+    table.add_row("[bold]written[/]", f"[bold]{acc['written']}[/]")
+    console.print(table)
+    console.print(f"wrote {output}")

@@ -1,0 +1,51 @@
+"""Near-duplicate detection: MinHash over the assistant text (word 3-gram shingles) with LSH lookup.
+
+Signatures are computed where rollouts are read (in parallel); the keep-first-occurrence pass runs once
+over the index in input order, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollforge.rollout import Rollout
+
+NUM_PERM = 64
+SHINGLE = 3
+
+
+def assistant_text(rollout: Rollout) -> str:
+    parts = []
+    for msg in rollout.completion:
+        if msg["role"] == "assistant":
+            parts.append(msg.get("reasoning_content") or "")
+            parts.append(msg.get("content") or "")
+            parts += [c["function"]["name"] + c["function"]["arguments"] for c in msg.get("tool_calls") or ()]
+    return " ".join(p for p in parts if isinstance(p, str))
+
+
+def minhash(rollout: Rollout) -> Any:
+    """The MinHash signature (a numpy array of NUM_PERM uint64) of a rollout's assistant text."""
+    from datasketch import MinHash
+
+    words = assistant_text(rollout).lower().split()
+    grams = {" ".join(words[i : i + SHINGLE]).encode() for i in range(max(1, len(words) - SHINGLE + 1))}
+    sig = MinHash(num_perm=NUM_PERM, seed=1)
+    sig.update_batch(list(grams))
+    return sig.hashvalues
+
+
+def near_dedup(signatures: list[Any], reasons: list[str | None], threshold: float) -> None:
+    """Mark as `near_duplicate` every kept rollout whose estimated Jaccard with an earlier kept one >= threshold."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    for row, values in enumerate(signatures):
+        if reasons[row] is not None or values is None:
+            continue
+        sig = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values)
+        if any(sig.jaccard(MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signatures[int(other)])) >= threshold
+               for other in lsh.query(sig)):
+            reasons[row] = "near_duplicate"
+            continue
+        lsh.insert(str(row), sig)

@@ -1,0 +1,44 @@
+"""The compact per-rollout index a run keeps in memory: a few numbers per rollout, never the rollout.
+
+Columns are typed arrays (about 60 bytes a rollout); ids are the 64-bit values of their hex strings.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+NO_SPILL = -1
+
+
+@dataclass
+class RowIndex:
+    prompt: array = field(default_factory=lambda: array("Q"))
+    rollout: array = field(default_factory=lambda: array("Q"))
+    reward: array = field(default_factory=lambda: array("d"))
+    reason: array = field(default_factory=lambda: array("b"))  # per-rollout filter code, 0 = kept
+    success: array = field(default_factory=lambda: array("b"))
+    trajectory: array = field(default_factory=lambda: array("Q"))
+    full: array = field(default_factory=lambda: array("Q"))
+    key: array = field(default_factory=lambda: array("Q"))
+    spill_offset: array = field(default_factory=lambda: array("q"))
+    spill_length: array = field(default_factory=lambda: array("q"))
+    chunk: array = field(default_factory=lambda: array("l"))
+    category: list[str] = field(default_factory=list)  # only with --balance-by
+    minhash: list[Any] = field(default_factory=list)  # only with --dedup near
+
+    def __len__(self) -> int:
+        return len(self.reward)
+
+    def extend(self, other: RowIndex) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+def id_int(hex_id: str) -> int:
+    return int(hex_id, 16)
+
+
+def id_hex(value: int) -> str:
+    return f"{value:016x}"

@@ -1,0 +1,85 @@
+"""What a run must compute for each rollout, as a picklable description shared by every worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import xxhash
+
+from rollforge.decode import LineDecoder
+from rollforge.filters import FilterOptions
+from rollforge.rollout import Rollout
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """Rewards in [low, high) get ``count`` rows of the review sample."""
+
+    low: float
+    high: float
+    count: int
+
+    def holds(self, reward: float) -> bool:
+        return self.low <= reward < self.high
+
+    @property
+    def name(self) -> str:
+        return f"[{self.low:g}, {self.high:g})"
+
+
+# The tutorial's strata: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8.
+DEFAULT_STRATA = (Stratum(-float("inf"), 0.5, 10), Stratum(0.5, 0.8, 20), Stratum(0.8, float("inf"), 20))
+
+
+@dataclass(frozen=True)
+class Job:
+    filters: FilterOptions = field(default_factory=FilterOptions)
+    arguments: str = "object"  # tool-call arguments must parse as objects (HF templates) or may be strings
+    keep_all_records: bool = False  # DPO: every valid rollout may be a rejected side
+    spill: bool = True  # False when nothing will be written from the records (a review sample only)
+    balance_by: str | None = None
+    strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
+    seed: int = 0
+
+    def decoder(self) -> LineDecoder:
+        extra = set(self.filters.fields)
+        if self.balance_by:
+            extra.add(self.balance_by.split(".")[0])
+        return LineDecoder(extra_fields=sorted(extra), arguments=self.arguments)
+
+    def key(self, rollout_id: str) -> int:
+        """A seeded pseudo-random number per rollout: random choices that do not depend on input order."""
+        return xxhash.xxh3_64_intdigest(f"{self.seed}:{rollout_id}".encode())
+
+
+def to_record(rollout: Rollout) -> dict[str, Any]:
+    """What exporters need of a rollout; spilled to disk between the read and the write."""
+    return {
+        "messages": rollout.messages,
+        "tools": rollout.tools,
+        "prompt_len": rollout.prompt_len,
+        "reward": rollout.reward,
+        "prompt_id": rollout.prompt_id,
+        "rollout_id": rollout.rollout_id,
+        "task_type": rollout.task_type,
+    }
+
+
+def trajectory_hash(rollout: Rollout) -> int:
+    return xxhash.xxh3_64_intdigest(orjson.dumps(rollout.completion, option=orjson.OPT_SORT_KEYS))
+
+
+def full_hash(rollout: Rollout) -> int:
+    """Prompt + tools + trajectory: equal for exact duplicates only."""
+    return xxhash.xxh3_64_intdigest(
+        orjson.dumps([rollout.messages, rollout.tools], option=orjson.OPT_SORT_KEYS)
+    )
+
+
+def validation_split(seed: int, prompt_id: str, fraction: float) -> bool:
+    """True when the prompt goes to validation. By prompt, so no prompt is in both splits."""
+    if fraction <= 0:
+        return False
+    return xxhash.xxh3_64_intdigest(f"split:{seed}:{prompt_id}".encode()) / 2**64 < fraction

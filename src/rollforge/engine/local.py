@@ -1,0 +1,84 @@
+"""The local engine: every core of this machine reads its own chunks (files, or byte ranges of large
+files); results are merged in chunk order, so the output never depends on which worker finished first."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from rollforge.engine.index import RowIndex
+from rollforge.engine.job import Job
+from rollforge.engine.worker import ChunkResult, merge_sample, process_chunk
+from rollforge.io.lines import Chunk, plan_chunks
+from rollforge.io.sources import Discovery
+from rollforge.progress import progress_bar
+from rollforge.rollout import Reject
+from rollforge.stats import Inventory
+
+MIN_CHUNK = 8 << 20
+MAX_CHUNK = 256 << 20
+
+
+@dataclass
+class Scan:
+    """Everything a run learned in its read pass: the inventory (with rejects), the index, spill files."""
+
+    inventory: Inventory = field(default_factory=Inventory)
+    index: RowIndex = field(default_factory=RowIndex)
+    spill_paths: list[str] = field(default_factory=list)  # by chunk number
+    sample: list[tuple] = field(default_factory=list)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def chunk_size(total_bytes: int, workers: int) -> int:
+    """Several chunks per worker so a slow chunk does not leave a core idle at the end."""
+    return max(MIN_CHUNK, min(MAX_CHUNK, total_bytes // max(1, workers * 4) + 1))
+
+
+def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None) -> Scan:
+    """Read every input line once, in parallel, into a :class:`Scan`."""
+    workers = workers or default_workers()
+    chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
+    results = list(_run(chunks, job, spill_dir, workers))
+    results.sort(key=lambda r: r.number)
+    return _merge(results, chunks, job)
+
+
+def _run(chunks: list[Chunk], job: Job, spill_dir: str, workers: int) -> Iterator[ChunkResult]:
+    total = sum((c.end or c.source.size) - c.start for c in chunks) or None
+    with progress_bar() as bar:
+        task = bar.add_task("reading", total=total)
+        if workers == 1 or len(chunks) == 1:
+            for n, chunk in enumerate(chunks):
+                yield process_chunk(job, chunk, n, spill_dir)
+                bar.advance(task, (chunk.end or chunk.source.size) - chunk.start)
+            return
+        # spawn, not fork: the progress bar runs a thread, and forking a threaded process can deadlock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+            futures = [pool.submit(process_chunk, job, chunk, n, spill_dir) for n, chunk in enumerate(chunks)]
+            for future, chunk in zip(futures, chunks, strict=True):
+                yield future.result()
+                bar.advance(task, (chunk.end or chunk.source.size) - chunk.start)
+
+
+def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
+    out = Scan(sample=merge_sample(results, job))
+    first_line: dict[str, int] = {}
+    for result, chunk in zip(results, chunks, strict=True):
+        base = first_line.get(chunk.source.path, 0)
+        first_line[chunk.source.path] = base + result.lines_seen
+        if base:  # line numbers are per chunk; make them per file
+            result.inventory.rejected = [
+                Reject(r.file, r.line + base, r.reason, r.message) for r in result.inventory.rejected
+            ]
+        out.inventory.merge(result.inventory)
+        out.index.extend(result.index)
+        out.spill_paths.append(result.spill_path or "")
+    return out

@@ -1,0 +1,1 @@
+"""Exporters: rollforge's internal conversation -> the exact row shapes each trainer reads."""

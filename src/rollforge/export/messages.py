@@ -1,0 +1,51 @@
+"""Rendering choices applied on export: where reasoning goes, how tool-call arguments are typed, and
+trimming what an SFT row must not end with.
+
+Internally an assistant message keeps reasoning in ``reasoning_content`` and arguments as the original JSON
+string; these functions return new message dicts and never mutate their input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+REASONING_MODES = ("field", "think", "drop")  # reasoning_content | inline <think> tags | dropped
+ARGUMENT_MODES = ("object", "string")  # parsed object (HF chat templates) | JSON string (OpenAI format)
+
+
+def style(messages: list[dict[str, Any]], reasoning: str = "field", arguments: str = "object") -> list[dict[str, Any]]:
+    return [style_message(m, reasoning, arguments) if m["role"] == "assistant" else m for m in messages]
+
+
+def style_message(msg: dict[str, Any], reasoning: str, arguments: str) -> dict[str, Any]:
+    out = dict(msg)
+    thought = out.pop("reasoning_content", None)
+    if thought is not None:
+        if reasoning == "field":
+            out["reasoning_content"] = thought
+        elif reasoning == "think":
+            out["content"] = f"<think>\n{thought}\n</think>\n\n{out.get('content') or ''}"
+    if "tool_calls" in out and arguments == "object":
+        out["tool_calls"] = [_object_arguments(call) for call in out["tool_calls"]]
+    return out
+
+
+def _object_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    fn = call["function"]
+    args = fn["arguments"]
+    # The reader rejects non-object arguments in object mode, so this parse cannot fail here.
+    parsed = orjson.loads(args) if isinstance(args, str) else args
+    return {**call, "function": {**fn, "arguments": parsed}}
+
+
+def trim_trailing(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop messages after the last assistant message (an SFT row must end on the model's turn)."""
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    return messages[: last + 1], len(messages) - last - 1
+
+
+def tools_json(tools: list[dict[str, Any]]) -> str:
+    """Tools as a JSON string: Arrow/Parquet would fill heterogeneous schemas with nulls otherwise."""
+    return orjson.dumps(tools).decode()

@@ -1,0 +1,72 @@
+"""LLaMA-Factory's ``sharegpt`` format with tools.
+
+Turns alternate strictly: odd positions ``human``/``observation``, even positions ``gpt``/``function_call``
+(LLaMA-Factory's ``SharegptDatasetConverter`` drops rows that break this). Rules:
+- the leading system message goes to the ``system`` column, tools (chat shape) to ``tools`` as a JSON string;
+- an assistant turn with tool calls becomes one ``function_call`` turn whose value is the JSON of
+  ``{"name", "arguments"}`` (a list of them for parallel calls); text or reasoning beside the calls has no
+  place in that turn and is dropped, counted as ``sharegpt_text_beside_calls``;
+- consecutive tool outputs become one ``observation`` turn, joined as LLaMA-Factory's own converter does;
+- consecutive user turns are merged with a blank line (counted as ``sharegpt_merged_turns``);
+- rows with images, or that cannot alternate (an assistant turn first), are not representable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+
+OBSERVATION_JOIN = "\n</tool_response>\n<tool_response>\n"  # as LLaMA-Factory joins parallel tool responses
+
+
+def _turn(msg: dict[str, Any], facts: Counter) -> tuple[str, str]:
+    role = msg["role"]
+    if role == "assistant" and msg.get("tool_calls"):
+        calls = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in msg["tool_calls"]]
+        if msg.get("content") or msg.get("reasoning_content"):
+            facts["sharegpt_text_beside_calls"] += 1
+        return "function_call", orjson.dumps(calls[0] if len(calls) == 1 else calls).decode()
+    if role == "assistant":
+        return "gpt", msg.get("content") or ""
+    if role == "tool":
+        return "observation", msg["content"]
+    return "human", msg["content"]
+
+
+def sharegpt_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]], facts: Counter) -> dict[str, Any] | None:
+    if any(not isinstance(m.get("content"), str) for m in messages):
+        return None  # image parts: LLaMA-Factory wants them in a separate images column of file paths
+    system = ""
+    if messages and messages[0]["role"] == "system":
+        system, messages = messages[0]["content"], messages[1:]
+    turns: list[dict[str, str]] = []
+    for msg in messages:
+        if msg["role"] == "system":
+            return None  # a system message mid-conversation has no sharegpt turn
+        kind, value = _turn(msg, facts)
+        if turns and kind == turns[-1]["from"] and kind in ("human", "observation"):
+            joiner = OBSERVATION_JOIN if kind == "observation" else "\n\n"
+            turns[-1]["value"] += joiner + value
+            if kind == "human":
+                facts["sharegpt_merged_turns"] += 1
+            continue
+        turns.append({"from": kind, "value": value})
+    odd, even = ("human", "observation"), ("gpt", "function_call")
+    if len(turns) % 2 or any(t["from"] not in (odd, even)[i % 2] for i, t in enumerate(turns)):
+        return None
+    return {"conversations": turns, "system": system, "tools": orjson.dumps(tools).decode()}
+
+
+def dataset_info(name: str, file_name: str) -> dict[str, Any]:
+    """The dataset_info.json entry LLaMA-Factory needs to load the file."""
+    return {
+        name: {
+            "file_name": file_name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                     "observation_tag": "observation", "function_tag": "function_call"},
+        }
+    }

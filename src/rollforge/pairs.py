@@ -1,0 +1,78 @@
+"""DPO pairing over the rollouts of ONE prompt. Pairs are only ever made inside a prompt group.
+
+Strategies (field guide section 5):
+- ``best-worst`` (default): the best eligible rollout vs the worst one (RLHFlow ``max_min``);
+- ``best-random``: the best eligible rollout vs a seeded random one below it (UltraFeedback binarized);
+- ``all``: every (eligible, other) pair over the margin, largest margins first.
+The chosen side must pass the quality filters (``eligible``); the rejected side may be any rollout with an
+assistant turn, which is why pairing runs on the unfiltered group. Equal rewards and identical
+trajectories are never paired. Ties in choice are broken by input order, random choices by a seeded hash,
+so the result does not depend on how the input was split across workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STRATEGIES = ("best-worst", "best-random", "all")
+EPS = 1e-9  # 0.3 - 0.2 is 0.0999...: margins are compared with a tolerance
+UNPAIRED_REASONS = {
+    "no_assistant_turn": "no rollout of the prompt has an assistant turn",
+    "single_rollout": "the prompt has one rollout",
+    "all_equal_rewards": "every rollout of the prompt has the same reward",
+    "no_eligible_chosen": "no rollout of the prompt passes the quality filters",
+    "below_margin": "no eligible rollout beats another by --min-margin",
+    "identical_trajectories": "the only pairs over the margin are identical trajectories",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Candidate:
+    row: int  # global input order: the index of the rollout in the run
+    reward: float
+    eligible: bool  # passes the quality filters: may be chosen
+    trajectory: int  # hash of the generated messages: identical trajectories are never paired
+    key: int  # seeded hash of the rollout id, for random choices
+
+
+Pair = tuple[Candidate, Candidate]
+
+
+def pair_group(
+    group: list[Candidate], strategy: str, min_margin: float, max_pairs: int | None = None
+) -> tuple[list[Pair], str | None]:
+    """Pairs for one prompt, or ([], the reason none could be made)."""
+    if len(group) < 2:
+        return [], "single_rollout"
+    rewards = [c.reward for c in group]
+    if max(rewards) == min(rewards):
+        return [], "all_equal_rewards"
+    chosen = [c for c in group if c.eligible]
+    if not chosen:
+        return [], "no_eligible_chosen"
+    valid = [(c, r) for c in chosen for r in group if _margin_ok(c, r, min_margin)]
+    if not valid:
+        return [], "below_margin"
+    valid = [(c, r) for c, r in valid if c.trajectory != r.trajectory]
+    if not valid:
+        return [], "identical_trajectories"
+    if strategy == "all":
+        valid.sort(key=lambda p: (p[1].reward - p[0].reward, p[0].row, p[1].row))
+        return valid[:max_pairs] if max_pairs else valid, None
+    best = max(c.reward for c, _ in valid)
+    best_pairs = [p for p in valid if p[0].reward == best]
+    first_chosen = min(p[0].row for p in best_pairs)
+    options = [r for c, r in best_pairs if c.row == first_chosen]
+    top = next(c for c in chosen if c.row == first_chosen)
+    if strategy == "best-worst":
+        rejected = min(options, key=lambda r: (r.reward, r.row))
+    elif strategy == "best-random":
+        rejected = min(options, key=lambda r: (r.key, r.row))
+    else:
+        raise ValueError(f"unknown pairing strategy {strategy!r}")
+    return [(top, rejected)], None
+
+
+def _margin_ok(chosen: Candidate, rejected: Candidate, min_margin: float) -> bool:
+    margin = chosen.reward - rejected.reward
+    return chosen.row != rejected.row and margin > EPS and margin >= min_margin - EPS

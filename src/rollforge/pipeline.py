@@ -1,0 +1,178 @@
+"""The Python API behind ``rollforge sft``, ``dpo`` and ``sample``: read once, select, write, account.
+
+Every function returns its accounting as plain JSON: for ``make_sft``
+``lines == written + sum(filtered) + sum(rejected)``; ``make_dpo`` adds ``prompts``, ``pairs`` and
+``unpaired`` (reason -> prompts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rollforge.engine.job import DEFAULT_STRATA, Job, Stratum, validation_split
+from rollforge.engine.local import Scan, scan
+from rollforge.engine.select import select_dpo, select_sft
+from rollforge.engine.write import write_dpo, write_sft
+from rollforge.export import dpo as dpo_export
+from rollforge.export import sft as sft_export
+from rollforge.export.sharegpt import dataset_info
+from rollforge.filters import FilterOptions
+from rollforge.io.atomic import atomic_file
+from rollforge.io.sources import discover
+
+
+@dataclass(frozen=True)
+class SftOptions:
+    format: str = "trl"
+    reasoning: str | None = None  # None: the format's default (see export.sft.DEFAULT_REASONING)
+    balance_by: str | None = None
+    max_per_category: int | None = None
+
+
+@dataclass(frozen=True)
+class DpoOptions:
+    format: str = "trl"
+    reasoning: str | None = None
+    pairing: str = "best-worst"
+    min_margin: float = 0.1
+    max_pairs_per_prompt: int | None = None
+    split_at_divergence: bool = False
+
+
+@contextlib.contextmanager
+def spill_directory(near: str | Path) -> Iterator[str]:
+    """Scratch space for converted records, beside the output (same disk), removed afterwards."""
+    parent = Path(near).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=".rollforge-spill-", dir=parent)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def read_accounting(result: Scan) -> dict[str, Any]:
+    inv = result.inventory
+    return {"lines": inv.lines, "rollouts": inv.rollouts, "rejected": dict(Counter(r.reason for r in inv.rejected))}
+
+
+def sft_accounting(result: Scan, filtered: Counter, rows: Counter, skipped: Counter, facts: Counter) -> dict:
+    all_filtered = filtered + skipped  # a row the format cannot represent is filtered with that reason
+    return {
+        **read_accounting(result),
+        "written": sum(rows.values()),
+        "splits": dict(rows),
+        "filtered": dict(sorted(all_filtered.items())),
+        "export": dict(facts),
+    }
+
+
+def make_sft(
+    paths: list[str],
+    output: str,
+    filters: FilterOptions | None = None,
+    options: SftOptions | None = None,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Write one SFT row per kept rollout to ``output``; return the accounting."""
+    opts = options or SftOptions()
+    job = Job(filters=filters or FilterOptions(), arguments=_arguments(opts.format), balance_by=opts.balance_by,
+              seed=seed)  # fmt: skip
+    reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
+    with spill_directory(output) as spill:
+        result = scan(discover(paths), job, spill, workers)
+        selection = select_sft(result.index, job, opts.max_per_category)
+        rows, skipped, facts = write_sft(result, selection, {"all": output}, lambda _: "all", opts.format, reasoning)
+    if opts.format == "sharegpt":
+        _write_dataset_info(output)
+    return sft_accounting(result, selection.filtered, rows, skipped, facts)
+
+
+def make_dpo(
+    paths: list[str],
+    output: str,
+    filters: FilterOptions | None = None,
+    options: DpoOptions | None = None,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
+    opts = options or DpoOptions()
+    job = Job(filters=filters or FilterOptions(), arguments=_arguments(opts.format), keep_all_records=True,
+              seed=seed)  # fmt: skip
+    reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
+    with spill_directory(output) as spill:
+        result = scan(discover(paths), job, spill, workers)
+        selection = select_dpo(result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt)
+        rows, skipped, facts = write_dpo(
+            result, selection, {"all": output}, lambda _: "all", opts.format, reasoning, opts.split_at_divergence
+        )
+    return dpo_accounting(result, selection, rows, skipped, facts)
+
+
+def dpo_accounting(result: Scan, selection: Any, rows: Counter, skipped: Counter, facts: Counter) -> dict:
+    return {
+        **read_accounting(result),
+        "prompts": selection.prompts,
+        "pairs": len(selection.pairs),
+        "written": sum(rows.values()),
+        "splits": dict(rows),
+        "unpaired": dict(sorted(selection.unpaired.items())),
+        "skipped": dict(skipped),
+        "export": dict(facts),
+    }
+
+
+def make_sample(
+    paths: list[str],
+    output: str,
+    strata: tuple[Stratum, ...] = DEFAULT_STRATA,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """A seeded review sample stratified by reward, written as the original rollout lines."""
+    job = Job(strata=strata, seed=seed, spill=False, filters=replace(FilterOptions(), drop_truncated=False))
+    with spill_directory(output) as spill:
+        result = scan(discover(paths), job, spill, workers)
+    write_sample(result.sample, output)
+    per_stratum = Counter(name for name, *_ in result.sample)
+    return {
+        **read_accounting(result),
+        "written": len(result.sample),
+        "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
+    }
+
+
+def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:
+    with atomic_file(output) as fh:
+        for _, _, line in sample:
+            fh.write(line if line.endswith(b"\n") else line + b"\n")
+
+
+def split_function(seed: int, val_fraction: float) -> Any:
+    return lambda pid: "validation" if validation_split(seed, pid, val_fraction) else "train"
+
+
+def _arguments(fmt: str) -> str:
+    # OpenAI format keeps arguments as strings, so a non-object argument is still representable there.
+    return "string" if fmt == "openai" else "object"
+
+
+def _write_dataset_info(output: str) -> None:
+    import orjson
+
+    out = Path(output)
+    info = dataset_info(out.stem, out.name)
+    with atomic_file(out.parent / "dataset_info.json") as fh:
+        fh.write(orjson.dumps(info, option=orjson.OPT_INDENT_2))

@@ -1,0 +1,166 @@
+"""``report_paths``: a report from release directories, released JSONL files or rollouts (what the CLI runs).
+
+A path is
+- a release directory (it holds ``manifest.json``): its ``sft/*.jsonl`` and ``dpo/*.jsonl`` files, each file
+  stem naming its split, and the manifest's accounting; ``review/sample.jsonl`` repeats rows, so it is not read;
+- a released JSONL file (SFT rows have ``messages``, DPO rows ``chosen`` and ``rejected``): a stem of
+  ``train``, ``validation`` or ``test`` names its split;
+- anything else that ``rollforge inspect`` reads (rollouts files, directories, globs, stdin): each rollout
+  is an SFT-shaped row, each rejected line counted by reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from rollforge.errors import RollforgeError
+from rollforge.io.lines import Chunk, LineReader, open_stream
+from rollforge.io.read import iter_records
+from rollforge.io.sources import STDIN, Discovery, Source, discover, split_name
+from rollforge.progress import track
+from rollforge.report.compute import ReportBuilder
+from rollforge.report.data import ReportData
+from rollforge.report.metrics import UNSPLIT
+from rollforge.rollout import Rollout
+
+SPLIT_STEMS = ("train", "validation", "test")
+MANIFEST = "manifest.json"
+
+
+def row_kind(row: Any) -> str:
+    """"dpo", "sft" or "rollouts" (anything that is not a released row is left to the rollouts reader)."""
+    if isinstance(row, dict) and "chosen" in row and "rejected" in row:
+        return "dpo"
+    if isinstance(row, dict) and "messages" in row and "response" not in row:
+        return "sft"
+    return "rollouts"
+
+
+def _peek_kind(source: Source) -> str:
+    if source.path == STDIN:
+        return "rollouts"  # stdin cannot be read twice
+    for _, _, line in LineReader(Chunk(source)):
+        try:
+            return row_kind(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            return "rollouts"
+    return "rollouts"
+
+
+def _released_rows(path: str) -> Iterator[dict[str, Any]]:
+    stream = open_stream(Source(path, os.path.getsize(path)))
+    try:
+        for number, line in enumerate(stream, start=1):
+            if line.isspace():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise RollforgeError(f"{path}:{number}: not valid JSON ({exc})") from exc
+            if not isinstance(row, dict):
+                raise RollforgeError(f"{path}:{number}: a row must be a JSON object")
+            yield row
+    finally:
+        stream.close()
+
+
+def _split_of(path: str) -> str:
+    stem = os.path.basename(split_name(path)[0])
+    return stem if stem in SPLIT_STEMS else UNSPLIT
+
+
+class _Reader:
+    """Routes every path's rows into one builder and remembers what the report should say about them."""
+
+    def __init__(self, builder: ReportBuilder) -> None:
+        self.builder = builder
+        self.manifest: dict[str, Any] | None = None
+        self.splits: dict[str, list[str]] = {}
+        self.rollouts: list[Source] = []
+        self.companions: list[Any] = []
+
+    def released(self, kind: str, path: str, shown: str) -> None:
+        split = _split_of(path)
+        if split != UNSPLIT:
+            self.splits.setdefault(split, []).append(shown)
+        add = self.builder.add_dpo if kind == "dpo" else self.builder.add_sft
+        for row in track(_released_rows(path), f"reading {shown}"):
+            add(row, split)
+
+    def release(self, directory: str) -> None:
+        if self.manifest is not None:
+            raise RollforgeError("more than one release directory given", hint="report one release at a time")
+        try:
+            with open(os.path.join(directory, MANIFEST), "rb") as fh:
+                manifest = orjson.loads(fh.read())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise RollforgeError(f"cannot read {directory}/{MANIFEST}: {exc}") from exc
+        if not isinstance(manifest, dict):
+            raise RollforgeError(f"{directory}/{MANIFEST} is not a JSON object")
+        self.manifest = manifest
+        for kind in ("sft", "dpo"):
+            for path in sorted(glob.glob(os.path.join(glob.escape(directory), kind, "*.jsonl*"))):
+                self.released(kind, path, os.path.relpath(path, directory))
+
+    def other(self, path: str) -> None:
+        if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
+            inside = sorted(glob.glob(os.path.join(glob.escape(path), "*", MANIFEST)))
+            if inside:
+                raise RollforgeError(
+                    f"{path} holds releases, not one release",
+                    hint="pass one of them: " + ", ".join(os.path.dirname(m) for m in inside),
+                )
+        discovery = discover([path])
+        self.companions.extend(discovery.companions)
+        for source in discovery.sources:
+            kind = _peek_kind(source)
+            if kind == "rollouts":
+                self.rollouts.append(source)
+            else:
+                self.released(kind, source.path, source.path)
+
+    def read_rollouts(self) -> dict[str, Any] | None:
+        """Feed the rollouts as SFT-shaped rows; their accounting (lines, rollouts, rejects by reason)."""
+        if not self.rollouts:
+            return None
+        lines, rejected = 0, Counter[str]()
+        for record in track(iter_records(Discovery(self.rollouts, self.companions)), "reading rollouts"):
+            lines += 1
+            if not isinstance(record, Rollout):
+                rejected[record.reason] += 1
+                continue
+            row = {
+                "messages": record.messages,
+                "tools": record.tools,
+                "reward": record.reward,
+                "task_type": record.task_type,
+                "prompt_id": record.prompt_id,
+                "truncated": record.truncated,
+            }
+            self.builder.add_sft(row)
+        return {"lines": lines, "rollouts": lines - rejected.total(), "rejected": dict(rejected.most_common())}
+
+
+def report_paths(paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None) -> ReportData:
+    """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc)."""
+    if not paths:
+        raise RollforgeError("no input given", hint="pass a release directory, released JSONL files or rollouts")
+    reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens))
+    for path in paths:
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST)):
+            reader.release(path)
+        else:
+            reader.other(path)
+    accounting = reader.read_rollouts()
+    return reader.builder.finish(
+        sources=list(paths),
+        splits={split: ", ".join(files) for split, files in reader.splits.items()},
+        manifest=reader.manifest,
+        accounting=accounting,
+    )
