@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from datasets import load_dataset
+from transformers import AutoTokenizer
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-pytest.importorskip("trl")
-
-from datasets import load_dataset  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # noqa: E402
-
-from rollforge.tiny import build_tiny_model  # noqa: E402
+from rollforge.tiny import build_tiny_model
 
 TOOLS = [
     {
@@ -35,7 +32,11 @@ TOOLS = [
         "function": {
             "name": "search",
             "description": "Search the web",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            },
         },
     },
 ]
@@ -55,7 +56,12 @@ TOOL_CONVERSATION = [
         "content": "",
         "tool_calls": [call("call_1", "get_weather", {"city": "Paris", "unit": "c"})],
     },
-    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "TOOL_OUTPUT_PARIS 18 degrees"},
+    {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "name": "get_weather",
+        "content": "TOOL_OUTPUT_PARIS 18 degrees",
+    },
     {
         "role": "assistant",
         "reasoning_content": "REASONING_SECOND Now Rome, and a search in parallel.",
@@ -65,7 +71,12 @@ TOOL_CONVERSATION = [
             call("call_3", "search", {"query": "Rome heatwave"}),
         ],
     },
-    {"role": "tool", "tool_call_id": "call_2", "name": "get_weather", "content": "TOOL_OUTPUT_ROME 25 degrees"},
+    {
+        "role": "tool",
+        "tool_call_id": "call_2",
+        "name": "get_weather",
+        "content": "TOOL_OUTPUT_ROME 25 degrees",
+    },
     {"role": "tool", "tool_call_id": "call_3", "name": "search", "content": "TOOL_OUTPUT_SEARCH no heatwave"},
     {"role": "assistant", "content": "FINAL_ANSWER Rome is warmer."},
 ]
@@ -95,7 +106,7 @@ SFT_ROWS = [sft_row(TOOL_CONVERSATION, TOOLS, "r1"), sft_row(GAME_CONVERSATION, 
 DPO_ROWS = [
     {
         "prompt": TOOL_CONVERSATION[:2],
-        "chosen": TOOL_CONVERSATION[2:4] + [{"role": "assistant", "content": "CHOSEN_ANSWER Paris is 18."}],
+        "chosen": [*TOOL_CONVERSATION[2:4], {"role": "assistant", "content": "CHOSEN_ANSWER Paris is 18."}],
         "rejected": [{"role": "assistant", "content": "REJECTED_ANSWER I cannot know."}],
         "tools": json.dumps(TOOLS),
         "chosen_reward": 1.0,
@@ -181,14 +192,23 @@ def test_sft_assistant_only_loss_trains_only_the_assistant(tiny: Path, tmp_path:
         "FINAL_ANSWER",
     ]:
         assert text in trained_text
-    for text in ["TOOL_OUTPUT_PARIS", "TOOL_OUTPUT_ROME", "TOOL_OUTPUT_SEARCH", "PROMPT_WEATHER", "get_weather\""]:
-        assert text not in trained_text or text == 'get_weather"'
+    for text in [
+        "# Tools",
+        "PROMPT_WEATHER",
+        '<tool_response name="get_weather" id="call_1">\nTOOL_OUTPUT_PARIS',
+        "TOOL_OUTPUT_ROME",
+        '<tool_response name="search" id="call_3">\nTOOL_OUTPUT_SEARCH',
+    ]:
         assert text in context_text
+        assert text not in trained_text
     assert all(span.endswith("<|im_end|>") for span in trained)  # the model learns to stop each turn
     assert len(trained) == 3
 
     trained, context = masked_spans(tokenizer, processed[1]["input_ids"], processed[1]["labels"])
-    assert trained == ["MOVE_HIT hit<|im_end|>", "<think>\nREASONING_GAME 19 is high.\n</think>\n\nMOVE_STAND stand<|im_end|>"]
+    assert trained == [
+        "MOVE_HIT hit<|im_end|>",
+        "<think>\nREASONING_GAME 19 is high.\n</think>\n\nMOVE_STAND stand<|im_end|>",
+    ]
     assert "ENV_TURN" in "".join(context) and "PROMPT_GAME" in "".join(context)
 
     output = trainer.train()
@@ -212,7 +232,9 @@ def test_dpo_trains_on_rollforge_pairs(tiny: Path, tmp_path: Path) -> None:
     trainer = DPOTrainer(model=str(tiny), args=config, train_dataset=data, processing_class=tokenizer)
     row = trainer.train_dataset[0]
     prompt = tokenizer.decode(row["prompt_ids"])
-    assert prompt.endswith("PROMPT_WEATHER: is it warmer in Paris or in Rome?<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.endswith(
+        "PROMPT_WEATHER: is it warmer in Paris or in Rome?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert '"name": "search"' in prompt  # tools rendered into the system turn
     chosen = tokenizer.decode(row["chosen_ids"])
     # DPO puts every token after the prompt in the loss, the tool output included (TRL's documented behaviour).

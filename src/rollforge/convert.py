@@ -20,7 +20,8 @@ function_call                                    ``{"id": call_id, "type": "func
                                                  JSON string here, rendered as an object or string on export
 function_call_output                             ``tool`` message with ``tool_call_id``, ``name`` (of its call)
 reasoning summary / reasoning_text content       ``reasoning_content`` (several joined by a blank line)
-reasoning with no text (hidden, encrypted)       nothing to train on (fact ``reasoning_hidden``)
+reasoning with no text (hidden, encrypted)       nothing to train on (facts ``reasoning_hidden`` /
+                                                 ``reasoning_encrypted``)
 ``<think>x</think>`` in assistant text           ``x`` -> ``reasoning_content``; a lone ``</think>``: the text
                                                  before it; an unclosed ``<think>``: the text after it
 text parts ``input_text``/``output_text``        text; ``refusal`` parts -> text (fact ``refusals``)
@@ -34,28 +35,32 @@ tools ``{"type":"function","name",...}``         ``{"type":"function","function"
 
 What has no faithful chat form raises :class:`Unconvertible` with a stable reason code (see
 ``rollforge.reasons``); nothing is dropped or rewritten silently. The prompt is every message before the
-first model-produced turn; input and output are never merged into one message.
+first model-produced turn; input and output are never merged into one message. Prompt messages hold
+plain strings; generated messages may hold ``msgspec.Raw`` text (see ``rollforge.schema``).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
-MODEL_ITEMS = frozenset({"message:assistant", "reasoning", "function_call"})
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+from rollforge.reasons import Unconvertible
+from rollforge.schema import EMPTY, NULL, Item, Params, Part, Raw, plain
+from rollforge.thinking import split_think
+from rollforge.tools import chat_tools
 
-
-class Unconvertible(Exception):
-    """A rollout that has no faithful chat form; ``reason`` is a stable code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+_PARTS = msgspec.json.Decoder(list[Part])
+_THINK_TAG = re.compile(rb"think>")
+_QUOTE, _BRACKET = ord('"'), ord("[")
+_FACT_KEYS: dict[tuple[str | None, str | None], str] = {
+    ("message", r): f"item:message:{r}" for r in ("user", "assistant", "system", "developer")
+}
+_FACT_KEYS |= {(k, None): f"item:{k}" for k in ("function_call", "function_call_output", "reasoning")}
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 
 
 @dataclass(slots=True)
@@ -66,34 +71,22 @@ class Conversation:
     facts: dict[str, int] = field(default_factory=dict)  # what the conversion met, for inspect/reports
     truncated: bool = False
     n_items: int = 0  # items in response.output (the tutorial's "turns")
-
-
-@dataclass(slots=True)
-class _Turn:
-    """Accumulates one model turn until a non-model item flushes it."""
-
-    reasoning: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def message(self) -> dict[str, Any] | None:
-        if not (self.reasoning or self.text or self.calls):
-            return None
-        msg: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
-        if self.reasoning:
-            msg["reasoning_content"] = "\n\n".join(self.reasoning)
-        if self.calls:
-            msg["tool_calls"] = self.calls
-        return msg
+    assistant_turns: int = 0  # assistant messages after the prompt
+    uses_tools: bool = False
 
 
 class _Builder:
     """Walks items in order, building messages and counting facts."""
 
+    __slots__ = ("answered", "call_names", "calls", "facts", "in_output", "messages", "prompt_len", "reasoning",
+                 "texts")  # fmt: skip
+
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.facts: dict[str, int] = {}
-        self.turn = _Turn()
+        self.reasoning: list[Any] = []  # the open model turn: reasoning, text, calls
+        self.texts: list[Any] = []
+        self.calls: list[dict[str, Any]] = []
         self.call_names: dict[str, str] = {}
         self.answered: set[str] = set()
         self.in_output = False
@@ -103,51 +96,58 @@ class _Builder:
         self.facts[name] = self.facts.get(name, 0) + n
 
     def flush(self) -> None:
-        msg = self.turn.message()
-        if msg is not None:
-            self.messages.append(msg)
-        self.turn = _Turn()
+        if not (self.reasoning or self.texts or self.calls):
+            return
+        msg: dict[str, Any] = {"role": "assistant", "content": _join(self.texts, "")}
+        if self.reasoning:
+            msg["reasoning_content"] = _join(self.reasoning, "\n\n")
+        if self.calls:
+            msg["tool_calls"] = self.calls
+        self.messages.append(msg)
+        self.reasoning, self.texts, self.calls = [], [], []
 
-    def add(self, item: Any) -> None:
-        if not isinstance(item, dict):
-            raise Unconvertible("malformed_item", f"an item is a {type(item).__name__}, not an object")
-        kind = item.get("type")
-        if kind is None and "role" in item:
+    def add(self, item: Item) -> None:
+        kind = item.type
+        if kind is None and item.role is not None:
             kind = "message"
-        self.fact(f"item:{kind}" if kind != "message" else f"item:message:{item.get('role')}")
+        key = _FACT_KEYS.get((kind, item.role)) or (
+            f"item:message:{item.role}" if kind == "message" else f"item:{kind}"
+        )
+        self.facts[key] = self.facts.get(key, 0) + 1
         if kind == "message":
             self._message(item)
-        elif kind == "reasoning":
-            self._model_turn_starts()
-            self._reasoning(item)
         elif kind == "function_call":
             self._model_turn_starts()
             self._function_call(item)
         elif kind == "function_call_output":
             self.flush()
             self._function_output(item)
+        elif kind == "reasoning":
+            self._model_turn_starts()
+            self._reasoning(item)
         else:
             raise Unconvertible("unsupported_item", f"item type {kind!r} has no chat form")
 
     def _model_turn_starts(self) -> None:
-        if self.in_output and self.prompt_len is None:
+        if self.prompt_len is None and self.in_output:
             self.flush()
             self.prompt_len = len(self.messages)
 
-    def _message(self, item: dict[str, Any]) -> None:
-        role = item.get("role")
+    def _message(self, item: Item) -> None:
+        role = item.role
         if role == "assistant":
-            if self.in_output:
-                self._model_turn_starts()
-            content = message_content(item.get("content"), self)
-            if not isinstance(content, str):
+            self._model_turn_starts()
+            content = self.content(item.content)
+            if isinstance(content, list):
                 raise Unconvertible("unsupported_content", "an assistant message holds an image part")
             self._assistant_text(content)
             return
         if role not in ("user", "system", "developer"):
-            raise Unconvertible("unknown_role", f"message role {role!r} is not system/developer/user/assistant")
+            raise Unconvertible(
+                "unknown_role", f"message role {role!r} is not system/developer/user/assistant"
+            )
         self.flush()
-        content = message_content(item.get("content"), self)
+        content = self.content(item.content)
         if role == "user":
             if self.in_output:
                 self.fact("env_user_turns" if self.prompt_len is not None else "prompt_in_output")
@@ -155,154 +155,139 @@ class _Builder:
             return
         if role == "developer":
             self.fact("developer_messages")
+        self._system(plain(content))
+
+    def _system(self, content: Any) -> None:
         leading = all(m["role"] == "system" for m in self.messages)
-        if leading and self.messages and isinstance(content, str):
+        if (
+            leading
+            and self.messages
+            and isinstance(content, str)
+            and isinstance(self.messages[0]["content"], str)
+        ):
             self.messages[0]["content"] += "\n\n" + content
             return
         if not leading:
             self.fact("late_system")
         self.messages.append({"role": "system", "content": content})
 
-    def _assistant_text(self, text: str) -> None:
-        reasoning, answer, shape = split_think(text)
+    def _assistant_text(self, content: Any) -> None:
+        if isinstance(content, Raw):
+            if not _THINK_TAG.search(content):  # the common case: keep the raw text, decode nothing
+                if content != EMPTY:
+                    self.texts.append(content)
+                return
+            content = msgspec.json.decode(content)
+        reasoning, answer, shape = split_think(content)
         if shape:
             self.fact(shape)
         if reasoning is not None:
-            self.turn.reasoning.append(reasoning)
+            self.reasoning.append(reasoning)
         if answer:
-            self.turn.text.append(answer)
+            self.texts.append(answer)
 
-    def _reasoning(self, item: dict[str, Any]) -> None:
-        texts = [p.get("text") for p in item.get("summary") or [] if isinstance(p, dict)]
-        texts = [t for t in texts if isinstance(t, str) and t]
-        if not texts and isinstance(item.get("content"), list):
-            texts = [p.get("text") for p in item["content"] if isinstance(p, dict) and p.get("text")]
+    def _reasoning(self, item: Item) -> None:
+        texts = [p.text for p in item.summary or () if p.text != NULL and p.text != EMPTY]
+        if not texts and memoryview(item.content)[0] == _BRACKET:
+            texts = [p.text for p in _PARTS.decode(item.content) if p.text != NULL and p.text != EMPTY]
         if texts:
             self.fact("reasoning_summary")
-            self.turn.reasoning.append("\n\n".join(texts))
+            self.reasoning.append(_join(texts, "\n\n"))
         else:
-            self.fact("reasoning_encrypted" if item.get("encrypted_content") else "reasoning_hidden")
+            self.fact(
+                "reasoning_hidden" if item.encrypted_content in (NULL, EMPTY) else "reasoning_encrypted"
+            )
 
-    def _function_call(self, item: dict[str, Any]) -> None:
-        call_id, name, args = item.get("call_id"), item.get("name"), item.get("arguments")
-        if not isinstance(call_id, str) or not isinstance(name, str):
+    def _function_call(self, item: Item) -> None:
+        call_id, name = item.call_id, item.name
+        if call_id is None or name is None:
             raise Unconvertible("malformed_item", "a function_call lacks a string call_id or name")
-        if args is None or (isinstance(args, str) and not args.strip()):
-            args = "{}"
-        elif not isinstance(args, str):  # some agents store parsed arguments
-            args = orjson.dumps(args).decode()
-        if not is_json_object(args):
+        args, is_object = _arguments(item.arguments)
+        if not is_object:
             self.fact("invalid_arguments")
         self.call_names[call_id] = name
-        if len(self.turn.calls) == 1:
+        if len(self.calls) == 1:
             self.fact("parallel_calls")
-        self.turn.calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}})
+        self.calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}})
 
-    def _function_output(self, item: dict[str, Any]) -> None:
-        call_id = item.get("call_id")
-        if call_id not in self.call_names:
-            raise Unconvertible("orphan_tool_output", f"function_call_output {call_id!r} answers no earlier call")
+    def _function_output(self, item: Item) -> None:
+        call_id = item.call_id
+        if call_id is None or call_id not in self.call_names:
+            raise Unconvertible(
+                "orphan_tool_output", f"function_call_output {call_id!r} answers no earlier call"
+            )
         self.answered.add(call_id)
-        output = item.get("output")
-        content = message_content(output, self) if output is not None else ""
-        self.messages.append(
-            {"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id], "content": content}
-        )
+        content = self.content(item.output)
+        self.messages.append({"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id],
+                              "content": content})  # fmt: skip
+
+    def content(self, raw: Raw) -> Any:
+        """A content value: a Raw JSON string (as is), or parts -> text, or chat parts when images."""
+        head = memoryview(raw)[0]
+        if head == _QUOTE:
+            return raw
+        if raw == NULL:
+            return EMPTY
+        if head != _BRACKET:
+            raise Unconvertible("malformed_item", "message content is neither a string nor a list of parts")
+        try:
+            parts = _PARTS.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise Unconvertible("malformed_item", f"a content part is malformed: {exc}") from None
+        converted = [self._part(p) for p in parts]
+        if any(p["type"] != "text" for p in converted):
+            return plain(converted)
+        if len(converted) == 1:
+            return converted[0]["text"]
+        return _join([p["text"] for p in converted], "")
+
+    def _part(self, part: Part) -> dict[str, Any]:
+        kind = part.type
+        if kind in _TEXT_PARTS:
+            return {"type": "text", "text": EMPTY if part.text == NULL else part.text}
+        if kind == "refusal":
+            self.fact("refusals")
+            return {"type": "text", "text": EMPTY if part.refusal == NULL else part.refusal}
+        if kind == "input_image":
+            self.fact("images")
+            url = part.image_url or part.file_id
+            if not isinstance(url, str):
+                raise Unconvertible("unsupported_content", "an input_image part has no image_url")
+            return {"type": "image_url", "image_url": {"url": url, "detail": part.detail or "auto"}}
+        raise Unconvertible("unsupported_content", f"content part type {kind!r} has no chat form")
 
 
-def split_think(text: str) -> tuple[str | None, str, str | None]:
-    """Split inline reasoning out of assistant text: (reasoning or None, answer, shape fact or None)."""
-    if "<think>" in text:
-        found = _THINK.findall(text)
-        rest = _THINK.sub("", text)
-        if "<think>" in rest:  # unclosed: the generation stopped inside its reasoning
-            before, _, after = rest.partition("<think>")
-            found.append(after)
-            rest = before
-            shape = "think_unclosed"
-        else:
-            shape = "think_inline"
-        reasoning = "\n\n".join(t.strip("\n") for t in found)
-        return reasoning, rest.lstrip(), shape
-    if "</think>" in text:  # the chat template opened the tag; only the close is in the text
-        before, _, after = text.partition("</think>")
-        return before.strip("\n"), after.lstrip(), "think_lone_close"
-    return None, text, None
+def _join(pieces: list[Any], sep: str) -> Any:
+    """One piece stays as it is (possibly Raw); several are decoded and joined."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if not pieces:
+        return EMPTY
+    return sep.join(plain(p) for p in pieces)
 
 
-def message_content(content: Any, builder: _Builder) -> str | list[dict[str, Any]]:
-    """A string, or OpenAI chat parts when images are present (text-only parts collapse to a string)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise Unconvertible("malformed_item", f"message content is a {type(content).__name__}")
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        parts.append(_part(part, builder))
-    if any(p["type"] != "text" for p in parts):
-        return parts
-    return "".join(p["text"] for p in parts)
-
-
-def _part(part: Any, builder: _Builder) -> dict[str, Any]:
-    if isinstance(part, str):
-        return {"type": "text", "text": part}
-    if not isinstance(part, dict):
-        raise Unconvertible("malformed_item", f"a content part is a {type(part).__name__}")
-    kind = part.get("type")
-    if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-        return {"type": "text", "text": part.get("text") or ""}
-    if kind == "refusal":
-        builder.fact("refusals")
-        return {"type": "text", "text": part.get("refusal") or ""}
-    if kind == "input_image":
-        builder.fact("images")
-        url = part.get("image_url") or part.get("file_id")
-        if not isinstance(url, str):
-            raise Unconvertible("unsupported_content", "an input_image part has no image_url")
-        return {"type": "image_url", "image_url": {"url": url, "detail": part.get("detail") or "auto"}}
-    raise Unconvertible("unsupported_content", f"content part type {kind!r} has no chat form")
-
-
-def is_json_object(arguments: str) -> bool:
+def _arguments(raw: Raw) -> tuple[Raw, bool]:
+    """(arguments as a Raw JSON string, whether its text is a JSON object)."""
+    if raw in (NULL, EMPTY):
+        return Raw(b'"{}"'), True
+    value = msgspec.json.decode(raw)
+    if not isinstance(value, str):  # some agents store parsed arguments: keep them, as a string
+        return Raw(msgspec.json.encode(msgspec.json.encode(value).decode())), isinstance(value, dict)
+    if not value.strip():
+        return Raw(b'"{}"'), True
     try:
-        return isinstance(orjson.loads(arguments), dict)
-    except orjson.JSONDecodeError:
-        return False
+        return raw, isinstance(msgspec.json.decode(value), dict)
+    except msgspec.DecodeError:
+        return raw, False
 
 
-def chat_tools(tools: Any) -> list[dict[str, Any]]:
-    """Responses tools (flat) -> chat-completions tools (nested). Already-nested tools pass through."""
-    if not tools:
-        return []
-    if not isinstance(tools, list):
-        raise Unconvertible("unsupported_tool", f"tools is a {type(tools).__name__}, not a list")
-    out = []
-    for tool in tools:
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
-            raise Unconvertible("unsupported_tool", f"tool type {kind!r} has no chat-completions form")
-        if isinstance(tool.get("function"), dict):
-            out.append({"type": "function", "function": tool["function"]})
-            continue
-        if not isinstance(tool.get("name"), str):
-            raise Unconvertible("unsupported_tool", "a function tool has no name")
-        fn = {k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None}
-        out.append({"type": "function", "function": fn})
-    return out
-
-
-def flatten_output(output: Any) -> list[Any]:
+def flatten_output(output: list[Any]) -> list[Item]:
     """``response.output``; a list of transcripts (one per transition step) becomes the last transcript."""
-    if not isinstance(output, list):
-        raise Unconvertible("no_output", f"response.output is {type(output).__name__}, not a list")
     if not output or not any(isinstance(step, list) for step in output):
         return output
     if not all(isinstance(step, list) for step in output):
         raise Unconvertible("malformed_item", "response.output mixes items and lists of items")
-    for prev, step in zip(output, output[1:], strict=False):
+    for prev, step in itertools.pairwise(output):
         if step[: len(prev)] != prev:
             raise Unconvertible(
                 "nested_output_not_cumulative", "nested response.output steps do not extend one another"
@@ -310,40 +295,42 @@ def flatten_output(output: Any) -> list[Any]:
     return output[-1]
 
 
-def _start(params: dict[str, Any]) -> _Builder:
+def _start(params: Params) -> _Builder:
     """A builder holding the prompt side: instructions + input, flushed."""
     builder = _Builder()
-    instructions = params.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        builder.messages.append({"role": "system", "content": instructions})
-    inputs = params.get("input")
+    if isinstance(params.instructions, str) and params.instructions:
+        builder.messages.append({"role": "system", "content": params.instructions})
+    inputs = params.input
     if isinstance(inputs, str):
-        inputs = [{"role": "user", "content": inputs}]
-    elif inputs is None:
-        inputs = []
-    elif not isinstance(inputs, list):
-        raise Unconvertible("no_prompt", f"responses_create_params.input is a {type(inputs).__name__}")
-    for item in inputs:
+        builder.messages.append({"role": "user", "content": inputs})
+        return builder
+    for item in inputs or ():
         builder.add(item)
     builder.flush()
     return builder
 
 
-def convert_prompt(params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def convert_prompt(params: Params | dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The chat messages and tools of a task's ``responses_create_params`` (for calling a chat endpoint)."""
+    if isinstance(params, dict):
+        params = msgspec.convert(params, Params) if "tools" not in params else _params_from_dict(params)
     builder = _start(params)
-    return builder.messages, chat_tools(params.get("tools"))
+    return plain(builder.messages), chat_tools(params.tools)
 
 
-def convert(row: dict[str, Any]) -> Conversation:
-    """Convert one decoded rollout row to a :class:`Conversation` (raises :class:`Unconvertible`)."""
-    params = row.get("responses_create_params")
-    if not isinstance(params, dict):
+def _params_from_dict(params: dict[str, Any]) -> Params:
+    return msgspec.json.decode(msgspec.json.encode(params), type=Params)
+
+
+def convert(params: Params | None, response: Any) -> Conversation:
+    """Convert a decoded rollout (its create-params and response) to a :class:`Conversation`."""
+    if params is None or params is msgspec.UNSET:
         raise Unconvertible("no_prompt", "responses_create_params is missing")
-    response = row.get("response")
-    if not isinstance(response, dict):
+    if response is None or response is msgspec.UNSET:
         raise Unconvertible("no_response", "the line has no response object (an input row, not a rollout)")
-    output = flatten_output(response.get("output"))
+    if response.output is None:
+        raise Unconvertible("no_output", "response.output is missing")
+    output = flatten_output(response.output)
     builder = _start(params)
     builder.in_output = True
     for item in output:
@@ -352,23 +339,23 @@ def convert(row: dict[str, Any]) -> Conversation:
     return _finish(builder, params, response, len(output))
 
 
-def _finish(builder: _Builder, params: dict[str, Any], response: dict[str, Any], n_items: int) -> Conversation:
+def _finish(builder: _Builder, params: Params, response: Any, n_items: int) -> Conversation:
     messages = builder.messages
     prompt_len = builder.prompt_len if builder.prompt_len is not None else len(messages)
     if prompt_len == 0:
         raise Unconvertible("no_prompt", "no message precedes the model's first turn")
-    unanswered = set(builder.call_names) - builder.answered
+    messages[:prompt_len] = plain(messages[:prompt_len])  # prompts hash canonically: plain strings
+    unanswered = len(set(builder.call_names) - builder.answered)
     if unanswered:
-        builder.fact("unanswered_calls", len(unanswered))
-    details = response.get("incomplete_details")
-    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.get("status") == "incomplete"
+        builder.fact("unanswered_calls", unanswered)
+    details = response.incomplete_details
+    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
     if truncated:
         builder.fact("truncated")
-    return Conversation(
-        messages=messages,
-        tools=chat_tools(params.get("tools")),
-        prompt_len=prompt_len,
-        facts=builder.facts,
-        truncated=truncated,
-        n_items=n_items,
-    )
+    turns = calls = 0
+    for msg in messages[prompt_len:]:
+        if msg["role"] == "assistant":
+            turns += 1
+            calls += "tool_calls" in msg
+    tools = chat_tools(params.tools)
+    return Conversation(messages, tools, prompt_len, builder.facts, truncated, n_items, turns, calls > 0)

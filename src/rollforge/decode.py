@@ -1,24 +1,25 @@
 """One line of bytes -> :class:`Rollout` or :class:`Reject`, never an exception.
 
-Speed comes from decoding only what rollforge uses: msgspec decodes the line against a schema of the
-fields conversion needs (plus any top-level fields a filter names) and skips the rest (token ids, log
-probs, judge transcripts, ids, statuses) without building Python objects for them. Lines the fast schema
-cannot take (NaN literals, odd types) fall back to a generic decode, so the converter always sees the
-same dicts and the reject reasons stay precise.
+The line is decoded against the typed schema in ``rollforge.schema`` (only the fields in use, text kept
+raw), then converted. A line the schema refuses is rejected with the reason its error points at; a line
+with Python's NaN/Infinity literals is re-encoded by the standard library and decoded again.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable
-from typing import Any, TypedDict, Union
+from typing import Any
 
 import msgspec
 
-from rollforge.convert import Unconvertible, convert
+from rollforge.convert import convert
+from rollforge.head import head_of, head_type
 from rollforge.identity import prompt_id, rollout_id
-from rollforge.rollout import Reject, Rollout
+from rollforge.reasons import Unconvertible
+from rollforge.rewards import reward_of
+from rollforge.rollout import Head, Reject, Rollout
+from rollforge.schema import CORE_FIELDS, line_type, plain
 
 # Top-level fields every Rollout carries in .fields (task type sources and common verifier outputs).
 DEFAULT_FIELDS = (
@@ -33,135 +34,154 @@ DEFAULT_FIELDS = (
     "is_correct",
     "success",
 )
-CORE_FIELDS = ("responses_create_params", "response", "reward", "_ng_task_index", "_ng_rollout_index")
-
-
-class _Item(TypedDict, total=False):
-    type: Any
-    role: Any
-    content: Any
-    name: Any
-    call_id: Any
-    arguments: Any
-    output: Any
-    summary: Any
-    encrypted_content: Any
-    image_url: Any
-
-
-class _Response(TypedDict, total=False):
-    output: list[Union[_Item, list[_Item]]]  # noqa: UP007 (msgspec needs typing.Union here)
-    incomplete_details: Any
-    status: Any
-
-
-class _Params(TypedDict, total=False):
-    input: Any
-    tools: Any
-    instructions: Any
-
-
-def _schema(extra: Iterable[str]) -> Any:
-    fields: dict[str, Any] = {
-        "responses_create_params": _Params,
-        "response": _Response,
-        "reward": Any,
-        "_ng_task_index": Any,
-        "_ng_rollout_index": Any,
-    }
-    for name in extra:
-        fields.setdefault(name, Any)
-    return TypedDict("RolloutLine", fields, total=False)  # type: ignore[operator]
+Restore = Callable[[Any, Any], "dict[str, Any] | None"]
 
 
 class LineDecoder:
-    """Decodes lines with a schema made for the fields in use. ``all_fields`` keeps every top-level field."""
+    """Decodes lines with a schema made for the fields in use.
 
-    def __init__(self, extra_fields: Iterable[str] = (), all_fields: bool = False, arguments: str = "object"):
+    ``all_fields`` keeps every top-level field in ``Rollout.fields`` (slower: for viewers, not pipelines).
+    ``lazy_text`` leaves generated text as ``msgspec.Raw`` (pipelines copy it to the output undecoded);
+    otherwise messages hold plain strings. ``arguments="object"`` rejects tool calls whose arguments are
+    not a JSON object, since they cannot be rendered as one.
+    """
+
+    def __init__(
+        self,
+        extra_fields: Iterable[str] = (),
+        all_fields: bool = False,
+        arguments: str = "object",
+        lazy_text: bool = False,
+    ) -> None:
         self.all_fields = all_fields
         self.arguments = arguments
+        self.lazy_text = lazy_text
         self.field_names = tuple(dict.fromkeys((*DEFAULT_FIELDS, *extra_fields)))
-        self._fast = msgspec.json.Decoder() if all_fields else msgspec.json.Decoder(_schema(self.field_names))
-        self._generic = msgspec.json.Decoder()
+        self.type = line_type(self.field_names)
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.type)
+        self._head: msgspec.json.Decoder[Any] = msgspec.json.Decoder(head_type(self.field_names))
 
-    def decode(self, line: bytes) -> tuple[Any, str | None]:
-        """(object, None) or (None, error message)."""
+    def parse_head(
+        self, line: bytes, file: str, line_no: int, restore: Restore | None = None
+    ) -> Head | Reject:
+        """The cheap look (see rollforge.head); a line it cannot judge is parsed in full for the verdict."""
         try:
-            return self._fast.decode(line), None
-        except msgspec.ValidationError:
-            pass
-        except msgspec.DecodeError as exc:
-            try:  # stdlib json accepts NaN/Infinity literals that Python writers emit
-                return json.loads(line), None
-            except (ValueError, RecursionError):
-                return None, str(exc)
-        try:
-            return self._generic.decode(line), None
-        except msgspec.DecodeError as exc:
-            return None, str(exc)
+            obj = self._head.decode(line)
+        except msgspec.MsgspecError:
+            parsed = self.parse(line, file, line_no, restore)  # precise reject, or a NaN-literal line
+            return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
+        if restore is not None:  # restored fields go on the struct, so Head.fields sees them
+            for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
+                if key in self.field_names and getattr(obj, key, None) is msgspec.UNSET:
+                    setattr(obj, key, value)
+        return head_of(obj, self.field_names, line, file, line_no)
 
-    def parse(
-        self,
-        line: bytes,
-        file: str,
-        line_no: int,
-        restore: Callable[[Any, Any], dict[str, Any] | None] | None = None,
-    ) -> Rollout | Reject:
+    def parse(self, line: bytes, file: str, line_no: int, restore: Restore | None = None) -> Rollout | Reject:
         """Decode and convert one line. ``restore(task_index, rollout_index)`` returns materialized-input
         fields to fill in where the rollout lacks them."""
-        obj, error = self.decode(line)
-        if error is not None:
-            return Reject(file, line_no, "invalid_json", f"not valid JSON: {error}")
-        if not isinstance(obj, dict):
-            return Reject(file, line_no, "not_an_object", f"a JSON {type(obj).__name__}, not an object")
-        if restore is not None:
-            extra = restore(obj.get("_ng_task_index"), obj.get("_ng_rollout_index"))
-            for key, value in (extra or {}).items():
-                if key not in obj and (self.all_fields or key in self.field_names):
-                    obj[key] = value
-        return self._to_rollout(obj, line, file, line_no)
-
-    def _to_rollout(self, obj: dict[str, Any], line: bytes, file: str, line_no: int) -> Rollout | Reject:
         try:
-            conv = convert(obj)
+            obj = self._decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            return Reject(file, line_no, _reason_for(str(exc)), f"{exc}")
+        except msgspec.DecodeError as exc:
+            obj = self._python_literals(line)
+            if obj is None:
+                return Reject(file, line_no, "invalid_json", f"not valid JSON: {exc}")
+            if isinstance(obj, Reject):
+                return Reject(file, line_no, obj.reason, obj.message)
+        fields = self._fields(obj, line)
+        if restore is not None:
+            for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
+                if (
+                    key not in fields
+                    and key not in CORE_FIELDS
+                    and (self.all_fields or key in self.field_names)
+                ):
+                    fields[key] = value
+        return self._to_rollout(obj, fields, line, file, line_no)
+
+    def _python_literals(self, line: bytes) -> Any:
+        """Python writers emit NaN/Infinity; the standard library reads them. None if still not JSON."""
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(value, dict):
+            return Reject("", 0, "not_an_object", f"a JSON {type(value).__name__}, not an object")
+        try:  # msgspec writes NaN as null: decode the rest, then put the reward back as it was
+            obj: Any = msgspec.json.decode(msgspec.json.encode(value), type=self.type)
+        except msgspec.ValidationError as exc:
+            return Reject("", 0, _reason_for(str(exc)), str(exc))
+        obj.reward = value.get("reward", msgspec.UNSET)
+        return obj
+
+    def _fields(self, obj: Any, line: bytes) -> dict[str, Any]:
+        if self.all_fields:
+            everything = json.loads(line) if not isinstance(line, str) else {}
+            return {k: v for k, v in everything.items() if k not in CORE_FIELDS}
+        return {
+            name: value
+            for name in self.field_names
+            if (value := getattr(obj, name, msgspec.UNSET)) is not msgspec.UNSET and name not in CORE_FIELDS
+        }
+
+    def _to_rollout(
+        self, obj: Any, fields: dict[str, Any], line: bytes, file: str, line_no: int
+    ) -> Rollout | Reject:
+        try:
+            conv = convert(obj.responses_create_params, obj.response)
         except Unconvertible as exc:
             return Reject(file, line_no, exc.reason, exc.message)
         except RecursionError:
             return Reject(file, line_no, "malformed_item", "items nested too deeply")
-        reward, problem = _reward(obj)
+        reward, problem = reward_of(obj.reward)
         if problem is not None:
-            return Reject(file, line_no, problem, f"reward is {obj.get('reward')!r}")
+            return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
         if self.arguments == "object" and conv.facts.get("invalid_arguments"):
-            return Reject(file, line_no, "invalid_tool_arguments", "a tool call's arguments are not a JSON object")
-        fields = {k: v for k, v in obj.items() if k not in CORE_FIELDS}
+            return Reject(
+                file, line_no, "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
+            )
+        messages = conv.messages if self.lazy_text else plain(conv.messages)
         return Rollout(
             file=file,
             line=line_no,
             rollout_id=rollout_id(line),
             prompt_id=prompt_id(conv.messages[: conv.prompt_len], conv.tools),
             reward=reward,
-            messages=conv.messages,
+            messages=messages,
             tools=conv.tools,
             prompt_len=conv.prompt_len,
             truncated=conv.truncated,
             n_items=conv.n_items,
             facts=conv.facts,
             fields=fields,
-            task_index=_int_or_none(obj.get("_ng_task_index")),
-            rollout_index=_int_or_none(obj.get("_ng_rollout_index")),
+            assistant_turns=conv.assistant_turns,
+            uses_tools=conv.uses_tools,
+            task_index=_int_or_none(obj._ng_task_index),
+            rollout_index=_int_or_none(obj._ng_rollout_index),
         )
 
 
-def _reward(obj: dict[str, Any]) -> tuple[float, str | None]:
-    value = obj.get("reward")
-    if value is None:
-        return 0.0, "no_reward"
-    if isinstance(value, bool):
-        return float(value), None
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return 0.0, "bad_reward"
-    return float(value), None
+def _reason_for(error: str) -> str:
+    """The reject reason a schema error points at (msgspec names the JSON path: `$.response.output[3]`)."""
+    if " - at `" not in error:
+        return "not_an_object"
+    path = error.rsplit(" - at `", 1)[1].rstrip("`")
+    if path in ("$.responses_create_params", "$.responses_create_params.input"):
+        return "no_prompt"
+    if path == "$.response":
+        return "no_response"
+    if path == "$.response.output":
+        return "no_output"
+    return "malformed_item"
 
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _as_head(r: Rollout, line: bytes) -> Head:
+    turns = (r.assistant_turns, r.assistant_turns)
+    head = Head(r.file, r.line, line, None, (), r.reward, r.n_items, r.truncated, r.uses_tools, turns)
+    head._fields = r.fields
+    return head

@@ -44,8 +44,10 @@ def near_dedup(signatures: list[Any], reasons: list[str | None], threshold: floa
         if reasons[row] is not None or values is None:
             continue
         sig = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values)
-        if any(sig.jaccard(MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signatures[int(other)])) >= threshold
-               for other in lsh.query(sig)):
+        if any(
+            sig.jaccard(MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signatures[int(other)])) >= threshold
+            for other in lsh.query(sig)
+        ):
             reasons[row] = "near_duplicate"
             continue
         lsh.insert(str(row), sig)

@@ -27,13 +27,87 @@ import orjson
 
 from rollforge.io.atomic import atomic_file
 
-WORDS = (
-    "the a an of to in for on with by from agent tool call result value check total order account user "
-    "report meeting email calendar invoice budget project deadline review draft update status request "
-    "number answer step first then next finally compute verify confirm schedule search find list send "
-    "customer ticket refund policy plan option price date time week month quarter team manager data "
-    "table query record field error retry success because therefore so however also only each every"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "for",
+    "on",
+    "with",
+    "by",
+    "from",
+    "agent",
+    "tool",
+    "call",
+    "result",
+    "value",
+    "check",
+    "total",
+    "order",
+    "account",
+    "user",
+    "report",
+    "meeting",
+    "email",
+    "calendar",
+    "invoice",
+    "budget",
+    "project",
+    "deadline",
+    "review",
+    "draft",
+    "update",
+    "status",
+    "request",
+    "number",
+    "answer",
+    "step",
+    "first",
+    "then",
+    "next",
+    "finally",
+    "compute",
+    "verify",
+    "confirm",
+    "schedule",
+    "search",
+    "find",
+    "list",
+    "send",
+    "customer",
+    "ticket",
+    "refund",
+    "policy",
+    "plan",
+    "option",
+    "price",
+    "date",
+    "time",
+    "week",
+    "month",
+    "quarter",
+    "team",
+    "manager",
+    "data",
+    "table",
+    "query",
+    "record",
+    "field",
+    "error",
+    "retry",
+    "success",
+    "because",
+    "therefore",
+    "so",
+    "however",
+    "also",
+    "only",
+    "each",
+    "every",
+]
 TOOLS = [
     ("search_records", "Search the records database.", {"query": "string", "limit": "integer"}),
     ("get_calendar", "List calendar events for a date.", {"date": "string"}),
@@ -81,33 +155,60 @@ def _tools() -> list[dict[str, Any]]:
 
 
 def _params(inputs: Any, tools: list[dict[str, Any]] | None = None, instructions: str | None = None) -> dict:
-    return {"input": inputs, "tools": tools or [], "instructions": instructions, "temperature": 1.0,
-            "parallel_tool_calls": True, "model": "policy", "max_output_tokens": 4096}
+    return {
+        "input": inputs,
+        "tools": tools or [],
+        "instructions": instructions,
+        "temperature": 1.0,
+        "parallel_tool_calls": True,
+        "model": "policy",
+        "max_output_tokens": 4096,
+    }
 
 
 def _response(output: list[dict[str, Any]], truncated: bool = False) -> dict[str, Any]:
     return {
-        "id": "resp_example", "object": "response", "created_at": 1.0, "model": "policy", "output": output,
+        "id": "resp_example",
+        "object": "response",
+        "created_at": 1.0,
+        "model": "policy",
+        "output": output,
         "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
-        "status": "incomplete" if truncated else "completed", "usage": None,
+        "status": "incomplete" if truncated else "completed",
+        "usage": None,
     }
 
 
 def _msg(role: str, text: str) -> dict[str, Any]:
     if role == "assistant":
-        return {"id": "msg_x", "type": "message", "role": role, "status": "completed",
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        return {
+            "id": "msg_x",
+            "type": "message",
+            "role": role,
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
     return {"type": "message", "role": role, "content": text}
 
 
 def _reasoning(text: str) -> dict[str, Any]:
-    return {"id": "rs_x", "type": "reasoning", "summary": [{"type": "summary_text", "text": text}],
-            "encrypted_content": None}
+    return {
+        "id": "rs_x",
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": text}],
+        "encrypted_content": None,
+    }
 
 
 def _call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "function_call", "id": call_id, "call_id": call_id, "name": name,
-            "arguments": orjson.dumps(args).decode(), "status": "completed"}
+    return {
+        "type": "function_call",
+        "id": call_id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": orjson.dumps(args).decode(),
+        "status": "completed",
+    }
 
 
 def _output(call_id: str, text: str) -> dict[str, Any]:
@@ -117,34 +218,53 @@ def _output(call_id: str, text: str) -> dict[str, Any]:
 def tool_calling_rollout(text: _Text, task: int, repeat: int) -> dict[str, Any]:
     rng = text.rng
     task_type = TOOL_TASK_TYPES[task % len(TOOL_TASK_TYPES)]
-    prompt = [_msg("system", "You are a workplace assistant. " + text.fixed("tool-system", 2)),
-              _msg("user", f"Task {task}: " + text.fixed(f"tool-{task}", 2 + task % 3))]
+    prompt = [
+        _msg("system", "You are a workplace assistant. " + text.fixed("tool-system", 20)),
+        _msg("user", f"Task {task}: " + text.fixed(f"tool-{task}", 3 + task % 6)),
+    ]
     quality = rng.random()
     out: list[dict[str, Any]] = []
     for step in range(rng.randint(1, 4)):
         if rng.random() < 0.6:
-            out.append(_reasoning(text(rng.randint(2, 6))))
+            out.append(_reasoning(text(rng.randint(6, 30))))
         n_calls = 2 if rng.random() < 0.25 else 1
         ids = [f"call_{task}_{repeat}_{step}_{i}" for i in range(n_calls)]
-        out += [_call(i, TOOLS[rng.randrange(3)][0], {"query": text(1), "limit": rng.randint(1, 9)}) for i in ids]
-        out += [_output(i, orjson.dumps({"results": [text(1) for _ in range(rng.randint(1, 4))]}).decode())
-                for i in ids]
-    out.append(_msg("assistant", text(rng.randint(2, 8))))
+        out += [
+            _call(i, TOOLS[rng.randrange(3)][0], {"query": text(1), "limit": rng.randint(1, 9)}) for i in ids
+        ]
+        out += [
+            _output(
+                i,
+                orjson.dumps(
+                    {"results": [text(rng.randint(1, 5)) for _ in range(rng.randint(2, 6))]}
+                ).decode(),
+            )
+            for i in ids
+        ]
+    out.append(_msg("assistant", text(rng.randint(5, 25))))
     if rng.random() < 0.3:  # a final submit the environment never answers
         out.append(_call(f"call_{task}_{repeat}_submit", "submit", {"answer": text(1)}))
     reward = 1.0 if quality > 0.55 else (0.5 if quality > 0.35 else 0.0)
-    return {"responses_create_params": _params(prompt, _tools()), "response": _response(out),
-            "reward": reward, "_ng_task_index": task, "_ng_rollout_index": repeat,
-            "agent_ref": {"name": "tool_calling_agent"}, "task_id": f"tool-{task}",
-            "num_tool_calls": sum(1 for o in out if o["type"] == "function_call"),
-            "_planned_metadata": {"task_type": task_type, "difficulty": ("easy", "hard")[task % 2]}}
+    return {
+        "responses_create_params": _params(prompt, _tools()),
+        "response": _response(out),
+        "reward": reward,
+        "_ng_task_index": task,
+        "_ng_rollout_index": repeat,
+        "agent_ref": {"name": "tool_calling_agent"},
+        "task_id": f"tool-{task}",
+        "num_tool_calls": sum(1 for o in out if o["type"] == "function_call"),
+        "_planned_metadata": {"task_type": task_type, "difficulty": ("easy", "hard")[task % 2]},
+    }
 
 
 def _token_fields(rng: random.Random, n: int) -> dict[str, Any]:
     start = rng.randrange(1000)
-    return {"prompt_token_ids": list(range(start, start + n // 2)),
-            "generation_token_ids": [(start * 7 + i * 13) % 32000 for i in range(n)],
-            "generation_log_probs": [-round((i % 17) * 0.0731, 4) for i in range(n)]}
+    return {
+        "prompt_token_ids": list(range(start, start + n // 2)),
+        "generation_token_ids": [(start * 7 + i * 13) % 32000 for i in range(n)],
+        "generation_log_probs": [-round((i % 17) * 0.0731, 4) for i in range(n)],
+    }
 
 
 def math_rollout(text: _Text, task: int, repeat: int) -> dict[str, Any]:
@@ -153,7 +273,7 @@ def math_rollout(text: _Text, task: int, repeat: int) -> dict[str, Any]:
     skill = (task % 5) / 5  # some tasks are always solved, some never: not every task yields pairs
     correct = rng.random() < 0.25 + skill * 0.7
     answer = a * b if correct else a * b + rng.randint(1, 9)
-    thought, final = text(rng.randint(3, 12)), f"{text(1)} The answer is {answer}."
+    thought, final = text(rng.randint(10, 50)), f"{text(rng.randint(1, 6))} The answer is {answer}."
     shape = rng.randrange(4)
     truncated = rng.random() < 0.05
     if shape == 0:
@@ -163,37 +283,58 @@ def math_rollout(text: _Text, task: int, repeat: int) -> dict[str, Any]:
     elif shape == 2:
         out = [_msg("assistant", f"{thought}\n</think>\n\n{final}")]
     else:
-        out = [{"id": "rs_h", "type": "reasoning", "summary": [], "encrypted_content": "gAAAA" + "x" * 40},
-               _msg("assistant", final)]
+        out = [
+            {"id": "rs_h", "type": "reasoning", "summary": [], "encrypted_content": "gAAAA" + "x" * 40},
+            _msg("assistant", final),
+        ]
     if truncated:
         out, correct = [_reasoning(thought)], False
     out[-1].update(_token_fields(rng, rng.randint(150, 600)))
-    return {"responses_create_params": _params([_msg("user", f"Compute {a} * {b}. {text.fixed(f'math-{task}', 1)}")]),
-            "response": _response(out, truncated), "reward": 1.0 if correct else 0.0,
-            "_ng_task_index": task, "_ng_rollout_index": repeat, "agent_ref": {"name": "math_agent"},
-            "expected_answer": str(a * b), "extracted_answer": None if truncated else str(answer),
-            "metadata": {"task_type": "math"},
-            "judge_evaluations": [{"verdict": "correct" if correct else "wrong", "explanation": text(3)}]}
+    return {
+        "responses_create_params": _params(
+            [_msg("user", f"Compute {a} * {b}. {text.fixed(f'math-{task}', 1)}")]
+        ),
+        "response": _response(out, truncated),
+        "reward": 1.0 if correct else 0.0,
+        "_ng_task_index": task,
+        "_ng_rollout_index": repeat,
+        "agent_ref": {"name": "math_agent"},
+        "expected_answer": str(a * b),
+        "extracted_answer": None if truncated else str(answer),
+        "metadata": {"task_type": "math"},
+        "judge_evaluations": [{"verdict": "correct" if correct else "wrong", "explanation": text(3)}],
+    }
 
 
 def support_rollout(text: _Text, task: int, repeat: int) -> dict[str, Any]:
     rng = text.rng
-    opening = f"Customer {task}: " + text.fixed(f"support-{task}", 2)
-    inputs: Any = opening if task % 3 == 0 else [_msg("developer", "Follow the refund policy."),
-                                                 {"role": "user", "content": opening}]
+    opening = f"Customer {task}: " + text.fixed(f"support-{task}", 4)
+    inputs: Any = (
+        opening
+        if task % 3 == 0
+        else [_msg("developer", "Follow the refund policy."), {"role": "user", "content": opening}]
+    )
     out: list[dict[str, Any]] = []
     for turn in range(rng.randint(1, 3)):
         if turn:
-            out.append(_msg("user", text(rng.randint(1, 3))))  # the simulated customer speaks
+            out.append(_msg("user", text(rng.randint(2, 6))))  # the simulated customer speaks
         if rng.random() < 0.3:
             cid = f"call_s{task}_{repeat}_{turn}"
-            out += [_call(cid, "search_records", {"query": text(1)}), _output(cid, text(2))]
-        out.append(_msg("assistant", text(rng.randint(2, 6))))
+            out += [_call(cid, "search_records", {"query": text(1)}), _output(cid, text(rng.randint(4, 15)))]
+        out.append(_msg("assistant", text(rng.randint(4, 15))))
     score = min(10, max(0, round(rng.gauss(4 + task % 4, 2.5))))
-    return {"responses_create_params": _params(inputs, _tools()[:1], "You are a support agent. " + text.fixed("support", 1)),
-            "response": _response(out), "reward": score / 10, "_ng_task_index": task,
-            "_ng_rollout_index": repeat, "agent_ref": {"name": "support_agent"},
-            "domain_name": "support", "satisfaction": score}
+    return {
+        "responses_create_params": _params(
+            inputs, _tools()[:1], "You are a support agent. " + text.fixed("support", 12)
+        ),
+        "response": _response(out),
+        "reward": score / 10,
+        "_ng_task_index": task,
+        "_ng_rollout_index": repeat,
+        "agent_ref": {"name": "support_agent"},
+        "domain_name": "support",
+        "satisfaction": score,
+    }
 
 
 BAD_LINES = [
@@ -204,11 +345,16 @@ BAD_LINES = [
     b'{"responses_create_params": {"input": "look it up"}, "response": {"output": '
     b'[{"type": "web_search_call", "id": "ws_1", "status": "completed"}]}, "reward": 1.0}',
 ]
-ENVIRONMENTS = (("tool_calling", tool_calling_rollout), ("math_reasoning", math_rollout),
-                ("support_chat", support_rollout))
+ENVIRONMENTS = (
+    ("tool_calling", tool_calling_rollout),
+    ("math_reasoning", math_rollout),
+    ("support_chat", support_rollout),
+)
 
 
-def write_example(out_dir: str | Path, rollouts: int = 600, repeats: int = 4, seed: int = 0) -> dict[str, int]:
+def write_example(
+    out_dir: str | Path, rollouts: int = 600, repeats: int = 4, seed: int = 0, bad_lines: bool = True
+) -> dict[str, int]:
     """Write the example corpus into ``out_dir``; returns rollouts written per file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,11 +370,17 @@ def write_example(out_dir: str | Path, rollouts: int = 600, repeats: int = 4, se
             for i, (task, repeat) in enumerate(keys):
                 row = make(text, task, repeat)
                 if "_planned_metadata" in row:
-                    planned.append({"responses_create_params": row["responses_create_params"],
-                                    "task_id": row["task_id"], "metadata": row.pop("_planned_metadata"),
-                                    "_ng_task_index": task, "_ng_rollout_index": repeat})
+                    planned.append(
+                        {
+                            "responses_create_params": row["responses_create_params"],
+                            "task_id": row["task_id"],
+                            "metadata": row.pop("_planned_metadata"),
+                            "_ng_task_index": task,
+                            "_ng_rollout_index": repeat,
+                        }
+                    )
                 fh.write(orjson.dumps(row) + b"\n")
-                if name == "support_chat" and i % max(1, len(keys) // len(BAD_LINES)) == 0:
+                if bad_lines and name == "support_chat" and i % max(1, len(keys) // len(BAD_LINES)) == 0:
                     fh.write(BAD_LINES[(i // max(1, len(keys) // len(BAD_LINES))) % len(BAD_LINES)] + b"\n")
         counts[name] = len(keys)
         if planned:
@@ -241,6 +393,8 @@ def _companions(out: Path, name: str, planned: list[dict[str, Any]]) -> None:
     with atomic_file(out / f"{name}_materialized_inputs.jsonl") as fh:
         fh.writelines(orjson.dumps(p) + b"\n" for p in planned)
     with atomic_file(out / f"{name}_failures.jsonl") as fh:
-        fh.write(orjson.dumps({"_ng_task_index": 0, "_ng_rollout_index": 99, "error": "agent timeout"}) + b"\n")
+        fh.write(
+            orjson.dumps({"_ng_task_index": 0, "_ng_rollout_index": 99, "error": "agent timeout"}) + b"\n"
+        )
     with atomic_file(out / f"{name}_aggregate_metrics.json") as fh:
         fh.write(orjson.dumps({"rollouts": len(planned), "note": "written by rollforge example"}))

@@ -17,7 +17,7 @@ from rollforge.rollout import Rollout
 from rollforge.success import Success
 from rollforge.where import Where
 
-Check = tuple[str, Callable[[Rollout], bool]]  # (reason when it fails, predicate that keeps)
+Check = tuple[str, Callable[[Any], bool]]  # (reason when it fails, predicate that keeps)
 
 
 @dataclass(frozen=True)
@@ -51,42 +51,67 @@ class FilterOptions:
         return tuple(sorted(roots))
 
 
-def build_checks(opts: FilterOptions) -> list[Check]:
-    """The enabled per-rollout filters, cheapest first (the tokenizer last: it is the slow one)."""
-    checks: list[Check] = [("no_assistant_turn", lambda r: r.assistant_turns > 0)]
+def build_checks(opts: FilterOptions, full: bool = True) -> list[Check]:
+    """The enabled per-rollout filters, cheapest first (the tokenizer last: it is the slow one).
+
+    They read what a :class:`Rollout` and a :class:`rollforge.rollout.Head` both have; turn filters use
+    the bounds of the turn count so that a Head only ever drops what the full rollout would drop.
+    ``full=False`` leaves out the filters that need the conversation's text.
+    """
+    checks: list[Check] = [("no_assistant_turn", _at_least(_turns_high, 1))]
     if opts.labels is not None:
         rejected = review_rejected(opts.labels)
         checks.append(("review_rejected", lambda r: r.rollout_id not in rejected))
     if opts.drop_truncated:
         checks.append(("truncated", lambda r: not r.truncated))
     if opts.min_reward is not None:
-        checks.append(("below_min_reward", lambda r, v=opts.min_reward: r.reward >= v))
+        checks.append(("below_min_reward", _at_least(_reward, opts.min_reward)))
     if opts.max_reward is not None:
-        checks.append(("above_max_reward", lambda r, v=opts.max_reward: r.reward <= v))
+        checks.append(("above_max_reward", _at_most(_reward, opts.max_reward)))
     if opts.success_only:
         checks.append(("not_success", opts.success))
-    checks += _bounds("items", lambda r: r.n_items, opts.min_items, opts.max_items)
-    checks += _bounds("turns", lambda r: r.assistant_turns, opts.min_turns, opts.max_turns)
+    if opts.min_items is not None:
+        checks.append(("too_few_items", _at_least(_items, opts.min_items)))
+    if opts.max_items is not None:
+        checks.append(("too_many_items", _at_most(_items, opts.max_items)))
+    if opts.min_turns is not None:  # a Head knows a range of turns: compare with the bound that is safe
+        checks.append(("too_few_turns", _at_least(_turns_high, opts.min_turns)))
+    if opts.max_turns is not None:
+        checks.append(("too_many_turns", _at_most(_turns_low, opts.max_turns)))
     if opts.require_tool_use:
         checks.append(("no_tool_use", lambda r: r.uses_tools))
     if opts.where is not None:
         checks.append(("where_false", opts.where))
-    if opts.max_tokens is not None:
-        count = token_counter(opts.tokenizer)
-        checks.append(("too_many_tokens", lambda r, v=opts.max_tokens: count(r) <= v))
+    if opts.max_tokens is not None and full:
+        checks.append(("too_many_tokens", _at_most(token_counter(opts.tokenizer), opts.max_tokens)))
     return checks
 
 
-def _bounds(name: str, measure: Callable[[Rollout], int], low: int | None, high: int | None) -> list[Check]:
-    out: list[Check] = []
-    if low is not None:
-        out.append((f"too_few_{name}", lambda r: measure(r) >= low))
-    if high is not None:
-        out.append((f"too_many_{name}", lambda r: measure(r) <= high))
-    return out
+def _reward(r: Any) -> float:
+    return float(r.reward)
 
 
-def first_failure(checks: list[Check], rollout: Rollout) -> str | None:
+def _items(r: Any) -> int:
+    return int(r.n_items)
+
+
+def _turns_high(r: Any) -> int:
+    return int(r.turns_at_most)
+
+
+def _turns_low(r: Any) -> int:
+    return int(r.turns_at_least)
+
+
+def _at_least(measure: Callable[[Any], float], bound: float) -> Callable[[Any], bool]:
+    return lambda r: measure(r) >= bound
+
+
+def _at_most(measure: Callable[[Any], float], bound: float) -> Callable[[Any], bool]:
+    return lambda r: measure(r) <= bound
+
+
+def first_failure(checks: list[Check], rollout: Any) -> str | None:
     for reason, keep in checks:
         if not keep(rollout):
             return reason

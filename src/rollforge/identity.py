@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 import xxhash
 
 
 def canonical_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> bytes:
-    """The prompt as canonical JSON: sorted keys, no whitespace. Equal prompts give equal bytes."""
-    return orjson.dumps({"messages": messages, "tools": tools}, option=orjson.OPT_SORT_KEYS)
+    """The prompt as canonical JSON: sorted keys, no whitespace, plain strings. Equal prompts, equal bytes."""
+    return msgspec.json.encode({"messages": messages, "tools": tools}, order="sorted")
 
 
 def prompt_id(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:

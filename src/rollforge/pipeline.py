@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rollforge.engine.job import DEFAULT_STRATA, Job, Stratum, validation_split
+from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import select_dpo, select_sft
 from rollforge.engine.write import write_dpo, write_sft
@@ -60,17 +60,20 @@ def spill_directory(near: str | Path) -> Iterator[str]:
 
 def read_accounting(result: Scan) -> dict[str, Any]:
     inv = result.inventory
-    return {"lines": inv.lines, "rollouts": inv.rollouts, "rejected": dict(Counter(r.reason for r in inv.rejected))}
+    return {
+        "lines": inv.lines,
+        "rollouts": inv.rollouts,
+        "rejected": dict(Counter(r.reason for r in inv.rejected)),
+    }
 
 
-def sft_accounting(result: Scan, filtered: Counter, rows: Counter, skipped: Counter, facts: Counter) -> dict:
-    all_filtered = filtered + skipped  # a row the format cannot represent is filtered with that reason
+def sft_accounting(result: Scan, filtered: Counter, rows: Counter, notes: Counter) -> dict:
     return {
         **read_accounting(result),
         "written": sum(rows.values()),
         "splits": dict(rows),
-        "filtered": dict(sorted(all_filtered.items())),
-        "export": dict(facts),
+        "filtered": dict(sorted(filtered.items())),
+        "export": dict(notes),
     }
 
 
@@ -85,16 +88,16 @@ def make_sft(
 ) -> dict[str, Any]:
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
-    job = Job(filters=filters or FilterOptions(), arguments=_arguments(opts.format), balance_by=opts.balance_by,
-              seed=seed)  # fmt: skip
     reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
+    job = Job(filters=filters or FilterOptions(), sft=Output(opts.format, reasoning), balance_by=opts.balance_by,
+              seed=seed)  # fmt: skip
     with spill_directory(output) as spill:
         result = scan(discover(paths), job, spill, workers)
-        selection = select_sft(result.index, job, opts.max_per_category)
-        rows, skipped, facts = write_sft(result, selection, {"all": output}, lambda _: "all", opts.format, reasoning)
+        selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
+        rows, notes = write_sft(result, selection, {"all": output}, lambda _: "all")
     if opts.format == "sharegpt":
         _write_dataset_info(output)
-    return sft_accounting(result, selection.filtered, rows, skipped, facts)
+    return sft_accounting(result, selection.filtered, rows, notes)
 
 
 def make_dpo(
@@ -108,19 +111,18 @@ def make_dpo(
 ) -> dict[str, Any]:
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
-    job = Job(filters=filters or FilterOptions(), arguments=_arguments(opts.format), keep_all_records=True,
-              seed=seed)  # fmt: skip
     reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
+    job = Job(filters=filters or FilterOptions(), dpo=Output(opts.format, reasoning), seed=seed)
     with spill_directory(output) as spill:
         result = scan(discover(paths), job, spill, workers)
         selection = select_dpo(result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt)
-        rows, skipped, facts = write_dpo(
-            result, selection, {"all": output}, lambda _: "all", opts.format, reasoning, opts.split_at_divergence
+        rows, skipped, notes = write_dpo(
+            result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
         )
-    return dpo_accounting(result, selection, rows, skipped, facts)
+    return dpo_accounting(result, selection, rows, skipped, notes)
 
 
-def dpo_accounting(result: Scan, selection: Any, rows: Counter, skipped: Counter, facts: Counter) -> dict:
+def dpo_accounting(result: Scan, selection: Any, rows: Counter, skipped: Counter, notes: Counter) -> dict:
     return {
         **read_accounting(result),
         "prompts": selection.prompts,
@@ -129,7 +131,7 @@ def dpo_accounting(result: Scan, selection: Any, rows: Counter, skipped: Counter
         "splits": dict(rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
         "skipped": dict(skipped),
-        "export": dict(facts),
+        "export": dict(notes),
     }
 
 
@@ -142,7 +144,7 @@ def make_sample(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
-    job = Job(strata=strata, seed=seed, spill=False, filters=replace(FilterOptions(), drop_truncated=False))
+    job = Job(strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False))
     with spill_directory(output) as spill:
         result = scan(discover(paths), job, spill, workers)
     write_sample(result.sample, output)

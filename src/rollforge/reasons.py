@@ -41,3 +41,12 @@ FILTER_REASONS: dict[str, str] = {
     "no_assistant_turn": "the model produced no assistant message",
     "over_category_cap": "over --max-per-category for its --balance-by category",
 }
+
+
+class Unconvertible(Exception):
+    """A rollout with no faithful chat form; ``reason`` is one of REJECT_REASONS."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

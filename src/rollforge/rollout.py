@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET as _UNSET
+
 
 @dataclass(slots=True)
 class Reject:
@@ -19,40 +21,13 @@ class Reject:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(slots=True)
-class Rollout:
-    """One agent trajectory, converted to chat messages, with its identity and reward."""
+class _Fields:
+    """What filters read, shared by a full :class:`Rollout` and a decoded-only :class:`Head`."""
 
-    file: str
-    line: int
-    rollout_id: str  # hash of the line's bytes: the same rollout has the same id in any file or run
-    prompt_id: str  # hash of the canonical prompt (prompt messages + tools): groups repeats of one task
+    __slots__ = ()
+    fields: dict[str, Any]
     reward: float
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    prompt_len: int  # messages[:prompt_len] is the prompt; the rest was produced in this rollout
-    truncated: bool
-    n_items: int  # items in response.output
-    facts: dict[str, int]  # conversion facts (item types, reasoning shapes, ...)
-    fields: dict[str, Any]  # other top-level fields of the line (metadata, task_name, verifier outputs)
-    task_index: int | None = None  # _ng_task_index: per NeMo Gym run only, a hint, never an identity
-    rollout_index: int | None = None  # _ng_rollout_index
-
-    @property
-    def prompt(self) -> list[dict[str, Any]]:
-        return self.messages[: self.prompt_len]
-
-    @property
-    def completion(self) -> list[dict[str, Any]]:
-        return self.messages[self.prompt_len :]
-
-    @property
-    def assistant_turns(self) -> int:
-        return sum(1 for m in self.completion if m["role"] == "assistant")
-
-    @property
-    def uses_tools(self) -> bool:
-        return any(m.get("tool_calls") for m in self.completion)
+    rollout_id: str
 
     @property
     def task_type(self) -> str:
@@ -73,10 +48,10 @@ class Rollout:
         head, _, rest = dotted.partition(".")
         if head == "reward":
             value: Any = self.reward
-        elif head == "prompt_id":
-            value = self.prompt_id
         elif head == "rollout_id":
             value = self.rollout_id
+        elif head == "prompt_id":
+            value = getattr(self, "prompt_id", None)
         elif head == "task_type":
             value = self.fields.get("task_type", self.task_type)
         else:
@@ -90,3 +65,69 @@ class Rollout:
             else:
                 return None
         return value
+
+
+@dataclass(slots=True)
+class Rollout(_Fields):
+    """One agent trajectory, converted to chat messages, with its identity and reward."""
+
+    file: str
+    line: int
+    rollout_id: str  # hash of the line's bytes: the same rollout has the same id in any file or run
+    prompt_id: str  # hash of the canonical prompt (prompt messages + tools): groups repeats of one task
+    reward: float
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    prompt_len: int  # messages[:prompt_len] is the prompt; the rest was produced in this rollout
+    truncated: bool
+    n_items: int  # items in response.output
+    facts: dict[str, int]  # conversion facts (item types, reasoning shapes, ...)
+    fields: dict[str, Any]  # other top-level fields of the line (metadata, task_name, verifier outputs)
+    assistant_turns: int = 0  # assistant messages after the prompt
+    uses_tools: bool = False  # the model called a tool
+    task_index: int | None = None  # _ng_task_index: per NeMo Gym run only, a hint, never an identity
+    rollout_index: int | None = None  # _ng_rollout_index
+
+    @property
+    def prompt(self) -> list[dict[str, Any]]:
+        return self.messages[: self.prompt_len]
+
+    @property
+    def completion(self) -> list[dict[str, Any]]:
+        return self.messages[self.prompt_len :]
+
+    @property
+    def turns_at_least(self) -> int:
+        return self.assistant_turns
+
+    @property
+    def turns_at_most(self) -> int:
+        return self.assistant_turns
+
+
+class Head(_Fields):
+    """A rollout line decoded without its text: enough to drop it on reward, length or fields before paying
+    for conversion. Turn counts are bounds: a turn of reasoning alone may or may not hold text. Fields and
+    the rollout id are worked out only if a filter asks for them."""
+
+    __slots__ = ("_fields", "_line", "_names", "_obj", "file", "line", "n_items", "reward", "truncated",
+                 "turns_at_least", "turns_at_most", "uses_tools")  # fmt: skip
+
+    def __init__(self, file: str, line: int, raw: bytes, obj: Any, names: tuple[str, ...], reward: float,
+                 n_items: int, truncated: bool, uses_tools: bool, turns: tuple[int, int]) -> None:  # fmt: skip
+        self.file, self.line, self._line, self._obj, self._names = file, line, raw, obj, names
+        self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
+        self.turns_at_least, self.turns_at_most = turns
+        self._fields: dict[str, Any] | None = None
+
+    @property
+    def fields(self) -> dict[str, Any]:  # type: ignore[override]
+        if self._fields is None:
+            self._fields = {n: v for n in self._names if (v := getattr(self._obj, n, _UNSET)) is not _UNSET}
+        return self._fields
+
+    @property
+    def rollout_id(self) -> str:  # type: ignore[override]
+        from rollforge.identity import rollout_id
+
+        return rollout_id(self._line)

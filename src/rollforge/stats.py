@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollforge.rollout import Reject, Rollout
+from rollforge.rollout import Head, Reject, Rollout
 
 REASONING_SHAPES = (
     "reasoning_summary", "reasoning_hidden", "reasoning_encrypted",
@@ -44,13 +44,17 @@ class Inventory:
     with_tools: int = 0
     truncated: int = 0
     files: Counter = field(default_factory=Counter)
+    unconverted: int = 0  # rollouts a filter dropped before conversion (not in prompts or facts)
 
-    def add(self, record: Rollout | Reject) -> None:
+    def add(self, record: Rollout | Head | Reject) -> None:
         self.lines += 1
         if isinstance(record, Reject):
             self.rejected.append(record)
             return
         self.rewards.append(record.reward)
+        if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
+            self.unconverted += 1
+            return
         self.prompts.setdefault(record.prompt_id, _PromptGroup()).add(record.reward)
         self.facts.update(record.facts)
         self.task_types[record.task_type] += 1
@@ -71,6 +75,7 @@ class Inventory:
         self.with_tools += other.with_tools
         self.truncated += other.truncated
         self.files.update(other.files)
+        self.unconverted += other.unconverted
 
     @property
     def rollouts(self) -> int:
@@ -90,7 +95,9 @@ class Inventory:
             "prompts_with_reward_spread": contrastive,
             "task_types": dict(self.task_types.most_common()),
             "reward": reward_stats(self.rewards),
-            "items": {k.removeprefix("item:"): v for k, v in sorted(self.facts.items()) if k.startswith("item:")},
+            "items": {
+                k.removeprefix("item:"): v for k, v in sorted(self.facts.items()) if k.startswith("item:")
+            },
             "reasoning": {k: self.facts[k] for k in REASONING_SHAPES if self.facts[k]},
             "facts": {k: v for k, v in sorted(self.facts.items()) if not k.startswith("item:")},
             "tool_use_rate": self.with_tools / self.rollouts if self.rollouts else 0.0,
@@ -121,7 +128,9 @@ class Inventory:
         if self.rewards and min(self.rewards) == max(self.rewards):
             warn.append(f"every reward is {self.rewards[0]}: nothing to filter or pair on")
         if self.truncated:
-            warn.append(f"{self.truncated} truncated rollouts (incomplete_details): dropped from SFT by default")
+            warn.append(
+                f"{self.truncated} truncated rollouts (incomplete_details): dropped from SFT by default"
+            )
         if self.facts["reasoning_hidden"] + self.facts["reasoning_encrypted"]:
             warn.append("some reasoning is hidden or encrypted: there is no text of it to train on")
         return warn

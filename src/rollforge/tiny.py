@@ -1,4 +1,4 @@
-"""A tiny random chat model and tokenizer, built offline in about a second.
+"""A tiny random chat model and tokenizer, built offline in a fraction of a second (plus the torch import).
 
 Tests across rollforge need a real ``transformers`` model whose chat template renders tools, reasoning and tool
 calls, and marks the assistant's tokens with ``{% generation %}`` so TRL's ``assistant_only_loss`` works. Nothing

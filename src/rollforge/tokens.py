@@ -10,7 +10,9 @@ from rollforge.export.messages import style
 
 def load_tokenizer(name_or_path: str | None) -> Any:
     if not name_or_path:
-        raise RollforgeError("--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id")
+        raise RollforgeError(
+            "--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id"
+        )
     try:
         from transformers import AutoTokenizer
     except ImportError:

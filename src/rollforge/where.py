@@ -44,7 +44,7 @@ class Where:
         except SyntaxError as exc:
             raise RollforgeError(
                 f"--where {source!r} is not a valid expression ({exc.msg} at column {exc.offset})",
-                hint='example: --where \'metadata.task_type == "math" and reward >= 0.7\'',
+                hint="example: --where 'metadata.task_type == \"math\" and reward >= 0.7'",
             ) from None
         self.roots: set[str] = set()
         self._check(self.tree)
@@ -60,7 +60,9 @@ class Where:
         )  # fmt: skip
         if not isinstance(node, allowed):
             raise RollforgeError(f"--where {self.source!r}: {type(node).__name__} is not allowed")
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS):
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+        ):
             raise RollforgeError(f"--where {self.source!r}: only {', '.join(_FUNCTIONS)} may be called")
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Constant):
             raise RollforgeError(f"--where {self.source!r}: subscripts must be literal keys")
@@ -88,7 +90,7 @@ def _path(node: ast.AST) -> str | None:
         return f"{base}.{node.attr}" if base else None
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
         base = _path(node.value)
-        return f"{base}.{node.slice.value}" if base else None
+        return f"{base}.{node.slice.value!s}" if base else None
     return None
 
 

@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_filter_args, add_reasoning_arg, add_run_args, apply_run_args, filters_from_args
+from rollforge.cli.options import (
+    add_filter_args,
+    add_reasoning_arg,
+    add_run_args,
+    apply_run_args,
+    filters_from_args,
+)
 from rollforge.cli.summary import print_accounting
 from rollforge.export.dpo import DPO_FORMATS
 from rollforge.pairs import STRATEGIES
@@ -32,9 +38,15 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
     parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
-    parser.add_argument("--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)")
-    parser.add_argument("--pairing", choices=STRATEGIES, default="best-worst", help="pairing strategy (default: best-worst)")
-    parser.add_argument("--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)")
+    parser.add_argument(
+        "--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)"
+    )
+    parser.add_argument(
+        "--pairing", choices=STRATEGIES, default="best-worst", help="pairing strategy (default: best-worst)"
+    )
+    parser.add_argument(
+        "--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)"
+    )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="cap pairs per prompt (with --pairing all)")
     parser.add_argument("--split-at-divergence", action="store_true",
                         help="move the messages both sides share into the prompt")  # fmt: skip
@@ -47,9 +59,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
     options = DpoOptions(
-        args.format, args.reasoning, args.pairing, args.min_margin, args.max_pairs_per_prompt, args.split_at_divergence
+        args.format,
+        args.reasoning,
+        args.pairing,
+        args.min_margin,
+        args.max_pairs_per_prompt,
+        args.split_at_divergence,
     )
-    acc = make_dpo(args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers)
+    acc = make_dpo(
+        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
+    )
     if args.json:
         print_json(acc)
     else:

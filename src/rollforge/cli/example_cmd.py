@@ -27,14 +27,24 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--rollouts", type=int, default=600, help="rollouts in all (default: 600)")
     parser.add_argument("--repeats", type=int, default=4, help="rollouts per task (default: 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--no-bad-lines", action="store_true", help="leave out the deliberately bad lines")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    counts = write_example(args.output, rollouts=args.rollouts, repeats=args.repeats, seed=args.seed)
+    counts = write_example(
+        args.output,
+        rollouts=args.rollouts,
+        repeats=args.repeats,
+        seed=args.seed,
+        bad_lines=not args.no_bad_lines,
+    )
     if args.json:
         print_json({"output": args.output, "rollouts": counts})
     else:
-        print(f"wrote {sum(counts.values())} rollouts to {args.output}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print(
+            f"wrote {sum(counts.values())} rollouts to {args.output}: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
     return 0

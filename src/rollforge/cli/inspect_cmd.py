@@ -28,8 +28,12 @@ def add_parser(sub: Any) -> None:
         "prompt, reward statistics, item and reasoning shapes, tool use and warnings.",
         examples=EXAMPLES,
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories or globs; - for stdin")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of tables")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="rollouts files, directories or globs; - for stdin"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout instead of tables"
+    )
     parser.set_defaults(func=run)
 
 
@@ -81,8 +85,11 @@ def render(s: dict[str, Any], console: Console) -> None:
             table.add_row(reason, str(entry["count"]), "\n".join(entry["examples"]))
         console.print(table)
     for comp in s["companions"]:
-        note = {"failures": f"{comp['lines']} failed rows skipped", "materialized_inputs": "joined for missing "
-                "fields", "aggregate_metrics": "not read"}[comp["kind"]]
+        note = {
+            "failures": f"{comp['lines']} failed rows skipped",
+            "materialized_inputs": "joined for missing fields",
+            "aggregate_metrics": "not read",
+        }[comp["kind"]]
         console.print(f"companion [bold]{comp['kind']}[/]: {comp['path']} ({note})")
     for warning in s["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")

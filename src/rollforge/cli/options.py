@@ -18,7 +18,9 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run")
     group.add_argument("--workers", type=int, default=None, help="processes to use (default: all cores)")
     group.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
-    group.add_argument("--json", action="store_true", help="print the accounting as one JSON object on stdout")
+    group.add_argument(
+        "--json", action="store_true", help="print the accounting as one JSON object on stdout"
+    )
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -26,24 +28,45 @@ def add_filter_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("quality filters (each drop is counted under its reason)")
     g.add_argument("--min-reward", type=float, help="drop rollouts with reward below this")
     g.add_argument("--max-reward", type=float, help="drop rollouts with reward above this")
-    g.add_argument("--success-threshold", type=float, default=1.0,
-                   help="success means reward >= this (default: 1.0); real rollouts have no `success` field")
-    g.add_argument("--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)")
+    g.add_argument(
+        "--success-threshold",
+        type=float,
+        default=1.0,
+        help="success means reward >= this (default: 1.0); real rollouts have no `success` field",
+    )
+    g.add_argument(
+        "--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)"
+    )
     g.add_argument("--success-only", action="store_true", help="keep successful rollouts only")
-    g.add_argument("--min-task-success-rate", type=float, metavar="R",
-                   help="keep rollouts of prompts whose success rate over their rollouts is >= R")
+    g.add_argument(
+        "--min-task-success-rate",
+        type=float,
+        metavar="R",
+        help="keep rollouts of prompts whose success rate over their rollouts is >= R",
+    )
     g.add_argument("--min-items", type=int, help="min items in response.output (the tutorial's 'turns')")
     g.add_argument("--max-items", type=int, help="max items in response.output")
     g.add_argument("--min-turns", type=int, help="min assistant turns")
     g.add_argument("--max-turns", type=int, help="max assistant turns")
     g.add_argument("--require-tool-use", action="store_true", help="keep rollouts that call a tool")
-    g.add_argument("--drop-truncated", action=argparse.BooleanOptionalAction, default=True,
-                   help="drop rollouts cut off by max_output_tokens (default: drop)")
-    g.add_argument("--max-tokens", type=int, help="max tokens of the rendered chat template (needs --tokenizer)")
+    g.add_argument(
+        "--drop-truncated",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="drop rollouts cut off by max_output_tokens (default: drop)",
+    )
+    g.add_argument(
+        "--max-tokens", type=int, help="max tokens of the rendered chat template (needs --tokenizer)"
+    )
     g.add_argument("--tokenizer", metavar="PATH_OR_ID", help="tokenizer for --max-tokens")
-    g.add_argument("--where", metavar="EXPR",
-                   help="keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and reward >= 0.7'")
-    g.add_argument("--dedup", choices=("exact", "near"), help="drop duplicates (near: MinHash on assistant text)")
+    g.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and reward >= 0.7'",
+    )
+    g.add_argument(
+        "--dedup", choices=("exact", "near"), help="drop duplicates (near: MinHash on assistant text)"
+    )
     g.add_argument("--near-threshold", type=float, default=0.9, help="Jaccard threshold for --dedup near")
     g.add_argument("--labels", metavar="REVIEW_DB", help="drop rollouts a reviewer rejected (rollforge review)")  # fmt: skip
 
@@ -56,7 +79,9 @@ def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
 
 def filters_from_args(args: argparse.Namespace) -> FilterOptions:
     if args.max_tokens is not None and not args.tokenizer:
-        raise RollforgeError("--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id")
+        raise RollforgeError(
+            "--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id"
+        )
     return FilterOptions(
         min_reward=args.min_reward,
         max_reward=args.max_reward,

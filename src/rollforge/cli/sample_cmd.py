@@ -35,7 +35,9 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = make_sample(args.paths, args.output, parse_strata(args.strata), seed=args.seed, workers=args.workers)
+    acc = make_sample(
+        args.paths, args.output, parse_strata(args.strata), seed=args.seed, workers=args.workers
+    )
     if args.json:
         print_json(acc)
         return 0

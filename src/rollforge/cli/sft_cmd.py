@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_filter_args, add_reasoning_arg, add_run_args, apply_run_args, filters_from_args
+from rollforge.cli.options import (
+    add_filter_args,
+    add_reasoning_arg,
+    add_run_args,
+    apply_run_args,
+    filters_from_args,
+)
 from rollforge.cli.summary import print_accounting
 from rollforge.export.sft import SFT_FORMATS
 from rollforge.pipeline import SftOptions, make_sft
@@ -34,10 +40,14 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
     parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
-    parser.add_argument("--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)")
+    parser.add_argument(
+        "--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)"
+    )
     add_reasoning_arg(parser)
     parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field (dotted path)")
-    parser.add_argument("--max-per-category", type=int, help="rows kept per --balance-by category (seeded choice)")
+    parser.add_argument(
+        "--max-per-category", type=int, help="rows kept per --balance-by category (seeded choice)"
+    )
     add_filter_args(parser)
     add_run_args(parser)
     parser.set_defaults(func=run)
@@ -46,7 +56,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
     options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
-    acc = make_sft(args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers)
+    acc = make_sft(
+        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
+    )
     if args.json:
         print_json(acc)
     else:

@@ -55,7 +55,7 @@ def _add_options(parser: argparse.ArgumentParser, method: str) -> None:
         "--config", type=Path, metavar="FILE", help=f"YAML/JSON of {method.upper()}Config fields"
     )
     steps = parser.add_mutually_exclusive_group()
-    steps.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs)")
+    steps.add_argument("--max-steps", type=int, help="number of optimizer steps")
     steps.add_argument("--epochs", type=float, help="passes over the training data")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--batch-size", type=int, help="per-device train batch size")

@@ -22,18 +22,26 @@ class RowIndex:
     trajectory: array = field(default_factory=lambda: array("Q"))
     full: array = field(default_factory=lambda: array("Q"))
     key: array = field(default_factory=lambda: array("Q"))
-    spill_offset: array = field(default_factory=lambda: array("q"))
-    spill_length: array = field(default_factory=lambda: array("q"))
+    sft_offset: array = field(default_factory=lambda: array("q"))  # the rendered SFT row in the chunk's spill
+    sft_length: array = field(default_factory=lambda: array("q"))
+    dpo_offset: array = field(default_factory=lambda: array("q"))  # the rendered DPO pieces
+    dpo_length: array = field(default_factory=lambda: array("q"))
     chunk: array = field(default_factory=lambda: array("l"))
     category: list[str] = field(default_factory=list)  # only with --balance-by
     minhash: list[Any] = field(default_factory=list)  # only with --dedup near
+    notes: dict[int, dict[str, int]] = field(
+        default_factory=dict
+    )  # row -> export notes (trimmed messages...)
 
     def __len__(self) -> int:
         return len(self.reward)
 
     def extend(self, other: RowIndex) -> None:
+        base = len(self)
         for name in self.__dataclass_fields__:
-            getattr(self, name).extend(getattr(other, name))
+            if name != "notes":
+                getattr(self, name).extend(getattr(other, name))
+        self.notes.update({base + row: notes for row, notes in other.notes.items()})
 
 
 def id_int(hex_id: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 import xxhash
 
 from rollforge.decode import LineDecoder
@@ -34,20 +34,38 @@ DEFAULT_STRATA = (Stratum(-float("inf"), 0.5, 10), Stratum(0.5, 0.8, 20), Stratu
 
 
 @dataclass(frozen=True)
+class Output:
+    """A dataset to render: trainer format and where reasoning goes."""
+
+    format: str = "trl"
+    reasoning: str = "field"
+
+
+@dataclass(frozen=True)
 class Job:
     filters: FilterOptions = field(default_factory=FilterOptions)
-    arguments: str = "object"  # tool-call arguments must parse as objects (HF templates) or may be strings
-    keep_all_records: bool = False  # DPO: every valid rollout may be a rejected side
-    spill: bool = True  # False when nothing will be written from the records (a review sample only)
+    sft: Output | None = None  # render an SFT row for each rollout that passes the filters
+    dpo: Output | None = None  # render DPO pieces for each rollout with an assistant turn
     balance_by: str | None = None
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
+
+    @property
+    def arguments(self) -> str:
+        """Arguments must be JSON objects unless every output is OpenAI's (which keeps them as strings)."""
+        formats = {o.format for o in (self.sft, self.dpo) if o is not None}
+        return "string" if formats == {"openai"} else "object"
+
+    @property
+    def head_first(self) -> bool:
+        """Rollouts dropped by cheap filters need no conversion when nothing else needs their prompt."""
+        return self.dpo is None and self.filters.min_task_success_rate is None and not self.strata
 
     def decoder(self) -> LineDecoder:
         extra = set(self.filters.fields)
         if self.balance_by:
             extra.add(self.balance_by.split(".")[0])
-        return LineDecoder(extra_fields=sorted(extra), arguments=self.arguments)
+        return LineDecoder(extra_fields=sorted(extra), arguments=self.arguments, lazy_text=True)
 
     def key(self, rollout_id: str) -> int:
         """A seeded pseudo-random number per rollout: random choices that do not depend on input order."""
@@ -68,14 +86,12 @@ def to_record(rollout: Rollout) -> dict[str, Any]:
 
 
 def trajectory_hash(rollout: Rollout) -> int:
-    return xxhash.xxh3_64_intdigest(orjson.dumps(rollout.completion, option=orjson.OPT_SORT_KEYS))
+    return xxhash.xxh3_64_intdigest(msgspec.json.encode(rollout.completion))
 
 
 def full_hash(rollout: Rollout) -> int:
     """Prompt + tools + trajectory: equal for exact duplicates only."""
-    return xxhash.xxh3_64_intdigest(
-        orjson.dumps([rollout.messages, rollout.tools], option=orjson.OPT_SORT_KEYS)
-    )
+    return xxhash.xxh3_64_intdigest(msgspec.json.encode([rollout.messages, rollout.tools]))
 
 
 def validation_split(seed: int, prompt_id: str, fraction: float) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ class Scan:
 
     inventory: Inventory = field(default_factory=Inventory)
     index: RowIndex = field(default_factory=RowIndex)
-    spill_paths: list[str] = field(default_factory=list)  # by chunk number
+    sft_paths: list[str] = field(default_factory=list)  # rendered SFT rows, by chunk number
+    dpo_paths: list[str] = field(default_factory=list)  # rendered DPO pieces, by chunk number
     sample: list[tuple] = field(default_factory=list)
+    dropped_early: Counter = field(default_factory=Counter)  # filter reason -> rollouts dropped unconverted
 
 
 def default_workers() -> int:
@@ -80,5 +83,7 @@ def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
             ]
         out.inventory.merge(result.inventory)
         out.index.extend(result.index)
-        out.spill_paths.append(result.spill_path or "")
+        out.dropped_early.update(result.dropped_early)
+        out.sft_paths.append(result.sft_path)
+        out.dpo_paths.append(result.dpo_path)
     return out

@@ -18,8 +18,11 @@ class SftSelection:
     filtered: Counter = field(default_factory=Counter)  # reason -> rollouts dropped
 
 
-def select_sft(index: RowIndex, job: Job, max_per_category: int | None = None) -> SftSelection:
-    """Which rollouts become SFT rows; every other valid rollout is counted under one filter reason."""
+def select_sft(
+    index: RowIndex, job: Job, max_per_category: int | None = None, dropped_early: Counter | None = None
+) -> SftSelection:
+    """Which rollouts become SFT rows; every other valid rollout is counted under one filter reason
+    (``dropped_early``: the rollouts filters dropped before conversion, already counted by reason)."""
     reasons = [REASON_NAMES.get(code) for code in index.reason]
     _task_success_rate(index, job, reasons)
     if job.filters.dedup == "exact":
@@ -30,7 +33,7 @@ def select_sft(index: RowIndex, job: Job, max_per_category: int | None = None) -
         near_dedup(index.minhash, reasons, job.filters.near_threshold)
     if job.balance_by and max_per_category is not None:
         _cap_categories(index, reasons, max_per_category)
-    filtered = Counter(r for r in reasons if r is not None)
+    filtered = Counter(r for r in reasons if r is not None) + (dropped_early or Counter())
     return SftSelection(keep=[r is None for r in reasons], filtered=filtered)
 
 

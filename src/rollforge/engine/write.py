@@ -1,24 +1,25 @@
-"""Writing the selected rows: converted records come back from the spill files (never from the input),
-are formatted for the target trainer, and land in atomically written JSONL files."""
+"""Writing the selected rows. Rows were rendered where they were read (see worker.py); here they are
+copied from the spill files into atomically written JSONL files, per split, in input order."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
-import orjson
+import msgspec
 
-from rollforge.engine.index import NO_SPILL, RowIndex, id_hex
+from rollforge.engine.index import NO_SPILL, id_hex
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection
-from rollforge.export.dpo import dpo_row
-from rollforge.export.sft import Skip, sft_row
+from rollforge.export.dpo import PairInfo, Pieces, assemble, split_at_divergence
+from rollforge.export.sft import Skip
 from rollforge.io.atomic import atomic_file
 
 SplitOf = Callable[[str], str]  # prompt_id -> split name (e.g. "train" / "validation")
+_pieces = msgspec.json.Decoder(Pieces)
 
 
 class SplitWriters(contextlib.ExitStack):
@@ -36,69 +37,52 @@ class SplitWriters(contextlib.ExitStack):
             self.files[split] = self.enter_context(atomic_file(path))
         return self
 
-    def write(self, split: str, row: dict[str, Any]) -> None:
-        self.files[split].write(orjson.dumps(row) + b"\n")
+    def write(self, split: str, row: bytes) -> None:
+        fh = self.files[split]
+        fh.write(row)
+        fh.write(b"\n")
         self.rows[split] += 1
 
 
-def iter_kept_records(scan: Scan, keep: list[bool]) -> Any:
-    """(row, record) for every kept row, reading each chunk's spill file front to back."""
-    index: RowIndex = scan.index
-    current, spill = -1, None
-    try:
-        for row in range(len(index)):
-            if index.spill_offset[row] == NO_SPILL:
-                continue
-            chunk = index.chunk[row]
-            if chunk != current:
-                if spill:
-                    spill.close()
-                spill = open(scan.spill_paths[chunk], "rb", buffering=1 << 20)  # noqa: SIM115
-                current = chunk
-            assert spill is not None
-            data = spill.readline()
-            if keep[row]:
-                yield row, orjson.loads(data)
-    finally:
-        if spill:
-            spill.close()
+class SpillReader:
+    """Random access to rendered rows in the spill files (one open descriptor per chunk)."""
 
-
-def write_sft(
-    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf, fmt: str, reasoning: str
-) -> tuple[Counter, Counter, Counter]:
-    """Rows written per split, rows skipped by the format (reason -> n), and export facts."""
-    skipped: Counter = Counter()
-    facts: Counter = Counter()
-    with SplitWriters(paths) as out:
-        for _, record in iter_kept_records(scan, selection.keep):
-            try:
-                row = sft_row(record, fmt, reasoning, facts)
-            except Skip as skip:
-                skipped[skip.reason] += 1
-                continue
-            out.write(split_of(record["prompt_id"]), row)
-    return out.rows, skipped, facts
-
-
-class _SpillReader:
-    """Random access to spilled records (DPO needs two records per pair, from anywhere)."""
-
-    def __init__(self, scan: Scan) -> None:
-        self.scan = scan
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
         self.fds: dict[int, int] = {}
 
-    def record(self, row: int) -> dict[str, Any]:
-        index = self.scan.index
-        chunk = index.chunk[row]
+    def read(self, chunk: int, offset: int, length: int) -> bytes:
         if chunk not in self.fds:
-            self.fds[chunk] = os.open(self.scan.spill_paths[chunk], os.O_RDONLY)
-        data = os.pread(self.fds[chunk], index.spill_length[row], index.spill_offset[row])
-        return orjson.loads(data)
+            self.fds[chunk] = os.open(self.paths[chunk], os.O_RDONLY)
+        return os.pread(self.fds[chunk], length, offset)
 
     def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
+
+
+@contextlib.contextmanager
+def spill_reader(paths: list[str]) -> Iterator[SpillReader]:
+    reader = SpillReader(paths)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def write_sft(
+    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf
+) -> tuple[Counter, Counter]:
+    """Rows written per split, and the export notes of the rows written."""
+    index, notes = scan.index, Counter[str]()
+    with SplitWriters(paths) as out, spill_reader(scan.sft_paths) as spill:
+        for row in range(len(index)):
+            if not selection.keep[row] or index.sft_offset[row] == NO_SPILL:
+                continue
+            data = spill.read(index.chunk[row], index.sft_offset[row], index.sft_length[row])
+            out.write(split_of(id_hex(index.prompt[row])), data)
+            notes.update(index.notes.get(row, {}))
+    return out.rows, notes
 
 
 def write_dpo(
@@ -107,26 +91,29 @@ def write_dpo(
     paths: dict[str, str],
     split_of: SplitOf,
     fmt: str,
-    reasoning: str,
-    split_at_divergence: bool = False,
+    split: bool = False,
 ) -> tuple[Counter, Counter, Counter]:
-    skipped: Counter = Counter()
-    facts: Counter = Counter()
-    reader = _SpillReader(scan)
-    try:
-        with SplitWriters(paths) as out:
-            for chosen, rejected in selection.pairs:
-                good, bad = reader.record(chosen.row), reader.record(rejected.row)
-                # Same prompt_id is how they were grouped; equal prompts is the guarantee (no hash collision).
-                if good["messages"][: good["prompt_len"]] != bad["messages"][: bad["prompt_len"]]:
-                    skipped["prompt_mismatch"] += 1
-                    continue
-                try:
-                    row = dpo_row(good, bad, fmt, reasoning, split_at_divergence, facts)
-                except Skip as skip:
-                    skipped[skip.reason] += 1
-                    continue
-                out.write(split_of(id_hex(scan.index.prompt[chosen.row])), row)
-    finally:
-        reader.close()
-    return out.rows, skipped, facts
+    """Rows written per split, pairs skipped by the format (reason -> n), and export notes."""
+    index, skipped, notes = scan.index, Counter[str](), Counter[str]()
+    with SplitWriters(paths) as out, spill_reader(scan.dpo_paths) as spill:
+        for chosen, rejected in selection.pairs:
+            good, bad = (
+                _pieces.decode(
+                    spill.read(index.chunk[c.row], index.dpo_offset[c.row], index.dpo_length[c.row])
+                )
+                for c in (chosen, rejected)
+            )
+            # Grouped by prompt_id; equal prompt bytes are the guarantee that no hash collision paired two prompts.
+            if good.prompt != bad.prompt:
+                skipped["prompt_mismatch"] += 1
+                continue
+            if split:
+                good, bad = split_at_divergence(good, bad, notes)
+            prompt_id = id_hex(index.prompt[chosen.row])
+            info = PairInfo(chosen.reward, rejected.reward, prompt_id,
+                            id_hex(index.rollout[chosen.row]), id_hex(index.rollout[rejected.row]))  # fmt: skip
+            try:
+                out.write(split_of(prompt_id), assemble(good, bad, info, fmt))
+            except Skip as skip:
+                skipped[skip.reason] += 1
+    return out.rows, skipped, notes

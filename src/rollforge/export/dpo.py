@@ -1,27 +1,90 @@
-"""DPO rows from (chosen, rejected) records of the same prompt.
+"""DPO rows from (chosen, rejected) rollouts of the same prompt.
 
 ``trl``      {"prompt", "chosen", "rejected" (message lists), "tools": JSON string, "chosen_reward",
              "rejected_reward", "margin", "prompt_id", "chosen_id", "rejected_id"}
 ``nemo-rl``  PreferenceDataset: {"context", "completions": [{"rank": 0, "completion"}, {"rank": 1, ...}]}
-             (exactly two completions, lower rank preferred, never tied)
+             (exactly two completions, lower rank preferred, never tied) + the same reward/id fields
 ``openai``   {"input": {"messages", "tools", "parallel_tool_calls"}, "preferred_output": [assistant msg],
              "non_preferred_output": [assistant msg]}; a side that is not exactly one assistant message is
              skipped (``not_single_assistant_message``)
 
-Completions are trimmed to end on an assistant message. ``split_at_divergence`` moves the messages both
-completions share (up to an assistant turn) into the prompt, so only the differing part is compared.
+Completions are trimmed to end on an assistant message. Each rollout is rendered once into
+:class:`Pieces` where it is read; a pair is then assembled from encoded pieces without decoding them.
+``split_at_divergence`` moves the messages both completions share (up to an assistant turn) into the prompt.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-from rollforge.export.messages import style, tools_json, trim_trailing
+import msgspec
+
+from rollforge.export.messages import style, trim_trailing
 from rollforge.export.sft import Skip
 
 DPO_FORMATS = ("trl", "nemo-rl", "openai")
 DEFAULT_REASONING = {"trl": "field", "nemo-rl": "field", "openai": "think"}
+_ENCODE = msgspec.json.encode
+
+
+class Pieces(msgspec.Struct, array_like=True):
+    """One rollout rendered for DPO: encoded prompt, completion and tools, plus what pairing must know."""
+
+    prompt: msgspec.Raw
+    completion: msgspec.Raw
+    tools: msgspec.Raw
+    single_assistant: bool  # the completion is exactly one assistant message (openai preference format)
+    parallel_calls: bool
+
+
+def pieces(record: dict[str, Any], fmt: str, reasoning: str) -> Pieces:
+    arguments = "string" if fmt == "openai" else "object"
+    prompt = style(record["messages"][: record["prompt_len"]], reasoning, arguments)
+    completion, _ = trim_trailing(record["messages"][record["prompt_len"] :])
+    completion = style(completion, reasoning, arguments)
+    return Pieces(
+        prompt=msgspec.Raw(_ENCODE(prompt)),
+        completion=msgspec.Raw(_ENCODE(completion)),
+        tools=msgspec.Raw(_ENCODE(record["tools"])),
+        single_assistant=len(completion) == 1 and completion[0]["role"] == "assistant",
+        parallel_calls=any(len(m.get("tool_calls") or ()) > 1 for m in completion),
+    )
+
+
+@dataclass(frozen=True)
+class PairInfo:
+    chosen_reward: float
+    rejected_reward: float
+    prompt_id: str
+    chosen_id: str
+    rejected_id: str
+
+
+def assemble(chosen: Pieces, rejected: Pieces, info: PairInfo, fmt: str) -> bytes:
+    """The encoded DPO row, built from encoded pieces (the fast path: nothing is decoded)."""
+    extra = {"chosen_reward": info.chosen_reward, "rejected_reward": info.rejected_reward,
+             "margin": info.chosen_reward - info.rejected_reward, "prompt_id": info.prompt_id}  # fmt: skip
+    if fmt == "trl":
+        tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
+        row = {"prompt": chosen.prompt, "chosen": chosen.completion, "rejected": rejected.completion,
+               "tools": tools, **extra, "chosen_id": info.chosen_id, "rejected_id": info.rejected_id}  # fmt: skip
+    elif fmt == "nemo-rl":
+        completions = [
+            {"rank": 0, "completion": chosen.completion},
+            {"rank": 1, "completion": rejected.completion},
+        ]
+        row = {"context": chosen.prompt, "completions": completions, **extra}
+    elif fmt == "openai":
+        if not (chosen.single_assistant and rejected.single_assistant):
+            raise Skip("not_single_assistant_message")
+        parallel = chosen.parallel_calls or rejected.parallel_calls
+        row = {"input": {"messages": chosen.prompt, "tools": chosen.tools, "parallel_tool_calls": parallel},
+               "preferred_output": chosen.completion, "non_preferred_output": rejected.completion}  # fmt: skip
+    else:
+        raise ValueError(fmt)
+    return _ENCODE(row)
 
 
 def shared_prefix(chosen: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
@@ -36,31 +99,19 @@ def shared_prefix(chosen: list[dict[str, Any]], rejected: list[dict[str, Any]]) 
     return n
 
 
-def dpo_row(
-    chosen: dict[str, Any], rejected: dict[str, Any], fmt: str, reasoning: str, split: bool, facts: Counter
-) -> dict[str, Any]:
-    prompt = chosen["messages"][: chosen["prompt_len"]]
-    good, _ = trim_trailing(chosen["messages"][chosen["prompt_len"] :])
-    bad, _ = trim_trailing(rejected["messages"][rejected["prompt_len"] :])
-    if split:
-        n = shared_prefix(good, bad)
-        if n:
-            facts["split_at_divergence"] += 1
-            prompt, good, bad = prompt + good[:n], good[n:], bad[n:]
-    arguments = "string" if fmt == "openai" else "object"
-    prompt, good, bad = (style(m, reasoning, arguments) for m in (prompt, good, bad))
-    extra = {"chosen_reward": chosen["reward"], "rejected_reward": rejected["reward"],
-             "margin": chosen["reward"] - rejected["reward"], "prompt_id": chosen["prompt_id"]}  # fmt: skip
-    if fmt == "trl":
-        return {"prompt": prompt, "chosen": good, "rejected": bad, "tools": tools_json(chosen["tools"]), **extra,
-                "chosen_id": chosen["rollout_id"], "rejected_id": rejected["rollout_id"]}  # fmt: skip
-    if fmt == "nemo-rl":
-        completions = [{"rank": 0, "completion": good}, {"rank": 1, "completion": bad}]
-        return {"context": prompt, "completions": completions, **extra}
-    if fmt == "openai":
-        if len(good) != 1 or len(bad) != 1:
-            raise Skip("not_single_assistant_message")
-        parallel = any(len(m.get("tool_calls") or ()) > 1 for m in (*good, *bad))
-        return {"input": {"messages": prompt, "tools": chosen["tools"], "parallel_tool_calls": parallel},
-                "preferred_output": good, "non_preferred_output": bad}  # fmt: skip
-    raise ValueError(fmt)
+def split_at_divergence(chosen: Pieces, rejected: Pieces, facts: Counter) -> tuple[Pieces, Pieces]:
+    """Move the shared start of both completions into the prompt (decodes the pieces: an opt-in path)."""
+    good = msgspec.json.decode(chosen.completion)
+    bad = msgspec.json.decode(rejected.completion)
+    n = shared_prefix(good, bad)
+    if not n:
+        return chosen, rejected
+    facts["split_at_divergence"] += 1
+    prompt = msgspec.Raw(_ENCODE(msgspec.json.decode(chosen.prompt) + good[:n]))
+    good, bad = good[n:], bad[n:]
+
+    def rebuilt(p: Pieces, completion: list[dict[str, Any]]) -> Pieces:
+        single = len(completion) == 1 and completion[0]["role"] == "assistant"
+        return Pieces(prompt, msgspec.Raw(_ENCODE(completion)), p.tools, single, p.parallel_calls)
+
+    return rebuilt(chosen, good), rebuilt(rejected, bad)

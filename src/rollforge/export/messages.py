@@ -2,20 +2,25 @@
 trimming what an SFT row must not end with.
 
 Internally an assistant message keeps reasoning in ``reasoning_content`` and arguments as the original JSON
-string; these functions return new message dicts and never mutate their input.
+string (``msgspec.Raw`` in pipelines, ``str`` for plain readers); these functions return new message dicts
+and never mutate their input.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
+
+from rollforge.schema import Raw, text
 
 REASONING_MODES = ("field", "think", "drop")  # reasoning_content | inline <think> tags | dropped
 ARGUMENT_MODES = ("object", "string")  # parsed object (HF chat templates) | JSON string (OpenAI format)
 
 
-def style(messages: list[dict[str, Any]], reasoning: str = "field", arguments: str = "object") -> list[dict[str, Any]]:
+def style(
+    messages: list[dict[str, Any]], reasoning: str = "field", arguments: str = "object"
+) -> list[dict[str, Any]]:
     return [style_message(m, reasoning, arguments) if m["role"] == "assistant" else m for m in messages]
 
 
@@ -26,18 +31,22 @@ def style_message(msg: dict[str, Any], reasoning: str, arguments: str) -> dict[s
         if reasoning == "field":
             out["reasoning_content"] = thought
         elif reasoning == "think":
-            out["content"] = f"<think>\n{thought}\n</think>\n\n{out.get('content') or ''}"
+            out["content"] = f"<think>\n{text(thought)}\n</think>\n\n{text(out.get('content'))}"
     if "tool_calls" in out and arguments == "object":
         out["tool_calls"] = [_object_arguments(call) for call in out["tool_calls"]]
     return out
 
 
 def _object_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """The arguments string's JSON text, as an object. Raw stays raw: its text is copied, not parsed.
+    (The reader rejects arguments that are not a JSON object in this mode, so the text is one.)"""
     fn = call["function"]
     args = fn["arguments"]
-    # The reader rejects non-object arguments in object mode, so this parse cannot fail here.
-    parsed = orjson.loads(args) if isinstance(args, str) else args
-    return {**call, "function": {**fn, "arguments": parsed}}
+    if isinstance(args, Raw):
+        args = Raw(msgspec.json.decode(args).encode())
+    elif isinstance(args, str):
+        args = msgspec.json.decode(args)
+    return {**call, "function": {**fn, "arguments": args}}
 
 
 def trim_trailing(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -48,4 +57,4 @@ def trim_trailing(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
 
 def tools_json(tools: list[dict[str, Any]]) -> str:
     """Tools as a JSON string: Arrow/Parquet would fill heterogeneous schemas with nulls otherwise."""
-    return orjson.dumps(tools).decode()
+    return msgspec.json.encode(tools).decode()

@@ -16,6 +16,7 @@ from typing import Any
 
 from rollforge.export.messages import style, tools_json, trim_trailing
 from rollforge.export.sharegpt import sharegpt_row
+from rollforge.schema import plain
 
 SFT_FORMATS = ("trl", "openai", "nemo-rl", "sharegpt")
 # Where reasoning goes when --reasoning is not given: formats without a reasoning field keep it inline.
@@ -54,8 +55,8 @@ def sft_row(record: dict[str, Any], fmt: str, reasoning: str, facts: Counter) ->
     if fmt == "nemo-rl":
         return {"messages": style(messages, reasoning, "object"), "tools": record["tools"]}
     if fmt == "sharegpt":
-        row = sharegpt_row(style(messages, reasoning, "object"), record["tools"], facts)
-        if row is None:
+        shared = sharegpt_row(plain(style(messages, reasoning, "object")), record["tools"], facts)
+        if shared is None:
             raise Skip("not_representable_in_sharegpt")
-        return row
+        return shared
     raise ValueError(fmt)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import orjson
+import msgspec
 
 OBSERVATION_JOIN = "\n</tool_response>\n<tool_response>\n"  # as LLaMA-Factory joins parallel tool responses
 
@@ -24,10 +24,13 @@ OBSERVATION_JOIN = "\n</tool_response>\n<tool_response>\n"  # as LLaMA-Factory j
 def _turn(msg: dict[str, Any], facts: Counter) -> tuple[str, str]:
     role = msg["role"]
     if role == "assistant" and msg.get("tool_calls"):
-        calls = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in msg["tool_calls"]]
+        calls = [
+            {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+            for c in msg["tool_calls"]
+        ]
         if msg.get("content") or msg.get("reasoning_content"):
             facts["sharegpt_text_beside_calls"] += 1
-        return "function_call", orjson.dumps(calls[0] if len(calls) == 1 else calls).decode()
+        return "function_call", msgspec.json.encode(calls[0] if len(calls) == 1 else calls).decode()
     if role == "assistant":
         return "gpt", msg.get("content") or ""
     if role == "tool":
@@ -35,7 +38,9 @@ def _turn(msg: dict[str, Any], facts: Counter) -> tuple[str, str]:
     return "human", msg["content"]
 
 
-def sharegpt_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]], facts: Counter) -> dict[str, Any] | None:
+def sharegpt_row(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]], facts: Counter
+) -> dict[str, Any] | None:
     if any(not isinstance(m.get("content"), str) for m in messages):
         return None  # image parts: LLaMA-Factory wants them in a separate images column of file paths
     system = ""
@@ -56,7 +61,7 @@ def sharegpt_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]], fa
     odd, even = ("human", "observation"), ("gpt", "function_call")
     if len(turns) % 2 or any(t["from"] not in (odd, even)[i % 2] for i, t in enumerate(turns)):
         return None
-    return {"conversations": turns, "system": system, "tools": orjson.dumps(tools).decode()}
+    return {"conversations": turns, "system": system, "tools": msgspec.json.encode(tools).decode()}
 
 
 def dataset_info(name: str, file_name: str) -> dict[str, Any]:
@@ -66,7 +71,13 @@ def dataset_info(name: str, file_name: str) -> dict[str, Any]:
             "file_name": file_name,
             "formatting": "sharegpt",
             "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                     "observation_tag": "observation", "function_tag": "function_call"},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "assistant_tag": "gpt",
+                "observation_tag": "observation",
+                "function_tag": "function_call",
+            },
         }
     }

@@ -11,9 +11,10 @@ import msgspec
 import zstandard
 
 from rollforge.decode import LineDecoder
+from rollforge.filters import first_failure
 from rollforge.io.lines import Chunk, LineReader, open_stream
 from rollforge.io.sources import Discovery, Source, discover
-from rollforge.rollout import Reject, Rollout
+from rollforge.rollout import Head, Reject, Rollout
 
 Record = Rollout | Reject
 CORRUPT = (OSError, EOFError, zlib.error, zstandard.ZstdError)
@@ -61,18 +62,29 @@ def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = N
     Pass your own ``reader`` to learn ``reader.lines_seen`` afterwards. A corrupt compressed stream ends
     the chunk with one ``unreadable_file`` reject.
     """
-    return (record for record, _ in read_chunk_raw(chunk, decoder, reader))
+    for record, _ in read_chunk_raw(chunk, decoder, reader):
+        assert not isinstance(record, Head)  # heads only come back when head checks are given
+        yield record
 
 
 def read_chunk_raw(
-    chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None
-) -> Iterator[tuple[Record, bytes]]:
-    """Like :func:`read_chunk`, with each record's raw line."""
+    chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None, head_checks: list | None = None
+) -> Iterator[tuple[Record | Head, bytes]]:
+    """Like :func:`read_chunk`, with each record's raw line.
+
+    With ``head_checks``, each line is first decoded as a :class:`Head`; one that fails a check is yielded
+    as that Head (no conversion), the others are parsed in full.
+    """
     reader = reader or LineReader(chunk)
     restore = load_materialized(chunk.source.materialized).restore if chunk.source.materialized else None
     path = chunk.source.path
     try:
         for index, _, line in reader:
+            if head_checks is not None:
+                head = decoder.parse_head(line, path, index + 1, restore)
+                if not isinstance(head, Head) or first_failure(head_checks, head) is not None:
+                    yield head, line
+                    continue
             yield decoder.parse(line, path, index + 1, restore), line
     except CORRUPT as exc:
         yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""

@@ -82,7 +82,9 @@ def _expand(path: str) -> list[str]:
     if any(ch in path for ch in "*?["):
         found = sorted(glob.glob(path, recursive=True))
         if not found:
-            raise RollforgeError(f"no files match {path!r}", hint="check the pattern, or quote it for the shell")
+            raise RollforgeError(
+                f"no files match {path!r}", hint="check the pattern, or quote it for the shell"
+            )
         return [p for f in found for p in (_expand(f) if os.path.isdir(f) else [f])]
     if os.path.isdir(path):
         files = sorted(
@@ -121,7 +123,9 @@ def discover(paths: list[str]) -> Discovery:
             found.sources.append(Source(STDIN, 0))
         else:
             stem = split_name(name)[0]
-            found.sources.append(Source(name, os.path.getsize(name), materialized.get(stem + "_materialized_inputs")))
+            found.sources.append(
+                Source(name, os.path.getsize(name), materialized.get(stem + "_materialized_inputs"))
+            )
     if not found.sources:
         raise RollforgeError("no rollouts files among the inputs (only companion files)")
     return found

@@ -101,7 +101,13 @@ class ReportData:
             "sft": self.sft.summary(),
             "dpo": self.dpo.summary(),
             "checks": [
-                {"name": c.name, "title": c.title, "status": c.status, "detail": c.detail, "threshold": c.threshold}
+                {
+                    "name": c.name,
+                    "title": c.title,
+                    "status": c.status,
+                    "detail": c.detail,
+                    "threshold": c.threshold,
+                }
                 for c in self.checks
             ],
             "warnings": self.warnings,

@@ -15,7 +15,7 @@ def pct(x: float) -> str:
 
 
 def num(x: Any) -> str:
-    """An int with thousands separators; a float to 4 significant digits (plain digits below 10,000)."""
+    """An int with thousands separators; a float to 4 significant digits, or whole with separators from 1,000."""
     if x is None:
         return "–"
     if isinstance(x, bool) or not isinstance(x, int | float):
@@ -24,6 +24,6 @@ def num(x: Any) -> str:
         return count(x)
     if math.isnan(x):
         return "–"
-    if abs(x) >= 10_000:
+    if abs(x) >= 1000:
         return f"{x:,.0f}"
     return f"{x:.4g}"

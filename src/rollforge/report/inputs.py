@@ -34,7 +34,7 @@ MANIFEST = "manifest.json"
 
 
 def row_kind(row: Any) -> str:
-    """"dpo", "sft" or "rollouts" (anything that is not a released row is left to the rollouts reader)."""
+    """ "dpo", "sft" or "rollouts" (anything that is not a released row is left to the rollouts reader)."""
     if isinstance(row, dict) and "chosen" in row and "rejected" in row:
         return "dpo"
     if isinstance(row, dict) and "messages" in row and "response" not in row:
@@ -144,13 +144,19 @@ class _Reader:
                 "truncated": record.truncated,
             }
             self.builder.add_sft(row)
-        return {"lines": lines, "rollouts": lines - rejected.total(), "rejected": dict(rejected.most_common())}
+        return {
+            "lines": lines,
+            "rollouts": lines - rejected.total(),
+            "rejected": dict(rejected.most_common()),
+        }
 
 
 def report_paths(paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None) -> ReportData:
     """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc)."""
     if not paths:
-        raise RollforgeError("no input given", hint="pass a release directory, released JSONL files or rollouts")
+        raise RollforgeError(
+            "no input given", hint="pass a release directory, released JSONL files or rollouts"
+        )
     reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens))
     for path in paths:
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST)):

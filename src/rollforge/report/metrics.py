@@ -141,7 +141,9 @@ class DpoPart:
     chosen_longer: int = 0  # pairs whose chosen side has more tokens: DPO learns length if this is lopsided
     over_max: int = 0  # pairs with either side over max_tokens
 
-    def add(self, row: Mapping[str, Any], split: str, prompt_id: str, tokens: tuple[int, int], over_max: bool) -> None:
+    def add(
+        self, row: Mapping[str, Any], split: str, prompt_id: str, tokens: tuple[int, int], over_max: bool
+    ) -> None:
         self.pairs_by_split[split] += 1
         self.per_prompt[prompt_id] += 1
         chosen, rejected = _reward(row.get("chosen_reward")), _reward(row.get("rejected_reward"))

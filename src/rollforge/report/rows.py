@@ -32,10 +32,13 @@ def parse_tools(tools: Any) -> list[dict[str, Any]]:
 
 
 def tools_chars(tools: Any) -> int:
-    """Characters of the tools schemas as compact JSON (what a chat template renders into the prompt)."""
-    if isinstance(tools, str):
-        return len(tools)
-    return len(orjson.dumps(tools).decode()) if tools else 0
+    """Characters of the tools schemas as compact JSON (what a chat template renders into the prompt).
+
+    No tools (``"[]"`` included) is 0: a template renders nothing for them.
+    """
+    if not parse_tools(tools):
+        return 0
+    return len(tools) if isinstance(tools, str) else len(orjson.dumps(tools).decode())
 
 
 def content_text(content: Any) -> str:
@@ -76,7 +79,7 @@ def has_reasoning(messages: Iterable[Message]) -> bool:
         if m.get("role") != "assistant":
             continue
         reasoning = m.get("reasoning_content")
-        if isinstance(reasoning, str) and reasoning.strip() or "</think>" in content_text(m.get("content")):
+        if (isinstance(reasoning, str) and reasoning.strip()) or "</think>" in content_text(m.get("content")):
             return True
     return False
 
@@ -96,7 +99,10 @@ def answer_digest(messages: Iterable[Message]) -> int | None:
             m.get("reasoning_content") or "",
             content_text(m.get("content")),
             [
-                [(c.get("function") or {}).get("name"), _arguments_text((c.get("function") or {}).get("arguments"))]
+                [
+                    (c.get("function") or {}).get("name"),
+                    _arguments_text((c.get("function") or {}).get("arguments")),
+                ]
                 for c in m.get("tool_calls") or ()
             ],
         ]

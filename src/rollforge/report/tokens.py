@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+import orjson
+
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.report.rows import Message, conversation_chars, message_text, parse_tools
 
@@ -38,8 +40,8 @@ class CharEstimate:
 
 
 class TokenizerCounter:
-    """Tokens of ``apply_chat_template(messages, tools=...)``; plain text of the messages when the tokenizer
-    has no chat template (the label says so)."""
+    """Tokens of ``apply_chat_template(messages, tools=...)``; the plain text of the messages and tools
+    (newline-joined) when the tokenizer has no chat template, and the label says so."""
 
     def __init__(self, path: str) -> None:
         if not os.path.isdir(path):
@@ -51,7 +53,7 @@ class TokenizerCounter:
         except ImportError as exc:
             raise missing_extra("transformers", "train") from exc
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as exc:
             raise RollforgeError(f"cannot load a tokenizer from {path}: {exc}") from exc
         name = os.path.basename(os.path.normpath(path))
@@ -72,8 +74,10 @@ class TokenizerCounter:
                 return len(ids)
             except Exception:  # a template may refuse a row (role order, missing keys): count it, go on
                 self.template_errors += 1
-        text = "\n".join(message_text(m) for m in messages)
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        parts = [message_text(m) for m in messages]
+        if parse_tools(tools):  # the schemas are prompt text too, as the estimate counts them
+            parts.append(tools if isinstance(tools, str) else orjson.dumps(tools).decode())
+        return len(self.tokenizer.encode("\n".join(parts), add_special_tokens=False))
 
 
 def token_counter(tokenizer: str | None) -> TokenCounter:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 from rollforge.errors import RollforgeError
 
@@ -33,7 +34,7 @@ def resolve_files(data: Path, method: str) -> tuple[Path, Path | None]:
     if not train.is_file():
         raise RollforgeError(
             f"release {data} has no {method}/train.jsonl",
-            hint=f"pass a {method.upper()} JSONL file, or a directory built by 'rollforge build'",
+            hint=f"pass a JSONL file of {method.upper()} rows, or a release directory built by 'rollforge build'",
         )
     validation = data / method / "validation.jsonl"
     # A small release can leave the validation split empty; that means "no validation", not an error.
@@ -48,10 +49,17 @@ def load_split(path: Path, method: str) -> Dataset:
     schemas if it were parsed here. datasets >= 5 stores mixed message structures (tool-call arguments with
     different keys) as JSON values instead of None-padding them into one struct.
     """
-    dataset = load_dataset("json", data_files=str(path), split="train")
+    if path.stat().st_size == 0:
+        raise RollforgeError(f"{path} has no rows to train on")
+    try:
+        dataset = load_dataset("json", data_files=str(path), split="train")
+    except (
+        DatasetGenerationError
+    ) as exc:  # raised for a line that is not JSON, with the parser's message as cause
+        raise RollforgeError(f"cannot read {path} as JSONL", hint=str(exc.__cause__ or exc)) from exc
     missing = [name for name in REQUIRED_COLUMNS[method] if name not in dataset.column_names]
-    if missing or len(dataset) == 0:
-        found = ", ".join(dataset.column_names) or "no rows"
+    if missing:
+        found = ", ".join(dataset.column_names)
         raise RollforgeError(
             f"{path} is not {method.upper()} data: rows need {', '.join(REQUIRED_COLUMNS[method])} (found: {found})",
             hint=f"pass the {method}/train.jsonl of a rollforge release",

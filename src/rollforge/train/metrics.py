@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -27,8 +27,9 @@ def split_log_history(log_history: list[dict[str, Any]]) -> tuple[list[dict[str,
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """Strict JSON, like ``--json`` prints: a diverged run's NaN loss is written as null, not as ``NaN``."""
     with atomic_file(path) as fh:
-        fh.write(json.dumps(metrics, indent=2).encode() + b"\n")
+        fh.write(orjson.dumps(metrics, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def plot_loss(path: Path, metrics: dict[str, Any]) -> None:

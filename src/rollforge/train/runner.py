@@ -77,15 +77,34 @@ def find_checkpoint(output_dir: Path, resume: bool) -> str | None:
     return last
 
 
-def lora_config(options: TrainOptions) -> LoraConfig | None:
+def lora_summary(options: TrainOptions) -> dict[str, Any] | None:
+    """The LoRA settings of the run (``all-linear``: PEFT adapts every linear layer but the output head)."""
     if not options.lora:
         return None
+    return {
+        "rank": options.lora_rank,
+        "alpha": options.lora_alpha,
+        "targets": options.lora_targets or "all-linear",
+    }
+
+
+def lora_config(options: TrainOptions) -> LoraConfig | None:
+    lora = lora_summary(options)
+    if lora is None:
+        return None
     return LoraConfig(
-        r=options.lora_rank,
-        lora_alpha=options.lora_alpha,
-        target_modules=options.lora_targets or "all-linear",
-        task_type="CAUSAL_LM",
+        r=lora["rank"], lora_alpha=lora["alpha"], target_modules=lora["targets"], task_type="CAUSAL_LM"
     )
+
+
+def final_eval_loss(trainer: Trainer) -> float | None:
+    """The eval loss of the final weights, reusing the evaluation an ``eval_strategy`` already ran at the end."""
+    if trainer.eval_dataset is None:
+        return None
+    for entry in reversed(trainer.state.log_history):
+        if "eval_loss" in entry and entry["step"] == trainer.state.global_step:
+            return entry["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
 
 
 def fit(
@@ -93,7 +112,7 @@ def fit(
 ) -> dict[str, Any]:
     """Train (resuming from ``checkpoint``), evaluate, save model and tokenizer, write metrics and loss plot."""
     output = trainer.train(resume_from_checkpoint=checkpoint)
-    eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+    eval_loss = final_eval_loss(trainer)
     trainer.save_model(str(options.output_dir))  # the LoRA adapter only, for a PEFT model
     train_log, eval_log = split_log_history(trainer.state.log_history)
     metrics = {
@@ -101,9 +120,7 @@ def fit(
         "model": options.model,
         "output_dir": str(options.output_dir),
         "adapter": options.lora,
-        "lora": {"rank": options.lora_rank, "alpha": options.lora_alpha, "targets": options.lora_targets}
-        if options.lora
-        else None,
+        "lora": lora_summary(options),
         "train_file": str(data.train_file),
         "validation_file": str(data.validation_file) if data.validation_file else None,
         "train_rows": len(data.train),

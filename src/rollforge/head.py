@@ -1,0 +1,91 @@
+"""The cheap first look at a line: reward, fields, and the item types and roles of ``response.output``
+(no text, no prompt). Filters that need only these drop most rollouts before any conversion; a line that
+survives is then decoded and converted in full, and every filter runs again on the real conversation.
+
+Everything decided here is certain: reward, fields, item counts, tool use and truncation are exact; the
+turn count is a range (a reasoning-only turn may or may not hold text), and the filters use its bounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import msgspec
+
+from rollforge.rewards import reward_of
+from rollforge.rollout import Head, Reject
+
+KNOWN_ITEMS = frozenset({"message", "reasoning", "function_call", "function_call_output"})
+MODEL_ITEMS = frozenset({"reasoning", "function_call"})
+ROLES = frozenset({"user", "assistant", "system", "developer"})
+
+
+class ItemHead(msgspec.Struct):
+    type: Optional[str] = None  # noqa: UP045 (msgspec resolves these annotations at runtime)
+    role: Optional[str] = None  # noqa: UP045
+
+
+class ResponseHead(msgspec.Struct):
+    output: Optional[list[Union[ItemHead, list[ItemHead]]]] = None  # noqa: UP007, UP045
+    incomplete_details: Any = None
+    status: Any = None
+
+
+def head_type(extra_fields: tuple[str, ...]) -> type:
+    fields: list[tuple[str, Any, Any]] = [
+        ("response", Optional[ResponseHead], msgspec.UNSET),  # noqa: UP045
+        ("responses_create_params", Any, msgspec.UNSET),
+        ("reward", Any, msgspec.UNSET),
+        ("_ng_task_index", Any, None),
+        ("_ng_rollout_index", Any, None),
+    ]
+    names = [n for n in extra_fields if n not in {f[0] for f in fields}]
+    fields += [(name, Any, msgspec.UNSET) for name in names]
+    return msgspec.defstruct("RolloutHead", fields)
+
+
+def head_of(obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line_no: int) -> Head | Reject:
+    """A :class:`Head` from a decoded head struct, or the Reject conversion would also give."""
+    response = obj.response
+    if response is None or response is msgspec.UNSET:
+        return Reject(
+            file, line_no, "no_response", "the line has no response object (an input row, not a rollout)"
+        )
+    if obj.responses_create_params in (None, msgspec.UNSET):
+        return Reject(file, line_no, "no_prompt", "responses_create_params is missing")
+    output = response.output
+    if output is None:
+        return Reject(file, line_no, "no_output", "response.output is missing")
+    if output and isinstance(output[-1], list):
+        output = output[-1]  # transition steps: the last transcript (conversion checks they extend)
+    low = high = 0
+    in_turn = certain = calls = False
+    for item in output:
+        if isinstance(item, list):
+            return Reject(file, line_no, "malformed_item", "response.output mixes items and lists of items")
+        kind = item.type if item.type is not None or item.role is None else "message"
+        if kind not in KNOWN_ITEMS:
+            return Reject(file, line_no, "unsupported_item", f"item type {kind!r} has no chat form")
+        if kind == "message" and item.role not in ROLES:
+            return Reject(
+                file,
+                line_no,
+                "unknown_role",
+                f"message role {item.role!r} is not system/developer/user/assistant",
+            )
+        model = kind in MODEL_ITEMS or item.role == "assistant"
+        if model:
+            # Only a call is sure to leave an assistant message: reasoning or text may turn out empty.
+            certain = certain or kind == "function_call"
+            calls = calls or kind == "function_call"
+            in_turn = True
+        elif in_turn:
+            low, high, in_turn, certain = low + certain, high + 1, False, False
+    if in_turn:
+        low, high = low + certain, high + 1
+    reward, problem = reward_of(obj.reward)
+    if problem is not None:
+        return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
+    details = response.incomplete_details
+    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
+    return Head(file, line_no, line, obj, field_names, reward, len(output), truncated, calls, (low, high))

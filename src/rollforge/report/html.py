@@ -1,0 +1,134 @@
+"""The report as one self-contained HTML file: inline CSS, figures as base64 PNG, no external URL.
+
+Every string that comes from data (task types, reasons, paths) goes through Jinja's autoescaping.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from rollforge import __version__
+from rollforge.io.atomic import atomic_file
+from rollforge.report import checks
+from rollforge.report.data import ReportData
+from rollforge.report.fmt import count, num, pct
+from rollforge.report.metrics import UNSPLIT, describe
+
+MAX_TASK_ROWS = 50  # task types listed in the table; the chart and the JSON hold them all
+STAT_COLUMNS = ("count", "min", "p10", "p25", "p50", "p75", "p90", "max", "mean", "std")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("rollforge.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=num, pct=pct, count=count)
+    return env
+
+
+def stat_cells(stats: dict[str, Any]) -> list[str]:
+    """A statistics dict (``describe``) as formatted table cells, in STAT_COLUMNS order."""
+    if not stats.get("count"):
+        return ["0"] + ["–"] * (len(STAT_COLUMNS) - 1)
+    q = stats["quantiles"]
+    return [num(stats[c] if c in stats else q[c]) for c in STAT_COLUMNS]
+
+
+def _stat_tables(data: ReportData) -> dict[str, list[tuple[str, list[str]]]]:
+    sft, dpo, label = data.sft, data.dpo, data.tokens.label
+    rewards = [("SFT reward", describe(sft.rewards)), ("DPO chosen reward", describe(dpo.chosen_rewards)),
+               ("DPO rejected reward", describe(dpo.rejected_rewards))]  # fmt: skip
+    inventory = (data.manifest or {}).get("inventory")
+    if isinstance(inventory, dict) and isinstance(inventory.get("reward"), dict):
+        rewards.append(("all input rollouts (manifest inventory)", inventory["reward"]))
+    lengths = [("SFT messages per row", describe(sft.messages)), ("SFT assistant turns per row", describe(sft.turns)),
+               (f"SFT {label}", describe(sft.tokens)), (f"DPO prompt + chosen, {label}", describe(dpo.chosen_tokens)),
+               (f"DPO prompt + rejected, {label}", describe(dpo.rejected_tokens))]  # fmt: skip
+    return {
+        "rewards": [(name, stat_cells(s)) for name, s in rewards if s.get("count")],
+        "lengths": [(name, stat_cells(s)) for name, s in lengths if s.get("count")],
+        "margin": [("margin", stat_cells(describe(dpo.margins)))] if len(dpo.margins) else [],
+    }
+
+
+def accounting_rows(acc: dict[str, Any] | None) -> list[tuple[str, str, int]]:
+    """The accounting (a manifest's, or the rollouts reader's) as (label, value, indent) table rows.
+
+    Keys the report does not know are left out, and missing ones skipped: the manifest may grow.
+    """
+    rows: list[tuple[str, str, int]] = []
+
+    def reasons(title: str, counts: Any) -> None:
+        if isinstance(counts, dict) and counts:
+            rows.append((title, "", 0))
+            rows.extend((str(reason), num(n), 1) for reason, n in counts.items())
+
+    acc = acc or {}
+    for key, label in (("lines", "input lines"), ("rollouts", "rollouts read")):
+        if key in acc:
+            rows.append((label, num(acc[key]), 0))
+    reasons("rejected lines, by reason", acc.get("rejected"))
+    for kind, noun, dropped, key in (("sft", "SFT rows written", "filtered from SFT, by reason", "filtered"),
+                                     ("dpo", "DPO pairs written", "prompts left unpaired, by reason", "unpaired")):  # fmt: skip
+        part = acc.get(kind)
+        if not isinstance(part, dict):
+            continue
+        if kind == "dpo" and "prompts" in part:
+            rows.append(("DPO prompts considered", num(part["prompts"]), 0))
+        splits = {k: part[k] for k in ("train", "validation") if k in part} or part.get("splits") or {}
+        total = part.get("written", part.get("pairs"))
+        if total is not None:
+            rows.append((noun, num(total), 0))
+        rows.extend((f"{split}", num(n), 1) for split, n in splits.items())
+        reasons(dropped, part.get(key))
+    sample = acc.get("sample")
+    if isinstance(sample, dict) and "rows" in sample:
+        rows.append(("review sample rows", num(sample["rows"]), 0))
+    return rows
+
+
+def _thresholds() -> list[tuple[str, str]]:
+    names = ("MIN_SFT_ROWS", "MIN_DPO_PAIRS", "MAX_OVER_LENGTH_SHARE", "MAX_TASK_SHARE", "MIN_TOOL_USE_RATE",
+             "MAX_DUPLICATE_SHARE", "MIN_MEDIAN_MARGIN", "MAX_TRUNCATED_SHARE")  # fmt: skip
+    return [(name, num(getattr(checks, name))) for name in names]
+
+
+def render_html(data: ReportData) -> str:
+    """The report page (a few hundred KB: the figures are embedded)."""
+    from rollforge.report.plots import figures  # matplotlib loads only when a page is drawn
+
+    summary = data.summary()
+    tasks = list(data.task_types.items())
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            data=data,
+            s=summary,
+            plots=figures(data),
+            stats=_stat_tables(data),
+            stat_columns=STAT_COLUMNS,
+            splits=data.split_names(),
+            unsplit=UNSPLIT,
+            tasks=tasks[:MAX_TASK_ROWS],
+            tasks_hidden=max(0, len(tasks) - MAX_TASK_ROWS),
+            task_total=sum(data.task_types.values()),
+            thresholds=_thresholds(),
+            version=__version__,
+            manifest=data.manifest or {},
+            accounting=accounting_rows(data.accounting),
+        )
+    )
+
+
+def write_report(data: ReportData, path: str | os.PathLike[str]) -> None:
+    """Write the HTML report atomically (a reader never sees half a page)."""
+    html = render_html(data)
+    with atomic_file(path) as fh:
+        fh.write(html.encode("utf-8"))
