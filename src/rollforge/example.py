@@ -353,7 +353,7 @@ ENVIRONMENTS = (
 
 
 def write_example(
-    out_dir: str | Path, rollouts: int = 600, repeats: int = 4, seed: int = 0, bad_lines: bool = True
+    out_dir: str | Path, rollouts: int = 480, repeats: int = 4, seed: int = 0, bad_lines: bool = True
 ) -> dict[str, int]:
     """Write the example corpus into ``out_dir``; returns rollouts written per file."""
     out = Path(out_dir)
