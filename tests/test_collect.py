@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,35 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict
     return code, json.loads(captured.out) if captured.out.strip() else {}, captured.err
 
 
-def test_chat_endpoint_rollouts_in_nemo_gym_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@dataclass
+class ChatRun:
+    code: int
+    summary: dict[str, Any]
+    requests: list[tuple[str, Any]]
+    out: Path
+
+
+@pytest.fixture
+def chat_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> ChatRun:
+    """4 tasks x 2 repeats through the fake chat endpoint, scored by math-verify."""
     tasks, out = _tasks(tmp_path), tmp_path / "out.jsonl"
     with FakeServer(_chat) as server:
         code, summary, _ = _run(
             ["collect", str(tasks), "-o", str(out), "--base-url", f"{server.url}/v1", "--model", "m",
              "--verifier", "math", "--num-repeats", "2", "--temperature", "0.7", "--max-tokens", "64",
              "--api-key", "sk-test", "--json"], capsys)  # fmt: skip
-    assert code == 0
+    return ChatRun(code, summary, server.requests, out)
+
+
+def test_chat_endpoint_requests_and_summary(chat_run: ChatRun) -> None:
+    assert chat_run.code == 0
+    summary = chat_run.summary
     assert (summary["tasks"], summary["planned"], summary["written"], summary["failed"]) == (4, 8, 8, 0)
     assert summary["mean_reward"] == 0.25  # task 0 right twice, the others wrong
     assert (summary["requests"], summary["retries"]) == (8, 0)
-
     # What the endpoint received: converted messages, nested tools, the overrides.
-    bodies = {task_of(b): b for p, b in server.requests}
-    assert {p for p, _ in server.requests} == {"/v1/chat/completions"}
+    bodies = {task_of(b): b for p, b in chat_run.requests}
+    assert {p for p, _ in chat_run.requests} == {"/v1/chat/completions"}
     assert bodies[0] == {
         "model": "m",
         "messages": [{"role": "system", "content": "Put the answer in \\boxed{}."},
@@ -88,11 +103,12 @@ def test_chat_endpoint_rollouts_in_nemo_gym_shape(tmp_path: Path, capsys: pytest
         "temperature": 0.7,
         "max_tokens": 64,
     }  # fmt: skip
-    assert bodies[2]["tools"] == [
-        {"type": "function", "function": {k: WEATHER_TOOL[k] for k in ("name", "description", "parameters")}}
-    ]
+    nested = {k: WEATHER_TOOL[k] for k in ("name", "description", "parameters")}
+    assert bodies[2]["tools"] == [{"type": "function", "function": nested}]
 
-    rows = sorted(read_jsonl(out), key=lambda r: (r["_ng_task_index"], r["_ng_rollout_index"]))
+
+def test_chat_endpoint_rows_in_nemo_gym_shape(chat_run: ChatRun) -> None:
+    rows = sorted(read_jsonl(chat_run.out), key=lambda r: (r["_ng_task_index"], r["_ng_rollout_index"]))
     assert keys(rows) == {(t, r): 1 for t in range(4) for r in range(2)}
     first = rows[0]
     assert first["responses_create_params"]["temperature"] == 0.7
@@ -108,23 +124,21 @@ def test_chat_endpoint_rollouts_in_nemo_gym_shape(tmp_path: Path, capsys: pytest
     assert (rows[4]["reward"], rows[4]["extracted_answer"]) == (0.0, None)
     assert rows[6]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
 
-    # rollforge reads its own output back.
-    records = list(read_rollouts([str(out)]))
+
+def test_rollforge_reads_collected_rollouts(chat_run: ChatRun) -> None:
+    records = list(read_rollouts([str(chat_run.out)]))
     assert not [r for r in records if isinstance(r, Reject)]
     by_task = {r.task_index: r for r in records if isinstance(r, Rollout)}
-    assert by_task[0].completion == [
-        {
-            "role": "assistant",
-            "content": "So it is \\boxed{\\frac{1}{2}}.",
-            "reasoning_content": "half of one",
-        }
-    ]
+    answer = {
+        "role": "assistant",
+        "content": "So it is \\boxed{\\frac{1}{2}}.",
+        "reasoning_content": "half of one",
+    }
+    assert by_task[0].completion == [answer]
     assert by_task[0].task_type == "math"
     assert by_task[1].completion[0]["reasoning_content"] == "2+2 is 5?"
-    assert by_task[2].completion[0]["tool_calls"][0]["function"] == {
-        "name": "get_weather",
-        "arguments": '{"city": "Paris"}',
-    }
+    call = by_task[2].completion[0]["tool_calls"][0]["function"]
+    assert call == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
     assert by_task[3].truncated
     assert len({r.prompt_id for r in records if isinstance(r, Rollout)}) == 4
 

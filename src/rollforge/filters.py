@@ -135,6 +135,37 @@ def token_counter(tokenizer: str | None) -> Callable[[Rollout], int]:
     return lambda r: render_length(tok, r.messages, r.tools)
 
 
+def filter_options(values: dict[str, Any]) -> FilterOptions:
+    """FilterOptions from CLI flags (``vars(args)``) or a recipe (``model_dump()``): the same key names,
+    except the review database, ``labels`` on the command line and ``review_db`` in a recipe."""
+    if values.get("max_tokens") is not None and not values.get("tokenizer"):
+        from rollforge.errors import RollforgeError
+
+        raise RollforgeError(
+            "--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id"
+        )
+    where = values.get("where")
+    return FilterOptions(
+        min_reward=values.get("min_reward"),
+        max_reward=values.get("max_reward"),
+        success=Success(threshold=values.get("success_threshold", 1.0), field=values.get("success_field")),
+        success_only=bool(values.get("success_only")),
+        min_task_success_rate=values.get("min_task_success_rate"),
+        min_items=values.get("min_items"),
+        max_items=values.get("max_items"),
+        min_turns=values.get("min_turns"),
+        max_turns=values.get("max_turns"),
+        require_tool_use=bool(values.get("require_tool_use")),
+        drop_truncated=values.get("drop_truncated", True),
+        max_tokens=values.get("max_tokens"),
+        tokenizer=values.get("tokenizer"),
+        where=Where(where) if where else None,
+        dedup=values.get("dedup"),
+        near_threshold=values.get("near_threshold", 0.9),
+        labels=values.get("labels") or values.get("review_db"),
+    )
+
+
 def describe(opts: FilterOptions) -> dict[str, Any]:
     """The options as plain JSON (for manifests and --json)."""
     out: dict[str, Any] = {}

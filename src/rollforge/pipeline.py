@@ -18,8 +18,8 @@ from typing import Any
 
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
-from rollforge.engine.select import select_dpo, select_sft
-from rollforge.engine.write import write_dpo, write_sft
+from rollforge.engine.select import DpoSelection, select_dpo, select_sft
+from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export import dpo as dpo_export
 from rollforge.export import sft as sft_export
 from rollforge.export.sharegpt import dataset_info
@@ -67,13 +67,13 @@ def read_accounting(result: Scan) -> dict[str, Any]:
     }
 
 
-def sft_accounting(result: Scan, filtered: Counter, rows: Counter, notes: Counter) -> dict:
+def sft_accounting(result: Scan, filtered: Counter, written: Written) -> dict:
     return {
         **read_accounting(result),
-        "written": sum(rows.values()),
-        "splits": dict(rows),
+        "written": written.total,
+        "splits": dict(written.rows),
         "filtered": dict(sorted(filtered.items())),
-        "export": dict(notes),
+        "export": dict(written.notes),
     }
 
 
@@ -89,15 +89,15 @@ def make_sft(
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
     reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), sft=Output(opts.format, reasoning), balance_by=opts.balance_by,
+    job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
               seed=seed)  # fmt: skip
     with spill_directory(output) as spill:
         result = scan(discover(paths), job, spill, workers)
         selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
-        rows, notes = write_sft(result, selection, {"all": output}, lambda _: "all")
+        written = write_sft(result, selection, {"all": output}, lambda _: "all")
     if opts.format == "sharegpt":
         _write_dataset_info(output)
-    return sft_accounting(result, selection.filtered, rows, notes)
+    return sft_accounting(result, selection.filtered, written)
 
 
 def make_dpo(
@@ -112,26 +112,26 @@ def make_dpo(
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), dpo=Output(opts.format, reasoning), seed=seed)
+    job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed)
     with spill_directory(output) as spill:
         result = scan(discover(paths), job, spill, workers)
         selection = select_dpo(result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt)
-        rows, skipped, notes = write_dpo(
+        written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
         )
-    return dpo_accounting(result, selection, rows, skipped, notes)
+    return dpo_accounting(result, selection, written)
 
 
-def dpo_accounting(result: Scan, selection: Any, rows: Counter, skipped: Counter, notes: Counter) -> dict:
+def dpo_accounting(result: Scan, selection: DpoSelection, written: Written) -> dict:
     return {
         **read_accounting(result),
         "prompts": selection.prompts,
         "pairs": len(selection.pairs),
-        "written": sum(rows.values()),
-        "splits": dict(rows),
+        "written": written.total,
+        "splits": dict(written.rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
-        "skipped": dict(skipped),
-        "export": dict(notes),
+        "skipped": dict(written.skipped),
+        "export": dict(written.notes),
     }
 
 

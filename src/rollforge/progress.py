@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -55,3 +56,13 @@ def track(items: Iterable[T], description: str, total: float | None = None) -> I
         for item in items:
             yield item
             bar.advance(task)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner with a message on stderr while a step without a known length runs (TTY only)."""
+    if not enabled():
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield

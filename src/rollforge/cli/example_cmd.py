@@ -24,7 +24,9 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write into")
-    parser.add_argument("--rollouts", type=int, default=480, help="rollouts in all (default: 480, the bundled example)")
+    parser.add_argument(
+        "--rollouts", type=int, default=480, help="rollouts in all (default: 480, the bundled example)"
+    )
     parser.add_argument("--repeats", type=int, default=4, help="rollouts per task (default: 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--no-bad-lines", action="store_true", help="leave out the deliberately bad lines")

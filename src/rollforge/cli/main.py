@@ -17,6 +17,7 @@ COMMANDS = [
     "sft",
     "dpo",
     "sample",
+    "init",
     "build",
     "report",
     "diff",

@@ -9,9 +9,7 @@ from rollforge import progress
 from rollforge.engine.job import DEFAULT_STRATA, Stratum
 from rollforge.errors import RollforgeError
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import FilterOptions
-from rollforge.success import Success
-from rollforge.where import Where
+from rollforge.filters import FilterOptions, filter_options
 
 
 def add_run_args(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +35,12 @@ def add_filter_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)"
     )
-    g.add_argument("--success-only", action="store_true", help="keep successful rollouts only")
+    g.add_argument(
+        "--success-only",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep successful rollouts only",
+    )
     g.add_argument(
         "--min-task-success-rate",
         type=float,
@@ -71,6 +74,13 @@ def add_filter_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", metavar="REVIEW_DB", help="drop rollouts a reviewer rejected (rollforge review)")  # fmt: skip
 
 
+def suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    """Only flags actually given appear in the namespace (so they can override a recipe file's keys)."""
+    for action in parser._actions:
+        if action.dest != "help":
+            action.default = argparse.SUPPRESS
+
+
 def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reasoning", choices=REASONING_MODES,
                         help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
@@ -78,29 +88,7 @@ def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def filters_from_args(args: argparse.Namespace) -> FilterOptions:
-    if args.max_tokens is not None and not args.tokenizer:
-        raise RollforgeError(
-            "--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id"
-        )
-    return FilterOptions(
-        min_reward=args.min_reward,
-        max_reward=args.max_reward,
-        success=Success(threshold=args.success_threshold, field=args.success_field),
-        success_only=args.success_only,
-        min_task_success_rate=args.min_task_success_rate,
-        min_items=args.min_items,
-        max_items=args.max_items,
-        min_turns=args.min_turns,
-        max_turns=args.max_turns,
-        require_tool_use=args.require_tool_use,
-        drop_truncated=args.drop_truncated,
-        max_tokens=args.max_tokens,
-        tokenizer=args.tokenizer,
-        where=Where(args.where) if args.where else None,
-        dedup=args.dedup,
-        near_threshold=args.near_threshold,
-        labels=args.labels,
-    )
+    return filter_options(vars(args))
 
 
 def apply_run_args(args: argparse.Namespace) -> None:

@@ -30,4 +30,5 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
         table.add_row(f"  note: {name}", str(n))
     table.add_row("[bold]written[/]", f"[bold]{acc['written']}[/]")
     console.print(table)
-    console.print(f"wrote {output}")
+    if output:
+        console.print(f"wrote {output}")

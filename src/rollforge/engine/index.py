@@ -13,6 +13,26 @@ NO_SPILL = -1
 
 
 @dataclass
+class Placement:
+    """Where each row's rendered bytes for one output format sit in its chunk's spill file."""
+
+    offset: array = field(default_factory=lambda: array("q"))
+    length: array = field(default_factory=lambda: array("q"))
+    notes: dict[int, dict[str, int]] = field(
+        default_factory=dict
+    )  # row -> export notes (trimmed messages...)
+
+    def add(self, at: tuple[int, int]) -> None:
+        self.offset.append(at[0])
+        self.length.append(at[1])
+
+    def extend(self, other: Placement, base: int) -> None:
+        self.offset.extend(other.offset)
+        self.length.extend(other.length)
+        self.notes.update({base + row: notes for row, notes in other.notes.items()})
+
+
+@dataclass
 class RowIndex:
     prompt: array = field(default_factory=lambda: array("Q"))
     rollout: array = field(default_factory=lambda: array("Q"))
@@ -22,16 +42,11 @@ class RowIndex:
     trajectory: array = field(default_factory=lambda: array("Q"))
     full: array = field(default_factory=lambda: array("Q"))
     key: array = field(default_factory=lambda: array("Q"))
-    sft_offset: array = field(default_factory=lambda: array("q"))  # the rendered SFT row in the chunk's spill
-    sft_length: array = field(default_factory=lambda: array("q"))
-    dpo_offset: array = field(default_factory=lambda: array("q"))  # the rendered DPO pieces
-    dpo_length: array = field(default_factory=lambda: array("q"))
     chunk: array = field(default_factory=lambda: array("l"))
     category: list[str] = field(default_factory=list)  # only with --balance-by
     minhash: list[Any] = field(default_factory=list)  # only with --dedup near
-    notes: dict[int, dict[str, int]] = field(
-        default_factory=dict
-    )  # row -> export notes (trimmed messages...)
+    sft: list[Placement] = field(default_factory=list)  # one per SFT output format
+    dpo: list[Placement] = field(default_factory=list)  # one per DPO output format
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -39,9 +54,13 @@ class RowIndex:
     def extend(self, other: RowIndex) -> None:
         base = len(self)
         for name in self.__dataclass_fields__:
-            if name != "notes":
+            if name in ("sft", "dpo"):
+                mine, theirs = getattr(self, name), getattr(other, name)
+                mine.extend(Placement() for _ in range(len(theirs) - len(mine)))
+                for placement, more in zip(mine, theirs, strict=True):
+                    placement.extend(more, base)
+            else:
                 getattr(self, name).extend(getattr(other, name))
-        self.notes.update({base + row: notes for row, notes in other.notes.items()})
 
 
 def id_int(hex_id: str) -> int:

@@ -44,8 +44,8 @@ class Output:
 @dataclass(frozen=True)
 class Job:
     filters: FilterOptions = field(default_factory=FilterOptions)
-    sft: Output | None = None  # render an SFT row for each rollout that passes the filters
-    dpo: Output | None = None  # render DPO pieces for each rollout with an assistant turn
+    sft: tuple[Output, ...] = ()  # render an SFT row per format for each rollout that passes the filters
+    dpo: tuple[Output, ...] = ()  # render DPO pieces per format for each rollout with an assistant turn
     balance_by: str | None = None
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
@@ -53,13 +53,13 @@ class Job:
     @property
     def arguments(self) -> str:
         """Arguments must be JSON objects unless every output is OpenAI's (which keeps them as strings)."""
-        formats = {o.format for o in (self.sft, self.dpo) if o is not None}
+        formats = {o.format for o in (*self.sft, *self.dpo)}
         return "string" if formats == {"openai"} else "object"
 
     @property
     def head_first(self) -> bool:
         """Rollouts dropped by cheap filters need no conversion when nothing else needs their prompt."""
-        return self.dpo is None and self.filters.min_task_success_rate is None and not self.strata
+        return not self.dpo and self.filters.min_task_success_rate is None and not self.strata
 
     def decoder(self) -> LineDecoder:
         extra = set(self.filters.fields)

@@ -29,10 +29,12 @@ class Scan:
 
     inventory: Inventory = field(default_factory=Inventory)
     index: RowIndex = field(default_factory=RowIndex)
-    sft_paths: list[str] = field(default_factory=list)  # rendered SFT rows, by chunk number
-    dpo_paths: list[str] = field(default_factory=list)  # rendered DPO pieces, by chunk number
+    sft_paths: list[list[str]] = field(default_factory=list)  # per SFT format: spill file by chunk number
+    dpo_paths: list[list[str]] = field(default_factory=list)  # per DPO format: spill file by chunk number
+    skipped: list[Counter] = field(default_factory=list)  # per SFT format: rows a later format could not hold
     sample: list[tuple] = field(default_factory=list)
     dropped_early: Counter = field(default_factory=Counter)  # filter reason -> rollouts dropped unconverted
+    lines_by_file: Counter = field(default_factory=Counter)  # non-blank lines read per input file
 
 
 def default_workers() -> int:
@@ -82,8 +84,22 @@ def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
                 Reject(r.file, r.line + base, r.reason, r.message) for r in result.inventory.rejected
             ]
         out.inventory.merge(result.inventory)
+        out.lines_by_file[chunk.source.path] += result.inventory.lines
         out.index.extend(result.index)
         out.dropped_early.update(result.dropped_early)
-        out.sft_paths.append(result.sft_path)
-        out.dpo_paths.append(result.dpo_path)
+        _append_paths(out.sft_paths, result.sft_paths)
+        _append_paths(out.dpo_paths, result.dpo_paths)
+        _append_counts(out.skipped, result.skipped)
     return out
+
+
+def _append_paths(by_format: list[list[str]], paths: list[str]) -> None:
+    by_format.extend([] for _ in range(len(paths) - len(by_format)))
+    for k, path in enumerate(paths):
+        by_format[k].append(path)
+
+
+def _append_counts(by_format: list[Counter], counts: list[Counter]) -> None:
+    by_format.extend(Counter() for _ in range(len(counts) - len(by_format)))
+    for k, count in enumerate(counts):
+        by_format[k].update(count)

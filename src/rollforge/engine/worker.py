@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from rollforge.engine.index import NO_SPILL, RowIndex, id_int
+from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
 from rollforge.engine.job import Job, full_hash, to_record, trajectory_hash
 from rollforge.export.dpo import pieces
 from rollforge.export.sft import Skip, sft_row
@@ -36,8 +36,11 @@ class ChunkResult:
     lines_seen: int = 0
     inventory: Inventory = field(default_factory=Inventory)
     index: RowIndex = field(default_factory=RowIndex)
-    sft_path: str = ""
-    dpo_path: str = ""
+    sft_paths: list[str] = field(default_factory=list)  # one spill file per SFT format
+    dpo_paths: list[str] = field(default_factory=list)
+    skipped: list[Counter] = field(
+        default_factory=list
+    )  # per secondary SFT format: reason -> rows it cannot hold
     dropped_early: Counter = field(default_factory=Counter)  # reason -> rollouts dropped before conversion
     # Review-sample candidates per stratum: the rows with the smallest seeded keys, with their raw lines.
     sample: list[list[tuple[int, int, bytes]]] = field(default_factory=list)
@@ -46,9 +49,9 @@ class ChunkResult:
 class _Spill:
     """An append-only file of rendered rows; ``add`` returns (offset, length)."""
 
-    def __init__(self, path: str, enabled: bool) -> None:
-        self.path = path if enabled else ""
-        self.file: BinaryIO | None = open(path, "wb", buffering=1 << 20) if enabled else None  # noqa: SIM115
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: BinaryIO | None = open(path, "wb", buffering=1 << 20)  # noqa: SIM115
         self.offset = 0
 
     def add(self, data: bytes) -> tuple[int, int]:
@@ -65,13 +68,15 @@ class _Spill:
 
 
 def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str) -> ChunkResult:
-    result = ChunkResult(number, sample=[[] for _ in job.strata])
+    result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft])
+    result.index.sft = [Placement() for _ in job.sft]
+    result.index.dpo = [Placement() for _ in job.dpo]
     checks = build_checks(job.filters)
     head_checks = build_checks(job.filters, full=False) if job.head_first else None
     decoder = job.decoder()
     reader = LineReader(chunk)
-    sft = _Spill(os.path.join(spill_dir, f"sft-{number:06d}.jsonl"), job.sft is not None)
-    dpo = _Spill(os.path.join(spill_dir, f"dpo-{number:06d}.jsonl"), job.dpo is not None)
+    sft = [_Spill(os.path.join(spill_dir, f"sft{k}-{number:06d}.jsonl")) for k in range(len(job.sft))]
+    dpo = [_Spill(os.path.join(spill_dir, f"dpo{k}-{number:06d}.jsonl")) for k in range(len(job.dpo))]
     try:
         for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
             result.inventory.add(record)
@@ -82,39 +87,46 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str) -> ChunkR
                 if job.strata:
                     _sample(result.sample, job, record, line)
     finally:
-        sft.close()
-        dpo.close()
-    result.lines_seen, result.sft_path, result.dpo_path = reader.lines_seen, sft.path, dpo.path
+        for spill in (*sft, *dpo):
+            spill.close()
+    result.lines_seen = reader.lines_seen
+    result.sft_paths, result.dpo_paths = [s.path for s in sft], [s.path for s in dpo]
     return result
 
 
-def _rollout(result: ChunkResult, job: Job, checks: list, r: Rollout, sft: _Spill, dpo: _Spill) -> None:
+def _rollout(
+    result: ChunkResult, job: Job, checks: list, r: Rollout, sft: list[_Spill], dpo: list[_Spill]
+) -> None:
+    """Filter, render into every requested format, index. The first SFT format decides the filter verdict:
+    a row it cannot represent is filtered; a later format that cannot hold it just skips it (counted)."""
     reason = first_failure(checks, r)
     record = to_record(r)
-    sft_at = (NO_SPILL, 0)
-    if job.sft and reason is None:
+    row = len(result.index)
+    for k, (output, spill) in enumerate(zip(job.sft, sft, strict=True)):
+        placement = result.index.sft[k]
+        if reason is not None:
+            placement.add((NO_SPILL, 0))
+            continue
         notes: Counter = Counter()
         try:
-            sft_at = sft.add(_encode(sft_row(record, job.sft.format, job.sft.reasoning, notes)))
+            placement.add(spill.add(_encode(sft_row(record, output.format, output.reasoning, notes))))
         except Skip as skip:
-            reason = skip.reason
+            placement.add((NO_SPILL, 0))
+            if k == 0:
+                reason = skip.reason
+            else:
+                result.skipped[k][skip.reason] += 1
         if notes:
-            result.index.notes[len(result.index)] = dict(notes)
-    dpo_at = (NO_SPILL, 0)
-    if job.dpo and r.assistant_turns:
-        dpo_at = dpo.add(_encode(pieces(record, job.dpo.format, job.dpo.reasoning)))
-    _index(result.index, job, r, reason, sft_at, dpo_at, result.number)
+            placement.notes[row] = dict(notes)
+    for output, spill, placement in zip(job.dpo, dpo, result.index.dpo, strict=True):
+        at = (
+            spill.add(_encode(pieces(record, output.format, output.reasoning))) if r.assistant_turns else None
+        )
+        placement.add(at or (NO_SPILL, 0))
+    _index(result.index, job, r, reason, result.number)
 
 
-def _index(
-    index: RowIndex,
-    job: Job,
-    r: Rollout,
-    reason: str | None,
-    sft: tuple[int, int],
-    dpo: tuple[int, int],
-    chunk: int,
-) -> None:
+def _index(index: RowIndex, job: Job, r: Rollout, reason: str | None, chunk: int) -> None:
     index.prompt.append(id_int(r.prompt_id))
     index.rollout.append(id_int(r.rollout_id))
     index.reward.append(r.reward)
@@ -123,10 +135,6 @@ def _index(
     index.trajectory.append(trajectory_hash(r) if job.dpo else 0)
     index.full.append(full_hash(r) if job.filters.dedup == "exact" else 0)
     index.key.append(job.key(r.rollout_id))
-    index.sft_offset.append(sft[0])
-    index.sft_length.append(sft[1])
-    index.dpo_offset.append(dpo[0])
-    index.dpo_length.append(dpo[1])
     index.chunk.append(chunk)
     if job.balance_by:
         value = r.field(job.balance_by)

@@ -4,9 +4,11 @@ copied from the spill files into atomically written JSONL files, per split, in i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import msgspec
@@ -19,17 +21,34 @@ from rollforge.export.sft import Skip
 from rollforge.io.atomic import atomic_file
 
 SplitOf = Callable[[str], str]  # prompt_id -> split name (e.g. "train" / "validation")
+
+
+@dataclass
+class Written:
+    """What a write produced: rows and sha256 per split, pairs the format skipped, export notes."""
+
+    rows: Counter
+    sha256: dict[str, str]
+    skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
 _pieces = msgspec.json.Decoder(Pieces)
 
 
 class SplitWriters(contextlib.ExitStack):
-    """One atomic JSONL file per split; counts rows written per split."""
+    """One atomic JSONL file per split; counts rows and hashes the bytes written per split."""
 
     def __init__(self, paths: dict[str, str]) -> None:
         super().__init__()
         self.paths = paths
         self.files: dict[str, BinaryIO] = {}
-        self.rows: Counter = Counter()
+        self.rows: Counter = Counter({split: 0 for split in paths})
+        self.sha256 = {split: hashlib.sha256() for split in paths}
 
     def __enter__(self) -> SplitWriters:
         super().__enter__()
@@ -37,11 +56,18 @@ class SplitWriters(contextlib.ExitStack):
             self.files[split] = self.enter_context(atomic_file(path))
         return self
 
+    def written(self, notes: Counter, skipped: Counter | None = None) -> Written:
+        digests = {split: h.hexdigest() for split, h in self.sha256.items()}
+        return Written(self.rows, digests, skipped or Counter(), notes)
+
     def write(self, split: str, row: bytes) -> None:
         fh = self.files[split]
         fh.write(row)
         fh.write(b"\n")
         self.rows[split] += 1
+        digest = self.sha256[split]
+        digest.update(row)
+        digest.update(b"\n")
 
 
 class SpillReader:
@@ -71,18 +97,18 @@ def spill_reader(paths: list[str]) -> Iterator[SpillReader]:
 
 
 def write_sft(
-    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf
-) -> tuple[Counter, Counter]:
-    """Rows written per split, and the export notes of the rows written."""
-    index, notes = scan.index, Counter[str]()
-    with SplitWriters(paths) as out, spill_reader(scan.sft_paths) as spill:
+    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf, k: int = 0
+) -> Written:
+    """Write SFT format ``k`` (rows the selection keeps) into one file per split."""
+    index, placement, notes = scan.index, scan.index.sft[k], Counter[str]()
+    with SplitWriters(paths) as out, spill_reader(scan.sft_paths[k]) as spill:
         for row in range(len(index)):
-            if not selection.keep[row] or index.sft_offset[row] == NO_SPILL:
+            if not selection.keep[row] or placement.offset[row] == NO_SPILL:
                 continue
-            data = spill.read(index.chunk[row], index.sft_offset[row], index.sft_length[row])
+            data = spill.read(index.chunk[row], placement.offset[row], placement.length[row])
             out.write(split_of(id_hex(index.prompt[row])), data)
-            notes.update(index.notes.get(row, {}))
-    return out.rows, notes
+            notes.update(placement.notes.get(row, {}))
+    return out.written(notes)
 
 
 def write_dpo(
@@ -92,28 +118,35 @@ def write_dpo(
     split_of: SplitOf,
     fmt: str,
     split: bool = False,
-) -> tuple[Counter, Counter, Counter]:
-    """Rows written per split, pairs skipped by the format (reason -> n), and export notes."""
-    index, skipped, notes = scan.index, Counter[str](), Counter[str]()
-    with SplitWriters(paths) as out, spill_reader(scan.dpo_paths) as spill:
+    k: int = 0,
+) -> Written:
+    """Write DPO format ``k``: one row per pair the format can hold, into one file per split."""
+    index, placement = scan.index, scan.index.dpo[k]
+    skipped, notes = Counter[str](), Counter[str]()
+    with SplitWriters(paths) as out, spill_reader(scan.dpo_paths[k]) as spill:
         for chosen, rejected in selection.pairs:
             good, bad = (
                 _pieces.decode(
-                    spill.read(index.chunk[c.row], index.dpo_offset[c.row], index.dpo_length[c.row])
+                    spill.read(index.chunk[c.row], placement.offset[c.row], placement.length[c.row])
                 )
                 for c in (chosen, rejected)
             )
-            # Grouped by prompt_id; equal prompt bytes are the guarantee that no hash collision paired two prompts.
+            # Grouped by prompt_id; equal prompt bytes guarantee no hash collision paired two prompts.
             if good.prompt != bad.prompt:
                 skipped["prompt_mismatch"] += 1
                 continue
             if split:
                 good, bad = split_at_divergence(good, bad, notes)
             prompt_id = id_hex(index.prompt[chosen.row])
-            info = PairInfo(chosen.reward, rejected.reward, prompt_id,
-                            id_hex(index.rollout[chosen.row]), id_hex(index.rollout[rejected.row]))  # fmt: skip
+            info = PairInfo(
+                chosen.reward,
+                rejected.reward,
+                prompt_id,
+                id_hex(index.rollout[chosen.row]),
+                id_hex(index.rollout[rejected.row]),
+            )
             try:
                 out.write(split_of(prompt_id), assemble(good, bad, info, fmt))
             except Skip as skip:
                 skipped[skip.reason] += 1
-    return out.rows, skipped, notes
+    return out.written(notes, skipped)

@@ -1,0 +1,1 @@
+"""``rollforge build``: rollouts in, a versioned, validated, reproducible training-data release out."""

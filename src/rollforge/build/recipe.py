@@ -1,0 +1,131 @@
+"""The build recipe: every option of ``rollforge build``, validated before any work starts.
+
+Keys are the CLI flags with underscores (``--min-reward`` is ``min_reward``); the one exception is
+``review_db``, the recipe name of ``--labels``. A wrong key, type or value gets one message that names the
+key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rollforge.errors import RollforgeError
+
+SftFormat = Literal["trl", "openai", "nemo-rl", "sharegpt"]
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(min_length=1, description="rollouts files, directories or globs")
+    output: str = Field(description="the releases directory; each build adds a version under it")
+    version: str | None = Field(None, description="release name (default: the next v1, v2, ...)")
+    seed: int = 0
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of prompts held out for validation")
+    workers: int | None = Field(None, ge=1)
+    extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
+    # quality filters: what an SFT row, and a DPO chosen side, must pass
+    min_reward: float | None = None
+    max_reward: float | None = None
+    success_threshold: float = 1.0
+    success_field: str | None = None
+    success_only: bool = True
+    min_task_success_rate: float | None = Field(None, ge=0.0, le=1.0)
+    min_items: int | None = Field(None, ge=0)
+    max_items: int | None = Field(None, ge=0)
+    min_turns: int | None = Field(None, ge=0)
+    max_turns: int | None = Field(None, ge=0)
+    require_tool_use: bool = False
+    drop_truncated: bool = True
+    max_tokens: int | None = Field(None, ge=1)
+    tokenizer: str | None = None
+    where: str | None = None
+    dedup: Literal["exact", "near"] | None = None
+    near_threshold: float = Field(0.9, gt=0.0, le=1.0)
+    review_db: str | None = None
+    # SFT
+    reasoning: Literal["field", "think", "drop"] | None = None
+    balance_by: str | None = None
+    max_per_category: int | None = Field(None, ge=1)
+    # DPO
+    dpo: bool = True
+    pairing: Literal["best-worst", "best-random", "all"] = "best-worst"
+    min_margin: float = Field(0.1, ge=0.0)
+    max_pairs_per_prompt: int | None = Field(None, ge=1)
+    split_at_divergence: bool = False
+    # review sample
+    strata: str = "0.5:10,0.8:20,inf:20"
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_exist(cls, inputs: list[str]) -> list[str]:
+        for path in inputs:
+            if path != "-" and not any(ch in path for ch in "*?[") and not os.path.exists(path):
+                raise ValueError(f"input {path!r} does not exist: fix the path or remove it")
+        return inputs
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _needs_tokenizer(cls, value: int | None, info: Any) -> int | None:
+        if value is not None and not info.data.get("tokenizer"):
+            raise ValueError(
+                "needs a tokenizer: set `tokenizer:` (put it before max_tokens) or drop max_tokens"
+            )
+        return value
+
+
+def _explain(error: ValidationError, source: str) -> RollforgeError:
+    """One message for the first problem (and how many more), naming the key and the fix."""
+    problems = error.errors()
+    first = problems[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(recipe)"
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, Recipe.model_fields, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see `rollforge init` for every key"
+        return RollforgeError(f"{source}: unknown key {key!r}{more}", hint=hint)
+    if first["type"] == "missing":
+        what = Recipe.model_fields[key].description or key
+        return RollforgeError(f"{source}: {key!r} is required{more}", hint=f"set it to the {what}")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return RollforgeError(f"{source}: {key!r}: {message} (got {first.get('input')!r}){more}")
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a recipe file; ``overrides`` (CLI flags) win over its keys."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RollforgeError(f"cannot read recipe {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RollforgeError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
+    base = Path(path).parent
+    for key in ("inputs", "output", "review_db"):
+        data[key] = _relative_to(base, data.get(key))
+    return make_recipe({**data, **(overrides or {})}, source=str(path))
+
+
+def make_recipe(values: dict[str, Any], source: str = "command line") -> Recipe:
+    try:
+        return Recipe(**values)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+def _relative_to(base: Path, value: Any) -> Any:
+    """Paths in a recipe are relative to the recipe file, not to where rollforge runs."""
+    if isinstance(value, list):
+        return [_relative_to(base, v) for v in value]
+    if isinstance(value, str) and value != "-" and not os.path.isabs(value):
+        return str(base / value)
+    return value

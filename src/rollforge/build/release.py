@@ -1,0 +1,217 @@
+"""Build a release: one read of the rollouts, then every dataset, the review sample, the manifest, the
+dataset card, trainer configs and the validation report, in a hidden directory renamed into place at the
+end. A build that dies leaves no version directory (its hidden leftovers are removed by the next build).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rollforge.build.card import write_card, write_trainer_configs
+from rollforge.build.manifest import MANIFEST, hash_inputs, inputs_entry, manifest, now, output_entry
+from rollforge.build.recipe import Recipe
+from rollforge.cli.options import parse_strata
+from rollforge.engine.job import Job, Output
+from rollforge.engine.local import Scan, scan
+from rollforge.engine.select import DpoSelection, SftSelection, select_dpo, select_sft
+from rollforge.engine.write import Written, write_dpo, write_sft
+from rollforge.errors import RollforgeError
+from rollforge.export import dpo as dpo_export
+from rollforge.export import sft as sft_export
+from rollforge.export.sharegpt import dataset_info
+from rollforge.filters import filter_options
+from rollforge.io.atomic import atomic_dir, atomic_file
+from rollforge.io.sources import discover
+from rollforge.pipeline import read_accounting, split_function, write_sample
+from rollforge.progress import status
+
+OWNER = ".rollforge-owner"  # the pid of the build that owns a hidden partial directory
+SPLITS = ("train", "validation")
+
+
+@dataclass
+class Release:
+    path: Path
+    manifest: dict[str, Any]
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def next_version(root: Path) -> str:
+    numbers = [
+        int(m.group(1)) for p in root.iterdir() if (m := re.fullmatch(r"v(\d+)", p.name)) and p.is_dir()
+    ]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def clean_stale(root: Path) -> None:
+    """Remove hidden partial builds whose process is gone (a build killed with SIGKILL cannot clean up)."""
+    for path in root.glob(".*.partial"):
+        try:
+            pid = int((path / OWNER).read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def build(recipe: Recipe) -> Release:
+    root = Path(recipe.output)
+    root.mkdir(parents=True, exist_ok=True)
+    clean_stale(root)
+    version = recipe.version or next_version(root)
+    target = root / version
+    if target.exists():
+        raise RollforgeError(
+            f"release {target} already exists", hint="releases are never overwritten: pick another --version"
+        )
+    with atomic_dir(target) as tmp:
+        (tmp / OWNER).write_text(str(os.getpid()))
+        release = _build_into(recipe, tmp, target.resolve())
+        (tmp / OWNER).unlink()
+    release.path = target
+    return release
+
+
+def _job(recipe: Recipe) -> Job:
+    sft = [Output("trl", recipe.reasoning or "field")]
+    sft += [
+        Output(f, recipe.reasoning or sft_export.DEFAULT_REASONING[f])
+        for f in recipe.extra_formats
+        if f != "trl"
+    ]
+    dpo: list[Output] = []
+    if recipe.dpo:
+        dpo = [Output(o.format, recipe.reasoning or dpo_export.DEFAULT_REASONING[o.format]) for o in sft]
+        dpo = [o for o in dpo if o.format in dpo_export.DPO_FORMATS]
+    values = recipe.model_dump()
+    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), balance_by=recipe.balance_by,
+               strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
+
+
+def layout(fmt: str, kind: str, split: str) -> str:
+    """trl files are the dataset's configs (sft/, dpo/); other formats live in a folder of their own."""
+    return f"{kind}/{split}.jsonl" if fmt == "trl" else f"{fmt}/{kind}_{split}.jsonl"
+
+
+def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
+    started = now()
+    discovery = discover(recipe.inputs)
+    job = _job(recipe)
+    digests = hash_inputs(discovery)
+    spill = tmp / ".spill"
+    spill.mkdir()
+    result = scan(discovery, job, str(spill), recipe.workers)
+    split_of = split_function(recipe.seed, recipe.val_fraction)
+    with status("writing datasets"):
+        sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
+        sft = _write_all_sft(result, sft_sel, job, tmp, split_of)
+        dpo_sel, dpo = DpoSelection(pairs=[]), {}
+        if job.dpo:
+            dpo_sel = select_dpo(
+                result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt
+            )
+            dpo = _write_all_dpo(result, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)
+        write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
+        _write_rejects(result, tmp / "rejected.jsonl")
+    shutil.rmtree(spill)
+    accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job)
+    outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
+    outputs += [output_entry(tmp, tmp / p, n) for p, n in (("review/sample.jsonl", len(result.sample)),
+                                                           ("rejected.jsonl", len(result.inventory.rejected)))]  # fmt: skip
+    extra = {
+        "inventory": _inventory(result),
+        "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
+    }
+    inputs = inputs_entry(discovery, digests.result(), dict(result.lines_by_file))
+    data = manifest(recipe.model_dump(), inputs, outputs, accounting, started, extra)
+    with atomic_file(tmp / MANIFEST) as fh:
+        fh.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+    write_card(tmp, final, data, has_dpo=bool(job.dpo))
+    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
+    with status("writing the validation report"):
+        _report(tmp, recipe)
+    return Release(final, data, outputs)
+
+
+def _write_all_sft(result: Scan, sel: SftSelection, job: Job, tmp: Path, split_of: Any) -> dict[str, Written]:
+    written = {}
+    for k, output in enumerate(job.sft):
+        paths = {split: str(tmp / layout(output.format, "sft", split)) for split in SPLITS}
+        written[output.format] = write_sft(result, sel, paths, split_of, k)
+        if output.format == "sharegpt":
+            info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
+            with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
+                fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
+    return written
+
+
+def _write_all_dpo(
+    result: Scan, sel: DpoSelection, job: Job, tmp: Path, split_of: Any, split: bool
+) -> dict[str, Written]:
+    written = {}
+    for k, output in enumerate(job.dpo):
+        paths = {s: str(tmp / layout(output.format, "dpo", s)) for s in SPLITS}
+        written[output.format] = write_dpo(result, sel, paths, split_of, output.format, split, k)
+    return written
+
+
+def _output_files(tmp: Path, sft: dict[str, Written], dpo: dict[str, Written]) -> list[tuple[Path, int, str]]:
+    files = []
+    for kind, written in (("sft", sft), ("dpo", dpo)):
+        for fmt, w in written.items():
+            files += [(tmp / layout(fmt, kind, s), w.rows[s], w.sha256[s]) for s in SPLITS]
+    return files
+
+
+def _write_rejects(result: Scan, path: Path) -> None:
+    """Every rejected line, with file, line, reason and message: nothing is lost silently."""
+    with atomic_file(path) as fh:
+        for r in result.inventory.rejected:
+            fh.write(
+                msgspec.json.encode(
+                    {"file": r.file, "line": r.line, "reason": r.reason, "message": r.message}
+                )
+            )
+            fh.write(b"\n")
+
+
+def _accounting(
+    result: Scan, sft_sel: SftSelection, sft: dict[str, Written], dpo_sel: DpoSelection, dpo: dict[str, Written],
+    job: Job,
+) -> dict[str, Any]:  # fmt: skip
+    trl_sft = sft["trl"]
+    acc: dict[str, Any] = {**read_accounting(result)}
+    acc["sft"] = {"written": trl_sft.total, **dict(trl_sft.rows), "filtered": dict(sorted(sft_sel.filtered.items())),
+                  "export": dict(trl_sft.notes)}  # fmt: skip
+    if "trl" in dpo:
+        trl_dpo = dpo["trl"]
+        acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
+                      **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
+                      "skipped": dict(trl_dpo.skipped)}  # fmt: skip
+    acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
+    acc["formats"] = {
+        fmt: {"sft": dict(sft[fmt].rows), "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
+              "dpo": dict(dpo[fmt].rows) if fmt in dpo else None, "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None}
+        for k, fmt in enumerate(o.format for o in job.sft) if fmt != "trl"
+    }  # fmt: skip
+    return acc
+
+
+def _inventory(result: Scan) -> dict[str, Any]:
+    summary = result.inventory.summary()
+    summary.pop("rejected")  # every reject is in rejected.jsonl; the counts are in the accounting
+    return summary
+
+
+def _report(tmp: Path, recipe: Recipe) -> None:
+    from rollforge.report import report_paths, write_report
+
+    data = report_paths([str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens)
+    write_report(data, tmp / "report.html")

@@ -1,0 +1,112 @@
+"""``rollforge build``: a versioned, validated training-data release from rollouts (or from a recipe)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from rollforge.build.recipe import load_recipe, make_recipe
+from rollforge.build.release import build
+from rollforge.cli.common import add_command, print_json
+from rollforge.cli.options import (
+    add_filter_args,
+    add_reasoning_arg,
+    add_run_args,
+    apply_run_args,
+    suppress_defaults,
+)
+from rollforge.cli.summary import print_accounting
+from rollforge.export.sft import SFT_FORMATS
+from rollforge.pairs import STRATEGIES
+
+EXAMPLES = """\
+  rollforge build rollouts/ -o releases                  # releases/v1 with SFT + DPO splits, report, manifest
+  rollforge build rollforge.yaml                         # the same from a recipe (rollforge init writes one)
+  rollforge build rollforge.yaml --min-reward 0.8 --version v2-strict   # flags override the recipe
+  rollforge build runs/*.jsonl.zst -o releases --extra-formats nemo-rl openai --pairing all
+"""
+
+
+def add_parser(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "build",
+        help="build a versioned release: SFT + DPO splits, review sample, report, manifest",
+        description="Reads the rollouts once and writes DIR/<version>/ (v1, v2, ... never overwritten): sft/ and dpo/ "
+        "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, report.html, "
+        "manifest.json, a Hugging Face dataset card (README.md) and trainer-configs/. Built in a hidden directory "
+        "and renamed into place at the end: an interrupted build leaves no version behind. Flag names are the "
+        "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10%% of "
+        "prompts held out, DPO best-worst with margin 0.1.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a recipe .yaml, or rollouts files/directories/globs"
+    )
+    parser.add_argument("-o", "--output", help="releases directory (required without a recipe)")
+    parser.add_argument("--version", help="release name (default: next v1, v2, ...)")
+    parser.add_argument(
+        "--val-fraction", type=float, help="share of prompts held out for validation (default 0.1)"
+    )
+    parser.add_argument("--extra-formats", nargs="*", choices=[f for f in SFT_FORMATS if f != "trl"],
+                        help="formats written besides trl (default: nemo-rl)")  # fmt: skip
+    add_reasoning_arg(parser)
+    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field")
+    parser.add_argument("--max-per-category", type=int, help="rows kept per --balance-by category")
+    parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
+    parser.add_argument("--pairing", choices=STRATEGIES, help="DPO pairing strategy (default: best-worst)")
+    parser.add_argument(
+        "--min-margin", type=float, help="DPO: chosen - rejected reward >= this (default: 0.1)"
+    )
+    parser.add_argument("--max-pairs-per-prompt", type=int, help="DPO: cap pairs per prompt")
+    parser.add_argument("--split-at-divergence", action=argparse.BooleanOptionalAction,
+                        help="DPO: move the shared start of both sides into the prompt")  # fmt: skip
+    parser.add_argument(
+        "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
+    )
+    add_filter_args(parser)
+    add_run_args(parser)
+    suppress_defaults(parser)
+    parser.set_defaults(func=run)
+
+
+def recipe_from_args(args: argparse.Namespace) -> Any:
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "paths", "json", "quiet")}
+    if "labels" in given:
+        given["review_db"] = given.pop("labels")
+    if len(args.paths) == 1 and args.paths[0].endswith((".yaml", ".yml")):
+        return load_recipe(args.paths[0], given)
+    return make_recipe({"inputs": args.paths, **given})
+
+
+def run(args: argparse.Namespace) -> int:
+    args.json, args.quiet = getattr(args, "json", False), getattr(args, "quiet", False)
+    args_run = argparse.Namespace(json=args.json, quiet=args.quiet, workers=getattr(args, "workers", None))
+    apply_run_args(args_run)
+    recipe = recipe_from_args(args)
+    release = build(recipe)
+    summary = {
+        "release": str(release.path),
+        "manifest": str(release.path / "manifest.json"),
+        "report": str(release.path / "report.html"),
+        "accounting": release.manifest["accounting"],
+        "outputs": release.outputs,
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    acc = release.manifest["accounting"]
+    print_accounting(
+        {**acc, **acc["sft"]},
+        f"SFT ({acc['sft']['train']} train / {acc['sft']['validation']} validation)",
+        "",
+    )
+    if "dpo" in acc:
+        print_accounting({**acc, **acc["dpo"], "filtered": {}}, "DPO", "")
+    console = Console()
+    console.print(f"release  [bold]{release.path}[/]")
+    console.print(f"report   {release.path / 'report.html'}")
+    console.print(f"manifest {release.path / 'manifest.json'}")
+    return 0

@@ -1,0 +1,128 @@
+"""Rollouts the review tests share: hostile ones (script injection everywhere rollout text can go) and a
+1 MB one with hundreds of items. Plain helpers, no tests; imported by test_review_* and tests/browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[click me](javascript:alert(1))",
+    "javascript:alert(1)",
+    '"><svg onload=alert(1)>',
+    "</textarea><img src=x onerror=alert(1)>",
+    "<a href=\"javascript:alert(1)\">link</a>",
+]
+PAYLOAD = "  ".join(XSS)
+HOSTILE_FILE = "hostile <img src=x onerror=alert(1)>.jsonl"  # the file name is shown too
+
+
+def _msg(role: str, text: str) -> dict[str, Any]:
+    if role == "assistant":
+        return {"type": "message", "role": role, "content": [{"type": "output_text", "text": text}]}
+    return {"type": "message", "role": role, "content": text}
+
+
+def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}
+
+
+def _output(call_id: str, text: str) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": text}
+
+
+def _rollout(inputs: list[dict[str, Any]], output: list[dict[str, Any]], reward: float, **fields: Any) -> dict:
+    tools = [{"type": "function", "name": PAYLOAD, "description": PAYLOAD, "parameters": {"type": "object"}}]
+    return {
+        "responses_create_params": {"input": inputs, "tools": tools},
+        "response": {"output": output},
+        "reward": reward,
+        **fields,
+    }
+
+
+def hostile_rows() -> list[dict[str, Any]]:
+    """Three rollouts carrying the payloads in every place rollout text can reach the page."""
+    image = {"type": "input_image", "image_url": "javascript:alert(1)"}
+    svg = {"type": "input_image", "image_url": "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"}
+    user_parts = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": PAYLOAD}, image, svg]}
+    reasoning = {"type": "reasoning", "summary": [{"type": "summary_text", "text": PAYLOAD}]}
+    good_args = json.dumps({"query": PAYLOAD, PAYLOAD: 1})
+    return [
+        _rollout(
+            [_msg("system", PAYLOAD), user_parts],
+            [
+                reasoning,
+                _call('c1"><script>alert(1)</script>', PAYLOAD, good_args),
+                _call("c2", "<img src=x onerror=alert(1)>", PAYLOAD),  # arguments that are not JSON
+                _output('c1"><script>alert(1)</script>', PAYLOAD),
+                _output("c2", json.dumps({"html": PAYLOAD})),
+                _msg("user", PAYLOAD),  # an environment turn inside the output
+                _msg("assistant", PAYLOAD),
+            ],
+            0.9,
+            metadata={"task_type": "<script>alert('task')</script>", PAYLOAD: PAYLOAD},
+            **{"<script>alert(2)</script>": "<img src=x onerror=alert(2)>", "note": PAYLOAD},
+        ),
+        _rollout([_msg("user", "plain question " + PAYLOAD)], [_msg("assistant", "<think>" + PAYLOAD + "</think>" + PAYLOAD)], 0.1),
+        _rollout([_msg("user", "short")], [_msg("assistant", "ok javascript:alert(1)")], 0.6, task_type=PAYLOAD),
+    ]
+
+
+def write_hostile(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / HOSTILE_FILE
+    path.write_text("".join(json.dumps(row) + "\n" for row in hostile_rows()))
+    return path
+
+
+def big_row(target_bytes: int = 1_050_000, steps: int = 150) -> dict[str, Any]:
+    """One rollout of about ``target_bytes`` with ``steps`` tool round trips (300+ items) and one very long
+    tool output."""
+    out: list[dict[str, Any]] = []
+    long_output = "\n".join(f"line {i}: " + "data " * 30 for i in range(2000))  # ~300 kB, 2000 lines
+    per_step = max(100, (target_bytes - len(long_output)) // steps // 2)
+    for step in range(steps):
+        out.append({"type": "reasoning", "summary": [{"type": "summary_text", "text": "think " * 20}]})
+        out.append(_call(f"call_{step}", "search", json.dumps({"query": "q" * (per_step // 4), "step": step})))
+        text = long_output if step == 3 else json.dumps({"rows": ["row " * 10] * (per_step // 40)})
+        out.append(_output(f"call_{step}", text))
+    out.append(_msg("assistant", "done"))
+    return _rollout([_msg("system", "You are a tool agent."), _msg("user", "Find it.")], out, 1.0, task_id="big")
+
+
+def write_big(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "big.jsonl"
+    path.write_text(json.dumps(big_row()) + "\n")
+    return path
+
+
+def start_server(args: list[str], timeout: float = 30) -> tuple[subprocess.Popen[str], str]:
+    """``rollforge review ARGS --port 0`` in a subprocess; returns it and the base URL it printed."""
+    cmd = [sys.executable, "-m", "rollforge.cli.main", "review", *args, "--port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = proc.stdout.readline()  # the server prints one line, then serves
+    match = re.match(r"serving (http://\S+/)", line)
+    if match is None or time.monotonic() > deadline:
+        proc.kill()
+        raise RuntimeError(f"review server did not start: {line!r} {proc.communicate()[1]!r}")
+    return proc, match.group(1).split("?")[0]
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
