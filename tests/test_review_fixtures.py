@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def hostile_rows() -> list[dict[str, Any]]:
                 reasoning,
                 _call('c1"><script>alert(1)</script>', PAYLOAD, good_args),
                 _call("c2", "<img src=x onerror=alert(1)>", PAYLOAD),  # arguments that are not JSON
-                _output('c1"><script>alert(1)</script>', PAYLOAD),
+                _output('c1"><script>alert(1)</script>', "\n".join([PAYLOAD] * 60)),  # long: cut, expandable
                 _output("c2", json.dumps({"html": PAYLOAD})),
                 _msg("user", PAYLOAD),  # an environment turn inside the output
                 _msg("assistant", PAYLOAD),
@@ -88,11 +88,11 @@ def big_row(target_bytes: int = 1_050_000, steps: int = 150) -> dict[str, Any]:
     tool output."""
     out: list[dict[str, Any]] = []
     long_output = "\n".join(f"line {i}: " + "data " * 30 for i in range(2000))  # ~300 kB, 2000 lines
-    per_step = max(100, (target_bytes - len(long_output)) // steps // 2)
+    per_step = max(300, (target_bytes - len(long_output)) // steps - 300)  # ~300 bytes of item framing
     for step in range(steps):
         out.append({"type": "reasoning", "summary": [{"type": "summary_text", "text": "think " * 20}]})
-        out.append(_call(f"call_{step}", "search", json.dumps({"query": "q" * (per_step // 4), "step": step})))
-        text = long_output if step == 3 else json.dumps({"rows": ["row " * 10] * (per_step // 40)})
+        out.append(_call(f"call_{step}", "search", json.dumps({"query": "q" * (per_step // 3), "step": step})))
+        text = long_output if step == 3 else json.dumps({"rows": ["row " * 10] * (per_step * 2 // 3 // 48)})
         out.append(_output(f"call_{step}", text))
     out.append(_msg("assistant", "done"))
     return _rollout([_msg("system", "You are a tool agent."), _msg("user", "Find it.")], out, 1.0, task_id="big")
@@ -105,15 +105,14 @@ def write_big(directory: Path) -> Path:
     return path
 
 
-def start_server(args: list[str], timeout: float = 30) -> tuple[subprocess.Popen[str], str]:
+def start_server(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     """``rollforge review ARGS --port 0`` in a subprocess; returns it and the base URL it printed."""
     cmd = [sys.executable, "-m", "rollforge.cli.main", "review", *args, "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()  # the server prints one line, then serves
+    line = proc.stdout.readline()  # the server prints one line when it listens, or exits on an error
     match = re.match(r"serving (http://\S+/)", line)
-    if match is None or time.monotonic() > deadline:
+    if match is None:
         proc.kill()
         raise RuntimeError(f"review server did not start: {line!r} {proc.communicate()[1]!r}")
     return proc, match.group(1).split("?")[0]
@@ -126,3 +125,42 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class Tags(HTMLParser):
+    """Every element of a page with its attributes, and the text of each text block (.text, .args, .json)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.blocks: list[str] = []
+        self._open: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "div" and dict(attrs).get("class") in ("text", "args", "json"):
+            self._open = []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._open.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._open is not None:
+            self.blocks.append("".join(self._open))
+            self._open = None
+
+    def injected(self) -> list[str]:
+        """Elements or attributes that only an injection could have put there."""
+        found = []
+        for tag, attrs in self.tags:
+            if tag == "script" and attrs.get("src") != "/static/review.js":
+                found.append(f"script {attrs}")
+            if tag in ("svg", "iframe", "object", "embed") or (tag == "img" and attrs.get("src") == "x"):
+                found.append(f"{tag} {attrs}")
+            found += [f"{tag} {name}" for name in attrs if name.startswith("on")]
+            if (attrs.get("href") or "").strip().lower().startswith("javascript"):
+                found.append(f"{tag} href={attrs['href']}")
+        return found

@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rollforge.engine.choose import Engine
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
-from rollforge.engine.local import Scan, scan
-from rollforge.engine.select import DpoSelection, select_dpo, select_sft
+from rollforge.engine.local import Scan
+from rollforge.engine.select import DpoSelection, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export import dpo as dpo_export
 from rollforge.export import sft as sft_export
@@ -85,6 +86,7 @@ def make_sft(
     *,
     seed: int = 0,
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
@@ -92,7 +94,7 @@ def make_sft(
     job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
               seed=seed)  # fmt: skip
     with spill_directory(output) as spill:
-        result = scan(discover(paths), job, spill, workers)
+        result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
         selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
     if opts.format == "sharegpt":
@@ -108,14 +110,18 @@ def make_dpo(
     *,
     seed: int = 0,
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
     job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed)
     with spill_directory(output) as spill:
-        result = scan(discover(paths), job, spill, workers)
-        selection = select_dpo(result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt)
+        engine = engine or Engine(workers=workers)
+        result = engine.scan(discover(paths), job, spill)
+        selection = engine.select_dpo(
+            result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt
+        )
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
         )
@@ -142,11 +148,12 @@ def make_sample(
     *,
     seed: int = 0,
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
     job = Job(strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False))
     with spill_directory(output) as spill:
-        result = scan(discover(paths), job, spill, workers)
+        result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
     write_sample(result.sample, output)
     per_stratum = Counter(name for name, *_ in result.sample)
     return {

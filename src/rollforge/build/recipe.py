@@ -29,6 +29,8 @@ class Recipe(BaseModel):
     seed: int = 0
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of prompts held out for validation")
     workers: int | None = Field(None, ge=1)
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
     # quality filters: what an SFT row, and a DPO chosen side, must pass
     min_reward: float | None = None
@@ -66,7 +68,8 @@ class Recipe(BaseModel):
     @classmethod
     def _inputs_exist(cls, inputs: list[str]) -> list[str]:
         for path in inputs:
-            if path != "-" and not any(ch in path for ch in "*?[") and not os.path.exists(path):
+            local = path != "-" and "://" not in path and not any(ch in path for ch in "*?[")
+            if local and not os.path.exists(path):
                 raise ValueError(f"input {path!r} does not exist: fix the path or remove it")
         return inputs
 
@@ -126,6 +129,6 @@ def _relative_to(base: Path, value: Any) -> Any:
     """Paths in a recipe are relative to the recipe file, not to where rollforge runs."""
     if isinstance(value, list):
         return [_relative_to(base, v) for v in value]
-    if isinstance(value, str) and value != "-" and not os.path.isabs(value):
+    if isinstance(value, str) and value != "-" and "://" not in value and not os.path.isabs(value):
         return str(base / value)
     return value

@@ -19,9 +19,10 @@ from rollforge.build.card import write_card, write_trainer_configs
 from rollforge.build.manifest import MANIFEST, hash_inputs, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.cli.options import parse_strata
+from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output
-from rollforge.engine.local import Scan, scan
-from rollforge.engine.select import DpoSelection, SftSelection, select_dpo, select_sft
+from rollforge.engine.local import Scan
+from rollforge.engine.select import DpoSelection, SftSelection, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.errors import RollforgeError
 from rollforge.export import dpo as dpo_export
@@ -107,14 +108,15 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     digests = hash_inputs(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
-    result = scan(discovery, job, str(spill), recipe.workers)
+    engine = Engine(recipe.engine, recipe.workers, recipe.ray_address)
+    result = engine.scan(discovery, job, str(spill))
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
         sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
         sft = _write_all_sft(result, sft_sel, job, tmp, split_of)
         dpo_sel, dpo = DpoSelection(pairs=[]), {}
         if job.dpo:
-            dpo_sel = select_dpo(
+            dpo_sel = engine.select_dpo(
                 result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt
             )
             dpo = _write_all_dpo(result, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)

@@ -35,7 +35,7 @@ typical loop:
   rollforge inspect rollouts/                  what is in these files?
   rollforge build rollouts/ -o releases/       filtered SFT + DPO splits, report, manifest
   rollforge train sft --model M --data releases/v1 -o runs/sft
-  rollforge collect tasks.jsonl --base-url http://127.0.0.1:8000/v1 --model M -o after.jsonl
+  rollforge collect tasks.jsonl --base-url http://127.0.0.1:8000/v1 --model M --verifier math -o after.jsonl
   rollforge compare before.jsonl after.jsonl   did it help? (paired bootstrap CI, p-value)
 
 Every command takes --help with examples.

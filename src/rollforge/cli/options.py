@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from rollforge import progress
+from rollforge.engine.choose import ENGINES, Engine
 from rollforge.engine.job import DEFAULT_STRATA, Stratum
 from rollforge.errors import RollforgeError
 from rollforge.export.messages import REASONING_MODES
@@ -20,6 +21,23 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print the accounting as one JSON object on stdout"
     )
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: all cores of this machine; ray: Ray Data on a cluster (extra: rollforge[ray])",
+    )
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="connect to this Ray cluster (e.g. auto, ray://head:10001); default: start one locally",
+    )
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    return Engine(
+        getattr(args, "engine", "local"), getattr(args, "workers", None), getattr(args, "ray_address", None)
+    )
 
 
 def add_filter_args(parser: argparse.ArgumentParser) -> None:

@@ -13,13 +13,16 @@ nemo_gym/base_resources_server.py):
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from rollforge.collect.client import CallFailed, JsonClient
 from rollforge.collect.responses import BadCompletion, assistant_text, chat_to_response
 from rollforge.collect.tasks import ROLLOUT_INDEX, TASK_INDEX
-from rollforge.collect.verify import verify
+from rollforge.collect.verify import Verdict, verify
 from rollforge.convert import Unconvertible, convert_prompt
 
 
@@ -89,6 +92,7 @@ class ChatMode:
     api_key: str | None = None
     verifier: str | None = None  # exact | math | choice | none
     verify_url: str | None = None
+    executor: Executor | None = None  # runs the verifier off the event loop (math-verify: seconds of SymPy)
 
     def request(self, params: dict[str, Any]) -> dict[str, Any]:
         """The chat-completions body for a row's (already overridden) create-params."""
@@ -121,9 +125,20 @@ class ChatMode:
         rollout = {**row, "response": response}
         if self.verify_url:
             return _stamp(await self._remote_verify(http, rollout), row)
-        verdict = verify(self.verifier or "none", assistant_text(response), row.get("expected_answer"))
+        verdict = await self._score(assistant_text(response), row.get("expected_answer"))
         rollout.update(verdict.fields() if verdict else {"reward": 0.0})
         return _stamp(rollout, row)
+
+    async def _score(self, text: str, expected: Any) -> Verdict | None:
+        kind = self.verifier or "none"
+        if self.executor is None:
+            return verify(kind, text, expected)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, verify, kind, text, expected
+            )
+        except BrokenProcessPool as exc:  # a verifier process died (out of memory, a crash in SymPy)
+            raise StageFailed("verify", CallFailed("verifier_crashed", str(exc), 1)) from None
 
     async def _remote_verify(self, http: JsonClient, rollout: dict[str, Any]) -> dict[str, Any]:
         url = f"{(self.verify_url or '').rstrip('/')}/verify"

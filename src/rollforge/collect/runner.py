@@ -10,8 +10,12 @@ many requests are in flight, and memory does not grow with the number of tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +27,7 @@ from rollforge.collect.modes import AgentMode, ChatMode, StageFailed
 from rollforge.collect.output import Existing, LineAppender, scan
 from rollforge.collect.tasks import ROLLOUT_INDEX, TASK_INDEX, Key, load_tasks, planned_row, require_field
 from rollforge.collect.verify import VERIFIERS
-from rollforge.errors import RollforgeError
+from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.sources import split_name
 
 
@@ -187,10 +191,25 @@ def _prepare_output(options: CollectOptions, summary: CollectSummary) -> Existin
     return Existing()
 
 
+@contextlib.contextmanager
+def _verifier_processes(options: CollectOptions) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for math-verify: SymPy can take seconds per answer, which must not stall the event
+    loop (every in-flight request's deadline keeps running), and its SIGALRM timeouts need a main thread.
+    The other verifiers take microseconds and run inline."""
+    if options.verifier != "math":
+        yield None
+        return
+    try:  # imported here first: forked workers inherit it, and a missing package fails before any request
+        import math_verify  # noqa: F401
+    except ImportError:
+        raise missing_extra("math-verify", "eval") from None
+    with ProcessPoolExecutor(max_workers=max(1, min(options.concurrency, os.cpu_count() or 1))) as pool:
+        yield pool
+
+
 async def _run(
     options: CollectOptions, tasks: list[dict[str, Any]], todo: list[Key], summary: CollectSummary
 ) -> None:
-    mode = options.mode()
     overrides = options.overrides()
     policy = RetryPolicy(
         options.max_retries, options.timeout, options.retry_base_delay, options.max_retry_delay
@@ -200,11 +219,15 @@ async def _run(
     async with httpx.AsyncClient(timeout=httpx.Timeout(options.timeout, pool=None), limits=limits) as client:
         http = JsonClient(client, policy)
         with (
+            _verifier_processes(options) as processes,
             LineAppender(options.output) as out,
             LineAppender(options.failures_path, truncate=True) as failures,
             progress.progress_bar() as bar,
         ):
             bar_task = bar.add_task("collecting", total=len(todo))
+            mode = options.mode()
+            if processes is not None and isinstance(mode, ChatMode):
+                mode = dataclasses.replace(mode, executor=processes)
 
             async def worker() -> None:
                 for key in pending:

@@ -23,6 +23,7 @@ from typing import Any
 from rollforge.errors import missing_extra
 
 VERIFIERS = ("exact", "math", "choice", "none")
+MATH_TIMEOUT_S = 10  # per parse / comparison, as NeMo Gym's math_with_judge (SymPy can take seconds)
 
 _BOXED_LETTER = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?\(?\s*([A-J])\s*\)?\s*\}?\s*\}")
 _ANSWER_LETTER = re.compile(
@@ -136,9 +137,10 @@ def verify_math(text: str, expected: str) -> Verdict:
         from math_verify import verify as math_equal
     except ImportError:
         raise missing_extra("math-verify", "eval") from None
-    # math_verify's timeouts use SIGALRM, which only the main thread may set; elsewhere run without them.
+    # math_verify's timeouts use SIGALRM, which only the main thread may set; elsewhere run without them
+    # (collect runs this in a worker process's main thread, where they work).
     main = threading.current_thread() is threading.main_thread()
-    limit: Any = 5 if main else None  # math_verify annotates int but takes None (no timeout)
+    limit: Any = MATH_TIMEOUT_S if main else None  # math_verify annotates int but takes None (no timeout)
     gold = parse(expected, parsing_timeout=limit)
     if not gold:  # a bare answer math_verify cannot read as an expression may still read as LaTeX
         gold = parse(f"\\boxed{{{expected.strip().strip('$')}}}", parsing_timeout=limit)

@@ -76,10 +76,9 @@ class DpoSelection:
     unpaired: Counter = field(default_factory=Counter)  # reason -> prompts without a pair
 
 
-def select_dpo(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
-) -> DpoSelection:
-    """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
+def group_candidates(index: RowIndex, job: Job) -> tuple[dict[int, list[Candidate]], int]:
+    """Every valid rollout with an assistant turn, grouped by prompt in order of first appearance; and the
+    number of prompts left with no such rollout."""
     reasons = [REASON_NAMES.get(code) for code in index.reason]
     _task_success_rate(index, job, reasons)
     no_turn = REASON_CODES["no_assistant_turn"]
@@ -95,8 +94,24 @@ def select_dpo(
             key=index.key[row],
         )
         groups.setdefault(index.prompt[row], []).append(candidate)
+    return groups, len(set(index.prompt)) - len(groups)
+
+
+def first_appearance_order(pairs: list[Pair], index: RowIndex) -> list[Pair]:
+    """Pairs ordered by where their prompt first appears in the input (stable within a prompt)."""
+    first: dict[int, int] = {}
+    for row, prompt in enumerate(index.prompt):
+        first.setdefault(prompt, row)
+    return sorted(pairs, key=lambda pair: first[index.prompt[pair[0].row]])
+
+
+def select_dpo(
+    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
+) -> DpoSelection:
+    """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
+    groups, missing = group_candidates(index, job)
     result = DpoSelection(pairs=[], prompts=len(set(index.prompt)))
-    result.unpaired["no_assistant_turn"] = result.prompts - len(groups)
+    result.unpaired["no_assistant_turn"] = missing
     for group in groups.values():
         pairs, reason = pair_group(group, strategy, min_margin, max_pairs)
         result.pairs += pairs

@@ -7,6 +7,7 @@ the DPO pieces of a possible pair), so the write step only copies bytes. Everyth
 from __future__ import annotations
 
 import heapq
+import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,16 +43,20 @@ class ChunkResult:
         default_factory=list
     )  # per secondary SFT format: reason -> rows it cannot hold
     dropped_early: Counter = field(default_factory=Counter)  # reason -> rollouts dropped before conversion
+    in_memory: list[bytes] = field(
+        default_factory=list
+    )  # spill contents (SFT formats, then DPO) without a spill_dir
     # Review-sample candidates per stratum: the rows with the smallest seeded keys, with their raw lines.
     sample: list[list[tuple[int, int, bytes]]] = field(default_factory=list)
 
 
 class _Spill:
-    """An append-only file of rendered rows; ``add`` returns (offset, length)."""
+    """An append-only file of rendered rows; ``add`` returns (offset, length). Without a path it is kept in
+    memory (a remote worker ships it back to the driver, which writes it out at the same offsets)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.file: BinaryIO | None = open(path, "wb", buffering=1 << 20)  # noqa: SIM115
+    def __init__(self, path: str | None) -> None:
+        self.path = path or ""
+        self.file: BinaryIO = open(path, "wb", buffering=1 << 20) if path else io.BytesIO()  # noqa: SIM115
         self.offset = 0
 
     def add(self, data: bytes) -> tuple[int, int]:
@@ -62,12 +67,13 @@ class _Spill:
         self.offset += len(data) + 1
         return start, len(data)
 
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
+    def close(self) -> bytes:
+        data = self.file.getvalue() if isinstance(self.file, io.BytesIO) else b""
+        self.file.close()
+        return data
 
 
-def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str) -> ChunkResult:
+def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) -> ChunkResult:
     result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft])
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
@@ -75,8 +81,9 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str) -> ChunkR
     head_checks = build_checks(job.filters, full=False) if job.head_first else None
     decoder = job.decoder()
     reader = LineReader(chunk)
-    sft = [_Spill(os.path.join(spill_dir, f"sft{k}-{number:06d}.jsonl")) for k in range(len(job.sft))]
-    dpo = [_Spill(os.path.join(spill_dir, f"dpo{k}-{number:06d}.jsonl")) for k in range(len(job.dpo))]
+    where = (lambda name: os.path.join(spill_dir, name)) if spill_dir else (lambda name: None)
+    sft = [_Spill(where(f"sft{k}-{number:06d}.jsonl")) for k in range(len(job.sft))]
+    dpo = [_Spill(where(f"dpo{k}-{number:06d}.jsonl")) for k in range(len(job.dpo))]
     try:
         for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
             result.inventory.add(record)
@@ -87,8 +94,9 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str) -> ChunkR
                 if job.strata:
                     _sample(result.sample, job, record, line)
     finally:
-        for spill in (*sft, *dpo):
-            spill.close()
+        result.in_memory = [spill.close() for spill in (*sft, *dpo)]
+        if spill_dir:
+            result.in_memory = []
     result.lines_seen = reader.lines_seen
     result.sft_paths, result.dpo_paths = [s.path for s in sft], [s.path for s in dpo]
     return result

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from rollforge.io.sources import STDIN, Source
+from rollforge.io.sources import STDIN, Source, is_url
 
 BUFFER = 1 << 20
 
@@ -37,7 +37,12 @@ class Chunk:
 def open_stream(source: Source) -> BinaryIO:
     if source.path == STDIN:
         return sys.stdin.buffer
-    raw = open(source.path, "rb", buffering=BUFFER)  # noqa: SIM115 (closed by the caller via the wrapper)
+    if is_url(source.path):
+        import fsspec
+
+        raw = fsspec.open(source.path, "rb").open()
+    else:
+        raw = open(source.path, "rb", buffering=BUFFER)  # noqa: SIM115 (closed by the caller via the wrapper)
     if source.compression == "gz":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if source.compression == "zst":
@@ -50,7 +55,7 @@ def plan_chunks(sources: list[Source], chunk_bytes: int) -> list[Chunk]:
     """Split uncompressed files into ~chunk_bytes ranges; others stay whole. Order is stable."""
     chunks: list[Chunk] = []
     for source in sources:
-        if source.compression or source.path == STDIN or source.size <= chunk_bytes:
+        if source.compression or source.path == STDIN or is_url(source.path) or source.size <= chunk_bytes:
             chunks.append(Chunk(source))
             continue
         starts = list(range(0, source.size, chunk_bytes))

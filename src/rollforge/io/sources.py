@@ -76,9 +76,44 @@ def companion_kind(path: str) -> str | None:
     return None
 
 
+def is_url(path: str) -> bool:
+    """fsspec URLs (s3://, gs://, hf://, file://, ...) are read through fsspec."""
+    return "://" in path
+
+
+def _expand_url(path: str) -> list[str]:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(path)
+    if any(ch in root for ch in "*?["):
+        found = fs.glob(root)
+    elif fs.isdir(root):
+        found = [p for p in fs.find(root) if p.endswith(SUFFIXES) or companion_kind(p) == "aggregate_metrics"]
+    elif fs.exists(root):
+        found = [root]
+    else:
+        raise RollforgeError(f"no such file or directory: {path}")
+    if not found:
+        raise RollforgeError(
+            f"no rollouts files at {path}", hint="expected *.jsonl, *.jsonl.gz or *.jsonl.zst files"
+        )
+    return sorted(fs.unstrip_protocol(p) for p in found)
+
+
+def size_of(path: str) -> int:
+    if is_url(path):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        return int(fs.size(root) or 0)
+    return os.path.getsize(path)
+
+
 def _expand(path: str) -> list[str]:
     if path == STDIN:
         return [STDIN]
+    if is_url(path):
+        return _expand_url(path)
     if any(ch in path for ch in "*?["):
         found = sorted(glob.glob(path, recursive=True))
         if not found:
@@ -123,9 +158,7 @@ def discover(paths: list[str]) -> Discovery:
             found.sources.append(Source(STDIN, 0))
         else:
             stem = split_name(name)[0]
-            found.sources.append(
-                Source(name, os.path.getsize(name), materialized.get(stem + "_materialized_inputs"))
-            )
+            found.sources.append(Source(name, size_of(name), materialized.get(stem + "_materialized_inputs")))
     if not found.sources:
         raise RollforgeError("no rollouts files among the inputs (only companion files)")
     return found

@@ -14,8 +14,8 @@ from typing import Any
 
 from rollforge.rollout import Rollout
 
-PREVIEW_CHARS = 2000
-PREVIEW_LINES = 40
+PREVIEW_CHARS = 1500
+PREVIEW_LINES = 30
 FIELD_PREVIEW_CHARS = 4000
 PRETTY_MAX = 2_000_000  # characters: larger JSON texts are shown as they are
 # Images shown inline: only data URLs of raster types (no network fetch, no SVG); the rest as text.

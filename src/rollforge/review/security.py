@@ -8,7 +8,8 @@
   or ``X-Rollforge-Token`` header.
 - CSRF: a random session id in a cookie; the form token is an HMAC of it under a per-process secret, so a
   cookie planted by another app on localhost (cookies ignore ports) cannot be paired with a valid token.
-  Unsafe methods must also come from our own origin when the browser says where they come from.
+  Unsafe methods must also come from our own origin when the browser says where they come from
+  (``Sec-Fetch-Site``, ``Origin``).
 """
 
 from __future__ import annotations
@@ -111,13 +112,17 @@ class Guard:
         return None
 
     def _same_origin(self, request: Request) -> bool:
-        origin = request.headers.get("origin") or request.headers.get("referer")
-        if origin is None:
-            return True  # not a browser (the CSRF token still has to match)
+        """Fetch metadata first (browsers send it whatever the referrer policy); then Origin. Under
+        ``Referrer-Policy: no-referrer`` a same-origin form POST carries ``Origin: null``, so null proves
+        nothing either way: the CSRF token decides."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return True
         parts = urlsplit(origin)
-        return (
-            f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.headers.get('host', '')}"
-        )
+        return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
     def _drop_token_from_url(self, request: Request, token: str) -> Response:
         """Trade the token in the URL for a cookie, so it leaves the address bar and the history."""

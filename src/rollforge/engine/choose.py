@@ -1,0 +1,37 @@
+"""Picking the engine: the local process pool, or Ray. Both return the same Scan and selections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollforge.engine import local
+from rollforge.engine.index import RowIndex
+from rollforge.engine.job import Job
+from rollforge.engine.local import Scan
+from rollforge.engine.select import DpoSelection, select_dpo
+from rollforge.io.sources import Discovery
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str = "local"
+    workers: int | None = None  # processes (local) or CPUs for a local Ray instance
+    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001")
+
+    def scan(self, discovery: Discovery, job: Job, spill_dir: str) -> Scan:
+        if self.name == "ray":
+            from rollforge.engine import ray_engine
+
+            return ray_engine.scan(discovery, job, spill_dir, self.workers, self.ray_address)
+        return local.scan(discovery, job, spill_dir, self.workers)
+
+    def select_dpo(
+        self, index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None
+    ) -> DpoSelection:
+        if self.name == "ray":
+            from rollforge.engine import ray_engine
+
+            return ray_engine.select_dpo(index, job, strategy, min_margin, max_pairs)
+        return select_dpo(index, job, strategy, min_margin, max_pairs)

@@ -1,0 +1,147 @@
+"""The Ray engine: the same steps as the local engine, scheduled by Ray Data across a cluster.
+
+- read: a dataset of chunk numbers, ``map_batches`` runs ``process_chunk`` (the very function the local
+  engine runs) on any node; rendered rows travel back through the object store and the driver writes them
+  to its spill files at the offsets the worker recorded, so selection and writing are unchanged;
+- pair: the candidates are a dataset grouped by ``prompt_id`` (``groupby().map_groups``), each group
+  paired by ``rollforge.pairs.pair_group``, the same function the local engine calls.
+
+Inputs may be local paths (every node must see them) or fsspec URLs. Connect to a running cluster with
+``address`` (``--ray-address``); without one a local Ray instance is started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections import Counter
+from typing import Any
+
+from rollforge.engine.index import RowIndex
+from rollforge.engine.job import Job
+from rollforge.engine.local import Scan, _merge, chunk_size
+from rollforge.engine.select import DpoSelection, first_appearance_order, group_candidates
+from rollforge.engine.worker import ChunkResult, process_chunk
+from rollforge.errors import missing_extra
+from rollforge.io.lines import Chunk, plan_chunks
+from rollforge.io.sources import Discovery
+from rollforge.pairs import Candidate, pair_group
+from rollforge.progress import progress_bar
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise missing_extra("ray", "ray") from None
+    return ray
+
+
+def start(address: str | None = None, num_cpus: int | None = None) -> None:
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True, logging_level=logging.ERROR)  # fmt: skip
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _signed(value: int) -> int:
+    """uint64 ids as int64 (Arrow columns are signed); _unsigned restores them."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(value: int) -> int:
+    return value & ((1 << 64) - 1)
+
+
+def _read_chunks(job: Job, chunks: list[Chunk]) -> Any:
+    """The map_batches function: process the batch's chunks in memory (process_chunk, as locally)."""
+
+    def read(batch: dict[str, Any]) -> dict[str, list[bytes]]:
+        results = [process_chunk(job, chunks[int(n)], int(n), None) for n in batch["number"]]
+        return {"result": [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in results]}
+
+    return read
+
+
+def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None,
+         address: str | None = None) -> Scan:  # fmt: skip
+    """Read every input line once on the Ray cluster; the driver keeps the index and the spill files."""
+    ray = _ray()
+    start(address, workers)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, cpus))
+    numbers = ray.data.from_items(
+        [{"number": n} for n in range(len(chunks))], override_num_blocks=len(chunks)
+    )
+    results: list[ChunkResult] = []
+    with progress_bar() as bar:
+        task = bar.add_task("reading (ray)", total=len(chunks))
+        mapped = numbers.map_batches(_read_chunks(job, chunks), batch_size=1, num_cpus=1)
+        for batch in mapped.iter_batches(batch_size=1, batch_format="numpy"):
+            result: ChunkResult = pickle.loads(batch["result"][0])
+            _spill_to_disk(result, job, spill_dir)
+            results.append(result)
+            bar.advance(task)
+    results.sort(key=lambda r: r.number)
+    return _merge(results, chunks, job)
+
+
+def _spill_to_disk(result: ChunkResult, job: Job, spill_dir: str) -> None:
+    """Write a remote chunk's rendered rows where the local engine would have (same names, same offsets)."""
+    names = [f"sft{k}" for k in range(len(job.sft))] + [f"dpo{k}" for k in range(len(job.dpo))]
+    paths = []
+    for name, data in zip(names, result.in_memory, strict=True):
+        path = os.path.join(spill_dir, f"{name}-{result.number:06d}.jsonl")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        paths.append(path)
+    result.sft_paths, result.dpo_paths = paths[: len(job.sft)], paths[len(job.sft) :]
+    result.in_memory = []
+
+
+def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any:
+    def pair(group: dict[str, Any]) -> dict[str, list[Any]]:
+        cands = [Candidate(int(r), float(w), bool(e), _unsigned(int(t)), _unsigned(int(k))) for r, w, e, t, k in
+                 zip(group["row"], group["reward"], group["eligible"], group["trajectory"], group["key"], strict=True)]  # fmt: skip
+        cands.sort(key=lambda c: c.row)  # the local engine sees each group in input order
+        pairs, reason = pair_group(cands, strategy, min_margin, max_pairs)
+        return {"chosen": [c.row for c, _ in pairs] or [-1], "rejected": [r.row for _, r in pairs] or [-1],
+                "reason": [reason or ""] * max(1, len(pairs))}  # fmt: skip
+
+    return pair
+
+
+def select_dpo(
+    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
+) -> DpoSelection:
+    """DPO pairs via Ray Data's groupby on prompt_id; same pairs, in the same order, as the local engine."""
+    ray = _ray()
+    groups, missing = group_candidates(index, job)
+    rows = [{"prompt": _signed(p), "row": c.row, "reward": c.reward, "eligible": c.eligible,
+             "trajectory": _signed(c.trajectory), "key": _signed(c.key)} for p, cands in groups.items() for c in cands]  # fmt: skip
+    result = DpoSelection(pairs=[], prompts=len(set(index.prompt)))
+    result.unpaired["no_assistant_turn"] = missing
+    if rows:
+        grouped = (
+            ray.data.from_items(rows)
+            .groupby("prompt")
+            .map_groups(_pair_groups(strategy, min_margin, max_pairs), batch_format="numpy")
+        )
+        by_row = {c.row: c for cands in groups.values() for c in cands}
+        for batch in grouped.iter_batches(batch_format="numpy"):
+            for chosen, rejected, reason in zip(
+                batch["chosen"], batch["rejected"], batch["reason"], strict=True
+            ):
+                if reason:
+                    result.unpaired[str(reason)] += 1
+                elif chosen >= 0:
+                    result.pairs.append((by_row[int(chosen)], by_row[int(rejected)]))
+    result.pairs = first_appearance_order(result.pairs, index)
+    result.unpaired += Counter()
+    return result
