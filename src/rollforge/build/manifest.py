@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rollforge import __version__
-from rollforge.io.sources import STDIN, Discovery
+from rollforge.io.sources import STDIN, Discovery, is_url
 
 MANIFEST = "manifest.json"
 
@@ -20,8 +20,15 @@ def now() -> str:
 
 
 def sha256_file(path: str) -> str:
+    """sha256 of a file's bytes as stored (compressed files are hashed compressed)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    if is_url(path):
+        import fsspec
+
+        opened = fsspec.open(path, "rb")
+    else:
+        opened = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    with opened as fh:
         while block := fh.read(1 << 22):
             digest.update(block)
     return digest.hexdigest()
