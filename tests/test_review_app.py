@@ -1,7 +1,9 @@
-"""The review app in-process (Starlette's test client): pages, filters, escaping, CSRF, token, headers, speed."""
+"""The review app in-process (Starlette's test client): pages, filters, escaping, CSRF, token, headers,
+speed."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 from pathlib import Path
@@ -68,6 +70,18 @@ def test_index_counts_rejects_and_keeps_offsets(index: RolloutIndex) -> None:
         assert index.load_rollout(entry).rollout_id == entry.rollout_id
 
 
+def test_compressed_files_are_reread_by_offset(tmp_path: Path) -> None:
+    plain = write_hostile(tmp_path / "plain")
+    with gzip.open(tmp_path / "rollouts.jsonl.gz", "wb") as fh:
+        fh.write(b"\n" + plain.read_bytes())  # a blank first line: offsets are not line numbers
+    index = RolloutIndex.load([str(tmp_path / "rollouts.jsonl.gz")])
+    assert len(index) == 3
+    for entry in index.entries:
+        assert index.load_rollout(entry).rollout_id == entry.rollout_id
+    client = make_client(index, tmp_path / "r.sqlite")
+    assert client.get(f"/r/{index.entries[2].rollout_id}").status_code == 200
+
+
 def test_list_page_filters_and_paginates(client: TestClient, index: RolloutIndex) -> None:
     page = client.get("/")
     assert page.status_code == 200
@@ -84,7 +98,9 @@ def test_list_page_filters_and_paginates(client: TestClient, index: RolloutIndex
     assert "No rollouts match" in client.get("/?status=reject").text
 
 
-def test_conversation_page_shows_roles_boundary_and_tool_calls(client: TestClient, index: RolloutIndex) -> None:
+def test_conversation_page_shows_roles_boundary_and_tool_calls(
+    client: TestClient, index: RolloutIndex
+) -> None:
     rid = next(
         e.rollout_id
         for e in index.entries
@@ -96,7 +112,7 @@ def test_conversation_page_shows_roles_boundary_and_tool_calls(client: TestClien
     assert 'class="msg assistant generated"' in html and 'class="msg tool generated"' in html
     assert html.index('class="boundary"') < html.index('class="msg assistant generated"')
     assert '<details class="reasoning">' in html  # collapsed: no "open" attribute
-    assert '\n  &#34;limit&#34;: ' in html  # arguments parsed and indented
+    assert "\n  &#34;limit&#34;: " in html  # arguments parsed and indented
     assert "metadata" in html and "task_id" in html  # the side panel's fields
 
 
@@ -130,18 +146,26 @@ def test_security_headers(client: TestClient) -> None:
     assert client.get("/static/review.js").headers["content-security-policy"] == csp
 
 
-def test_label_needs_csrf_token_and_same_origin(client: TestClient, index: RolloutIndex, tmp_path: Path) -> None:
+def test_label_needs_csrf_token_and_same_origin(
+    client: TestClient, index: RolloutIndex, tmp_path: Path
+) -> None:
     rid = index.entries[0].rollout_id
     token = csrf_of(client.get(f"/r/{rid}").text)
-    assert client.post(f"/r/{rid}/label", data={"label": "accept"}).status_code == 403
-    assert client.post(f"/r/{rid}/label", data={"label": "accept", "csrf": "0" * 64}).status_code == 403
-    evil = client.post(f"/r/{rid}/label", data={"label": "accept", "csrf": token}, headers={"Origin": "http://evil.example"})
-    assert evil.status_code == 403
-    cross_site = {"Sec-Fetch-Site": "cross-site", "Origin": "null"}
-    assert client.post(f"/r/{rid}/label", data={"label": "accept", "csrf": token}, headers=cross_site).status_code == 403
-    assert client.post(f"/r/{rid}/label", data={"label": "nope", "csrf": token}).status_code == 400
+
+    def status(data: dict[str, str], **headers: str) -> int:
+        return client.post(f"/r/{rid}/label", data=data, headers=headers).status_code
+
+    assert status({"label": "accept"}) == 403
+    assert status({"label": "accept", "csrf": "0" * 64}) == 403
+    assert status({"label": "accept", "csrf": token}, Origin="http://evil.example") == 403
+    assert (
+        status({"label": "accept", "csrf": token}, **{"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+        == 403
+    )
+    assert status({"label": "nope", "csrf": token}) == 400
     ok = client.post(
-        f"/r/{rid}/label", data={"label": "reject", "note": "bad\r\nanswer", "csrf": token, "status": "unlabelled"},
+        f"/r/{rid}/label",
+        data={"label": "reject", "note": "bad\r\nanswer", "csrf": token, "status": "unlabelled"},
         headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # a form POST under no-referrer
     )  # fmt: skip
     assert ok.status_code == 303
@@ -149,7 +173,7 @@ def test_label_needs_csrf_token_and_same_origin(client: TestClient, index: Rollo
     store = LabelStore(tmp_path / "review.sqlite")
     assert store.current() == {rid: "reject"}
     assert store.history(rid)[0].note == "bad\nanswer"
-    assert "as\n  <span class=\"badge reject\">" in client.get(ok.headers["location"]).text
+    assert 'as\n  <span class="badge reject">' in client.get(ok.headers["location"]).text
 
 
 def test_next_and_previous_follow_the_filter(client: TestClient, index: RolloutIndex) -> None:
@@ -179,14 +203,21 @@ def test_token_is_required_on_every_request(index: RolloutIndex, tmp_path: Path)
 
 
 def test_rollouts_are_addressed_by_id_only(client: TestClient, index: RolloutIndex) -> None:
-    for path in ("/r/..%2F..%2Fetc%2Fpasswd", "/r/%2Fetc%2Fpasswd", "/r/0000000000000000", "/static/..%2F..%2Fdb.py"):
+    for path in (
+        "/r/..%2F..%2Fetc%2Fpasswd",
+        "/r/%2Fetc%2Fpasswd",
+        "/r/0000000000000000",
+        "/static/..%2F..%2Fdb.py",
+    ):
         assert client.get(path).status_code == 404, path
     rid = index.entries[0].rollout_id
     assert client.get(f"/r/{rid}/full/..%2Fetc").status_code == 404
     assert client.get(f"/r/{rid}/full/m999.c").status_code == 404
 
 
-def test_large_rollout_renders_fast_and_collapsed(client: TestClient, index: RolloutIndex, corpus: Path) -> None:
+def test_large_rollout_renders_fast_and_collapsed(
+    client: TestClient, index: RolloutIndex, corpus: Path
+) -> None:
     rid = find(index, file_part="big.jsonl")
     client.get(f"/r/{rid}")  # warm up templates
     start = time.perf_counter()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,7 +55,9 @@ def test_export_of_a_foreign_file_fails_cleanly(tmp_path: Path, capsys: pytest.C
     assert "needs -o FILE" in capsys.readouterr().err
 
 
-def test_bad_strata_are_a_usage_error(rollouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_strata_are_a_usage_error(
+    rollouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
         main(["review", str(rollouts), "--db", str(tmp_path / "r.sqlite"), "--strata", "0.8,0.5"])
     assert "thresholds must increase" in capsys.readouterr().err
@@ -65,5 +70,39 @@ def test_server_starts_serves_and_stops(rollouts: Path, tmp_path: Path) -> None:
             html = response.read().decode()
         assert "&lt; 0.3" in html and "[0.3, 0.7)" in html and "&gt;= 0.7" in html
         assert "/ 12 reviewed" in html
+    finally:
+        stop_server(proc)
+
+
+def test_real_process_refuses_a_public_bind_without_token(rollouts: Path, tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "rollforge.cli.main",
+        "review",
+        str(rollouts),
+        "--db",
+        str(tmp_path / "r.sqlite"),
+    ]
+    done = subprocess.run(
+        [*cmd, "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert "refusing to listen on 0.0.0.0 without --token" in done.stderr
+
+
+def test_public_bind_with_token_demands_it(rollouts: Path, tmp_path: Path) -> None:
+    token = "t0ken-for-the-test"
+    proc, url = start_server(
+        [str(rollouts), "--db", str(tmp_path / "r.sqlite"), "--host", "0.0.0.0", "--token", token]
+    )
+    local = url.replace("0.0.0.0", "127.0.0.1")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(local)
+        assert refused.value.code == 401
+        request = urllib.request.Request(local, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 200
     finally:
         stop_server(proc)

@@ -55,7 +55,9 @@ def test_filters_api_reads_current_labels(tmp_path: Path) -> None:
         ("other-sqlite", "is an SQLite file but not a rollforge review database"),
     ],
 )
-def test_not_a_review_db_is_refused_clearly(tmp_path: Path, content: bytes | str | None, message: str) -> None:
+def test_not_a_review_db_is_refused_clearly(
+    tmp_path: Path, content: bytes | str | None, message: str
+) -> None:
     path = tmp_path / "labels.db"
     if content == "other-sqlite":
         with sqlite3.connect(path) as conn:

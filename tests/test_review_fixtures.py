@@ -18,7 +18,7 @@ XSS = [
     "javascript:alert(1)",
     '"><svg onload=alert(1)>',
     "</textarea><img src=x onerror=alert(1)>",
-    "<a href=\"javascript:alert(1)\">link</a>",
+    '<a href="javascript:alert(1)">link</a>',
 ]
 PAYLOAD = "  ".join(XSS)
 HOSTILE_FILE = "hostile <img src=x onerror=alert(1)>.jsonl"  # the file name is shown too
@@ -38,7 +38,9 @@ def _output(call_id: str, text: str) -> dict[str, Any]:
     return {"type": "function_call_output", "call_id": call_id, "output": text}
 
 
-def _rollout(inputs: list[dict[str, Any]], output: list[dict[str, Any]], reward: float, **fields: Any) -> dict:
+def _rollout(
+    inputs: list[dict[str, Any]], output: list[dict[str, Any]], reward: float, **fields: Any
+) -> dict:
     tools = [{"type": "function", "name": PAYLOAD, "description": PAYLOAD, "parameters": {"type": "object"}}]
     return {
         "responses_create_params": {"input": inputs, "tools": tools},
@@ -52,7 +54,11 @@ def hostile_rows() -> list[dict[str, Any]]:
     """Three rollouts carrying the payloads in every place rollout text can reach the page."""
     image = {"type": "input_image", "image_url": "javascript:alert(1)"}
     svg = {"type": "input_image", "image_url": "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"}
-    user_parts = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": PAYLOAD}, image, svg]}
+    user_parts = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": PAYLOAD}, image, svg],
+    }
     reasoning = {"type": "reasoning", "summary": [{"type": "summary_text", "text": PAYLOAD}]}
     good_args = json.dumps({"query": PAYLOAD, PAYLOAD: 1})
     return [
@@ -71,8 +77,14 @@ def hostile_rows() -> list[dict[str, Any]]:
             metadata={"task_type": "<script>alert('task')</script>", PAYLOAD: PAYLOAD},
             **{"<script>alert(2)</script>": "<img src=x onerror=alert(2)>", "note": PAYLOAD},
         ),
-        _rollout([_msg("user", "plain question " + PAYLOAD)], [_msg("assistant", "<think>" + PAYLOAD + "</think>" + PAYLOAD)], 0.1),
-        _rollout([_msg("user", "short")], [_msg("assistant", "ok javascript:alert(1)")], 0.6, task_type=PAYLOAD),
+        _rollout(
+            [_msg("user", "plain question " + PAYLOAD)],
+            [_msg("assistant", "<think>" + PAYLOAD + "</think>" + PAYLOAD)],
+            0.1,
+        ),
+        _rollout(
+            [_msg("user", "short")], [_msg("assistant", "ok javascript:alert(1)")], 0.6, task_type=PAYLOAD
+        ),
     ]
 
 
@@ -91,11 +103,15 @@ def big_row(target_bytes: int = 1_050_000, steps: int = 150) -> dict[str, Any]:
     per_step = max(300, (target_bytes - len(long_output)) // steps - 300)  # ~300 bytes of item framing
     for step in range(steps):
         out.append({"type": "reasoning", "summary": [{"type": "summary_text", "text": "think " * 20}]})
-        out.append(_call(f"call_{step}", "search", json.dumps({"query": "q" * (per_step // 3), "step": step})))
+        out.append(
+            _call(f"call_{step}", "search", json.dumps({"query": "q" * (per_step // 3), "step": step}))
+        )
         text = long_output if step == 3 else json.dumps({"rows": ["row " * 10] * (per_step * 2 // 3 // 48)})
         out.append(_output(f"call_{step}", text))
     out.append(_msg("assistant", "done"))
-    return _rollout([_msg("system", "You are a tool agent."), _msg("user", "Find it.")], out, 1.0, task_id="big")
+    return _rollout(
+        [_msg("system", "You are a tool agent."), _msg("user", "Find it.")], out, 1.0, task_id="big"
+    )
 
 
 def write_big(directory: Path) -> Path:

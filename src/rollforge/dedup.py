@@ -9,19 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from rollforge.rollout import Rollout
+from rollforge.schema import text
 
 NUM_PERM = 64
 SHINGLE = 3
+SCHEME = "affine32"  # datasketch >= 2 refuses to rebuild a MinHash from hash values without their scheme
 
 
 def assistant_text(rollout: Rollout) -> str:
+    """Reasoning, text and calls of the model's turns. Pipelines hold text as msgspec.Raw: decode it."""
     parts = []
     for msg in rollout.completion:
         if msg["role"] == "assistant":
-            parts.append(msg.get("reasoning_content") or "")
-            parts.append(msg.get("content") or "")
-            parts += [c["function"]["name"] + c["function"]["arguments"] for c in msg.get("tool_calls") or ()]
-    return " ".join(p for p in parts if isinstance(p, str))
+            parts.append(text(msg.get("reasoning_content")))
+            parts.append(text(msg.get("content")))
+            parts += [
+                c["function"]["name"] + text(c["function"]["arguments"]) for c in msg.get("tool_calls") or ()
+            ]
+    return " ".join(p for p in parts if p)
 
 
 def minhash(rollout: Rollout) -> Any:
@@ -30,7 +35,7 @@ def minhash(rollout: Rollout) -> Any:
 
     words = assistant_text(rollout).lower().split()
     grams = {" ".join(words[i : i + SHINGLE]).encode() for i in range(max(1, len(words) - SHINGLE + 1))}
-    sig = MinHash(num_perm=NUM_PERM, seed=1)
+    sig = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
     sig.update_batch(list(grams))
     return sig.hashvalues
 
@@ -43,9 +48,10 @@ def near_dedup(signatures: list[Any], reasons: list[str | None], threshold: floa
     for row, values in enumerate(signatures):
         if reasons[row] is not None or values is None:
             continue
-        sig = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values)
+        sig = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme=SCHEME)
         if any(
-            sig.jaccard(MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signatures[int(other)])) >= threshold
+            sig.jaccard(MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signatures[int(other)], scheme=SCHEME))
+            >= threshold
             for other in lsh.query(sig)
         ):
             reasons[row] = "near_duplicate"

@@ -80,7 +80,7 @@ def build_checks(opts: FilterOptions, full: bool = True) -> list[Check]:
         checks.append(("too_many_turns", _at_most(_turns_low, opts.max_turns)))
     if opts.require_tool_use:
         checks.append(("no_tool_use", lambda r: r.uses_tools))
-    if opts.where is not None:
+    if opts.where is not None and (full or "prompt_id" not in opts.where.roots):  # a Head has no prompt_id
         checks.append(("where_false", opts.where))
     if opts.max_tokens is not None and full:
         checks.append(("too_many_tokens", _at_most(token_counter(opts.tokenizer), opts.max_tokens)))

@@ -40,6 +40,8 @@ FILTER_REASONS: dict[str, str] = {
     "review_rejected": "a reviewer labelled it `reject` in the review database (--labels)",
     "no_assistant_turn": "the model produced no assistant message",
     "over_category_cap": "over --max-per-category for its --balance-by category",
+    "not_representable_in_sharegpt": "--format sharegpt and the conversation has no sharegpt form (an image, a "
+    "system message mid-conversation, turns that cannot alternate)",
 }
 
 

@@ -68,8 +68,17 @@ class Where:
             raise RollforgeError(f"--where {self.source!r}: subscripts must be literal keys")
         path = _path(node)
         if path is not None:
+            dunder = next((part for part in path.split(".") if part.startswith("__")), None)
+            if dunder is not None:  # not a field: a way into Python's objects, refused outright
+                raise RollforgeError(f"--where {self.source!r}: {dunder} is not allowed (no __names__)")
             self.roots.add(path.split(".")[0])
             return
+        if isinstance(node, ast.Name):  # a function's name, not called
+            raise RollforgeError(f"--where {self.source!r}: {node.id} must be called, e.g. {node.id}(reward)")
+        if isinstance(node, ast.Attribute):
+            raise RollforgeError(f"--where {self.source!r}: .{node.attr} applies to field names only")
+        if isinstance(node, ast.Subscript):
+            raise RollforgeError(f"--where {self.source!r}: [...] applies to field names only")
         for child in ast.iter_child_nodes(node):
             if not (isinstance(node, ast.Call) and child is node.func):
                 self._check(child)

@@ -14,26 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_review_fixtures import start_server, stop_server, write_hostile
+from review_browser_support import CHROMIUM, Servers, launch
+from test_review_fixtures import write_hostile
 
 from rollforge.example import write_example
-
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialing out, and a closed network refuses it.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-
-
-def launch(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")
+        pytest.skip(
+            f"browser tests need Debian's Chromium at {CHROMIUM}: "
+            "run `make browser` (apt-get install chromium)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
     with sync_api.sync_playwright() as playwright:
         browser = launch(playwright)
@@ -55,7 +48,9 @@ def _artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def new_page(browser: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Any]]:
+def new_page(
+    browser: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Any]]:
     """Pages in fresh browser contexts (own cookies); screenshotted if the test fails."""
     contexts: list[Any] = []
 
@@ -83,21 +78,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_example(root / "example", rollouts=60)
     write_hostile(root / "hostile")
     return root
-
-
-class Servers:
-    """`rollforge review` processes started by a test, by base URL."""
-
-    def __init__(self) -> None:
-        self.procs: dict[str, Any] = {}
-
-    def start(self, *args: str) -> str:
-        proc, url = start_server(list(args))
-        self.procs[url] = proc
-        return url
-
-    def stop(self, url: str) -> None:
-        stop_server(self.procs.pop(url))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The review app in a real browser: keyboard flow, persistence, concurrent reviewers, hostile rollouts, CSRF."""
+"""The review app in a real browser: keyboard flow, persistence, concurrent reviewers, hostile rollouts,
+CSRF."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Servers, launch
+from review_browser_support import Servers, launch
 from test_review_fixtures import PAYLOAD, Tags
 
 from rollforge.review.db import LabelStore, load_labels
@@ -75,7 +76,9 @@ def test_keyboard_review_flow(new_page: NewPage, servers: Servers, corpus: Path,
     assert "3</b> / 60 reviewed" in page.content()
 
 
-def test_filter_is_kept_while_labelling(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:
+def test_filter_is_kept_while_labelling(
+    new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path
+) -> None:
     url = servers.start(str(corpus / "example"), "--db", str(tmp_path / "r.sqlite"))
     page = new_page()
     ids = rollout_ids(page, url + "?status=unlabelled&task=math")
@@ -87,7 +90,9 @@ def test_filter_is_kept_while_labelling(new_page: NewPage, servers: Servers, cor
     assert page.locator("a[data-row]").count() == len(ids) - 1
 
 
-def test_labels_survive_a_server_restart(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:
+def test_labels_survive_a_server_restart(
+    new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "review.sqlite"
     url = servers.start(str(corpus / "example"), "--db", str(db))
     page = new_page()
@@ -128,7 +133,9 @@ def _label_many(url: str, ids: list[str], label_key: str, shared: str, errors: l
         errors.append(exc)
 
 
-def test_two_reviewers_at_once_lose_nothing(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:
+def test_two_reviewers_at_once_lose_nothing(
+    new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "review.sqlite"
     url = servers.start(str(corpus / "example"), "--db", str(db))
     ids = rollout_ids(new_page(), url)
@@ -144,14 +151,19 @@ def test_two_reviewers_at_once_lose_nothing(new_page: NewPage, servers: Servers,
         t.join(timeout=120)
     assert errors == []
     labels = load_labels(db)
-    assert {rid: labels[rid] for rid in ids[:20]} == {**dict.fromkeys(ids[:10], "accept"), **dict.fromkeys(ids[10:20], "reject")}
+    assert {rid: labels[rid] for rid in ids[:20]} == {
+        **dict.fromkeys(ids[:10], "accept"),
+        **dict.fromkeys(ids[10:20], "reject"),
+    }
     assert len(labels) == 21
     store = LabelStore(db)
     assert sorted(h.label for h in store.history(shared)) == ["accept", "reject"]
     assert store.get(ids[3]).note == f"note a {ids[3]}"  # type: ignore[union-attr]
 
 
-def test_hostile_rollouts_render_as_text_and_run_nothing(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:
+def test_hostile_rollouts_render_as_text_and_run_nothing(
+    new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path
+) -> None:
     url = servers.start(str(corpus / "hostile"), "--db", str(tmp_path / "review.sqlite"))
     page = new_page()
     dialogs: list[str] = []
@@ -186,10 +198,12 @@ def test_hostile_rollouts_render_as_text_and_run_nothing(new_page: NewPage, serv
 
 def _assert_inert(page: Any) -> None:
     assert page.locator("img[src=x]").count() == 0
-    assert page.locator("script").count() == 1 and page.locator('script[src="/static/review.js"]').count() == 1
+    assert (
+        page.locator("script").count() == 1 and page.locator('script[src="/static/review.js"]').count() == 1
+    )
     assert page.locator("a[href^=javascript], [onerror], [onload], svg, iframe").count() == 0
     assert Tags(page.content()).injected() == []
-    assert page.get_by_text("<script>alert(1)</script>", exact=False).count() > 0 or "alert(9)" in page.content()
+    assert "alert(" in page.locator("body").inner_text()  # the payloads are on the page, as visible text
 
 
 def test_post_needs_the_csrf_token(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:
@@ -216,7 +230,9 @@ def test_post_needs_the_csrf_token(new_page: NewPage, servers: Servers, corpus: 
 
 
 @pytest.mark.parametrize("path", ["", "r/0000000000000000"])
-def test_pages_load_without_console_errors(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path, path: str) -> None:
+def test_pages_load_without_console_errors(
+    new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path, path: str
+) -> None:
     url = servers.start(str(corpus), "--db", str(tmp_path / "r.sqlite"))
     page = new_page()
     errors: list[str] = []

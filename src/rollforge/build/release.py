@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,13 +114,12 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
         sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
-        sft = _write_all_sft(result, sft_sel, job, tmp, split_of)
-        dpo_sel, dpo = DpoSelection(pairs=[]), {}
+        dpo_sel = DpoSelection(pairs=[])
         if job.dpo:
             dpo_sel = engine.select_dpo(
                 result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt
             )
-            dpo = _write_all_dpo(result, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)
+        sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
@@ -142,25 +142,43 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     return Release(final, data, outputs)
 
 
-def _write_all_sft(result: Scan, sel: SftSelection, job: Job, tmp: Path, split_of: Any) -> dict[str, Written]:
-    written = {}
-    for k, output in enumerate(job.sft):
-        paths = {split: str(tmp / layout(output.format, "sft", split)) for split in SPLITS}
-        written[output.format] = write_sft(result, sel, paths, split_of, k)
-        if output.format == "sharegpt":
-            info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
-            with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
-                fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
-    return written
-
-
-def _write_all_dpo(
-    result: Scan, sel: DpoSelection, job: Job, tmp: Path, split_of: Any, split: bool
-) -> dict[str, Written]:
-    written = {}
-    for k, output in enumerate(job.dpo):
-        paths = {s: str(tmp / layout(output.format, "dpo", s)) for s in SPLITS}
-        written[output.format] = write_dpo(result, sel, paths, split_of, output.format, split, k)
+def _write_datasets(
+    result: Scan,
+    sft_sel: SftSelection,
+    dpo_sel: DpoSelection,
+    job: Job,
+    tmp: Path,
+    split_of: Any,
+    split: bool,
+) -> tuple[dict[str, Written], dict[str, Written]]:
+    """Every format's files, written concurrently (copying and hashing release the GIL)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sft = {
+            o.format: pool.submit(
+                write_sft,
+                result,
+                sft_sel,
+                {s: str(tmp / layout(o.format, "sft", s)) for s in SPLITS},
+                split_of,
+                k,
+            )
+            for k, o in enumerate(job.sft)
+        }
+        dpo = {
+            o.format: pool.submit(
+                write_dpo, result, dpo_sel, {s: str(tmp / layout(o.format, "dpo", s)) for s in SPLITS},
+                split_of, o.format, split, k,
+            )
+            for k, o in enumerate(job.dpo)
+        }  # fmt: skip
+        written = (
+            {f: future.result() for f, future in sft.items()},
+            {f: future.result() for f, future in dpo.items()},
+        )
+    if "sharegpt" in written[0]:
+        info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
+        with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
+            fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
     return written
 
 

@@ -17,7 +17,7 @@ import msgspec
 
 from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
 from rollforge.engine.job import Job, full_hash, to_record, trajectory_hash
-from rollforge.export.dpo import pieces
+from rollforge.export.dpo import arguments_mode, pieces
 from rollforge.export.sft import Skip, sft_row
 from rollforge.filters import build_checks, first_failure
 from rollforge.io.lines import Chunk, LineReader
@@ -126,11 +126,15 @@ def _rollout(
                 result.skipped[k][skip.reason] += 1
         if notes:
             placement.notes[row] = dict(notes)
+    rendered: dict[tuple[str, str], bytes] = {}  # formats that style alike (trl, nemo-rl) share the pieces
     for output, spill, placement in zip(job.dpo, dpo, result.index.dpo, strict=True):
-        at = (
-            spill.add(_encode(pieces(record, output.format, output.reasoning))) if r.assistant_turns else None
-        )
-        placement.add(at or (NO_SPILL, 0))
+        if not r.assistant_turns:
+            placement.add((NO_SPILL, 0))
+            continue
+        style = (arguments_mode(output.format), output.reasoning)
+        if style not in rendered:
+            rendered[style] = _encode(pieces(record, output.format, output.reasoning))
+        placement.add(spill.add(rendered[style]))
     _index(result.index, job, r, reason, result.number)
 
 

@@ -39,8 +39,13 @@ class Pieces(msgspec.Struct, array_like=True):
     parallel_calls: bool
 
 
+def arguments_mode(fmt: str) -> str:
+    """OpenAI's format keeps tool-call arguments as JSON strings; the others render them as objects."""
+    return "string" if fmt == "openai" else "object"
+
+
 def pieces(record: dict[str, Any], fmt: str, reasoning: str) -> Pieces:
-    arguments = "string" if fmt == "openai" else "object"
+    arguments = arguments_mode(fmt)
     prompt = style(record["messages"][: record["prompt_len"]], reasoning, arguments)
     completion, _ = trim_trailing(record["messages"][record["prompt_len"] :])
     completion = style(completion, reasoning, arguments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
 from functools import lru_cache
@@ -13,7 +14,7 @@ import zstandard
 from rollforge.decode import LineDecoder
 from rollforge.filters import first_failure
 from rollforge.io.lines import Chunk, LineReader, open_stream
-from rollforge.io.sources import Discovery, Source, discover
+from rollforge.io.sources import Discovery, Source, discover, is_url
 from rollforge.rollout import Head, Reject, Rollout
 
 Record = Rollout | Reject
@@ -26,23 +27,34 @@ class _Keys(msgspec.Struct):
 
 
 class Materialized:
-    """Index of a *_materialized_inputs file: (task index, rollout index) -> that input row's fields."""
+    """Index of a *_materialized_inputs file: (task index, rollout index) -> that input row's fields.
+
+    For a plain local file only offsets are kept and rows are read back on demand, so a large companion
+    costs a few numbers per row of memory; compressed or remote ones keep their lines.
+    """
 
     def __init__(self, path: str) -> None:
         self.source = Source(path, 0)
-        self.rows: dict[tuple[Any, Any], bytes] = {}
+        self.rows: dict[tuple[Any, Any], tuple[int, int] | bytes] = {}
+        seekable = self.source.compression is None and not is_url(path)
+        self.fd = os.open(path, os.O_RDONLY) if seekable else None
         keys = msgspec.json.Decoder(_Keys)
-        for _, _, line in LineReader(Chunk(self.source)):
+        for _, offset, line in LineReader(Chunk(self.source)):
             try:
                 k = keys.decode(line)
             except msgspec.MsgspecError:
                 continue  # a bad planned row only means nothing to restore for it
-            self.rows[(k._ng_task_index, k._ng_rollout_index)] = line
+            self.rows[(k._ng_task_index, k._ng_rollout_index)] = (offset, len(line)) if seekable else line
 
     def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
-        line = self.rows.get((task_index, rollout_index))
-        if line is None:
+        where = self.rows.get((task_index, rollout_index))
+        if where is None:
             return None
+        if isinstance(where, tuple):
+            assert self.fd is not None
+            line = os.pread(self.fd, where[1], where[0])
+        else:
+            line = where
         try:
             value = msgspec.json.decode(line)
         except msgspec.MsgspecError:

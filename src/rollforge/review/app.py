@@ -1,10 +1,11 @@
 """The review web app: server-rendered pages over the rollout index and the labels store.
 
-Page handlers are plain functions: Starlette runs them in its thread pool, so reading a large rollout
-or waiting on SQLite never stalls the event loop. Routes: ``/`` the filtered, paginated list; ``/r/{rollout_id}`` a conversation; ``POST /r/{id}/label``
+Routes: ``/`` the filtered, paginated list; ``/r/{rollout_id}`` a conversation; ``POST /r/{id}/label``
 records a label and moves to the next rollout of the filter; ``/r/{id}/full/{key}`` one long text in full,
-as text/plain. Rollouts are addressed by id only, looked up in the in-memory index: no request value ever
-names a file. Pages render with Jinja autoescaping on every value.
+as text/plain. Page handlers are plain functions: Starlette runs them in its thread pool, so reading a
+large rollout or waiting on SQLite never stalls the event loop. Rollouts are addressed by id only, looked
+up in the in-memory index: no request value ever names a file. Pages render with Jinja autoescaping on
+every value.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _templates() -> Environment:
     )
     env.filters["reward"] = lambda x: f"{x:.4g}"
     env.filters["n"] = lambda x: f"{x:,}"
+    env.filters["when"] = lambda iso: iso[:19].replace("T", " ") + " UTC"  # stored as ...T12:34:56.789Z
     return env
 
 
@@ -178,7 +180,8 @@ async def label_action(request: Request) -> Response:
     form = await request.form()
     if not review.guard.csrf_ok(request, form.get("csrf")):
         return PlainTextResponse(
-            "refused: missing or stale CSRF token. Reload the page (the server may have restarted) and try again.",
+            "refused: missing or stale CSRF token. "
+            "Reload the page (the server may have restarted) and try again.",
             403,
         )
     rollout_id = request.path_params["rollout_id"]

@@ -149,7 +149,8 @@ class LabelStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
-                    "INSERT INTO history (rollout_id, label, note, reviewer, labelled_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO history (rollout_id, label, note, reviewer, labelled_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
                     values,
                 )
                 conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?)", values)

@@ -65,6 +65,8 @@ class RolloutIndex:
     rejected: Counter[str] = field(default_factory=Counter)  # reason -> lines
     duplicates: int = 0  # identical lines: one rollout, listed once
     by_id: dict[str, int] = field(default_factory=dict)  # rollout_id -> position in entries
+    stratum_counts: list[int] = field(default_factory=list)  # rollouts per stratum, for the filter menu
+    task_counts: Counter[str] = field(default_factory=Counter)  # rollouts per task type
 
     @classmethod
     def load(cls, paths: list[str], strata: tuple[float, ...] = DEFAULT_STRATA) -> RolloutIndex:
@@ -84,6 +86,10 @@ class RolloutIndex:
                     index.rejected[record.reason] += 1
                 elif isinstance(record, Rollout):
                     index._add(record, number, reader.last_offset)
+        index.stratum_counts = [0] * (len(index.strata) + 1)
+        for e in index.entries:
+            index.stratum_counts[index.stratum_of(e.reward)] += 1
+            index.task_counts[e.task_type] += 1
         return index
 
     def _add(self, r: Rollout, source: int, offset: int) -> None:
@@ -100,7 +106,7 @@ class RolloutIndex:
 
     @property
     def task_types(self) -> list[str]:
-        return sorted({e.task_type for e in self.entries})
+        return sorted(self.task_counts)
 
     def stratum_of(self, reward: float) -> int:
         return bisect.bisect_right(self.strata, reward)

@@ -17,6 +17,7 @@ from rollforge.rollout import Rollout
 PREVIEW_CHARS = 1500
 PREVIEW_LINES = 30
 FIELD_PREVIEW_CHARS = 4000
+SYSTEM_OPEN_CHARS = 600  # longer system prompts start collapsed: they repeat across a task's rollouts
 PRETTY_MAX = 2_000_000  # characters: larger JSON texts are shown as they are
 # Images shown inline: only data URLs of raster types (no network fetch, no SVG); the rest as text.
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+")
@@ -62,6 +63,7 @@ class MessageView:
     calls: list[Call] = field(default_factory=list)
     tool_call_id: str | None = None
     tool_name: str | None = None
+    summary: str | None = None  # a long system prompt starts collapsed behind this line
 
 
 @dataclass(slots=True)
@@ -174,6 +176,10 @@ def message_view(msg: dict[str, Any], i: int, prompt_len: int) -> MessageView:
     reasoning = msg.get("reasoning_content")
     if reasoning:
         view.reasoning = preview(_as_text(reasoning), f"m{i}.r")
+    if kind == "system":
+        texts = [p.text for p in view.parts if p.text]
+        if sum(t.size for t in texts) > SYSTEM_OPEN_CHARS:
+            view.summary = texts[0].preview[:140] + "…"
     if role == "tool":
         view.tool_name = _as_text(msg.get("name")) or None
         view.tool_call_id = _as_text(msg.get("tool_call_id")) or None

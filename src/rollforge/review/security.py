@@ -122,7 +122,9 @@ class Guard:
         if origin is None or origin == "null":
             return True
         parts = urlsplit(origin)
-        return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.headers.get('host', '')}"
+        return (
+            f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.headers.get('host', '')}"
+        )
 
     def _drop_token_from_url(self, request: Request, token: str) -> Response:
         """Trade the token in the URL for a cookie, so it leaves the address bar and the history."""

@@ -30,8 +30,10 @@ def check_bind(host: str, token: str | None) -> None:
 
     if not is_loopback(host) and not token:
         raise RollforgeError(
-            f"refusing to listen on {host} without --token: anyone who can reach it could read and label rollouts",
-            hint="pass --token SECRET (e.g. --token $(openssl rand -hex 16)), or keep the default --host 127.0.0.1",
+            f"refusing to listen on {host} without --token: "
+            "anyone who can reach it could read and label rollouts",
+            hint="pass --token SECRET (e.g. --token $(openssl rand -hex 16)), "
+            "or keep the default --host 127.0.0.1",
         )
 
 
