@@ -27,5 +27,6 @@ def test_readme_opens_with_the_two_setup_commands() -> None:
 
 def test_every_command_in_the_readme_exists() -> None:
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    used = set(re.findall(r"(?:^\$ |^|`)rollforge ([a-z]+)", README, flags=re.MULTILINE))
+    code = "\n".join(README.split("```")[1::2]) + "\n" + "\n".join(re.findall(r"`([^`\n]+)`", README))
+    used = set(re.findall(r"(?:^|\$ |`)rollforge ([a-z]+)", code, flags=re.MULTILINE))
     assert used <= commands, used - commands

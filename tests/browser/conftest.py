@@ -20,7 +20,9 @@ from test_review_fixtures import write_hostile
 from rollforge.example import write_example
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a running sync Playwright holds an asyncio loop on the main thread, and the
+# rest of the suite (asyncio.run in the collect tests) must not run while it is alive.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(
