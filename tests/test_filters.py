@@ -12,19 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gym_rollouts import (
-    answer,
-    call,
-    check_sft_accounting,
-    ids_by_field,
-    read_jsonl,
-    result,
-    rollout,
-    think,
-    tool,
-    user,
-    write_jsonl,
-)
 
 from rollforge.cli.main import main
 from rollforge.decode import LineDecoder
@@ -37,6 +24,19 @@ from rollforge.reasons import FILTER_REASONS
 from rollforge.rollout import Rollout
 from rollforge.success import Success
 from rollforge.where import Where
+from tests.gym_rollouts import (
+    answer,
+    call,
+    check_sft_accounting,
+    ids_by_field,
+    read_jsonl,
+    result,
+    rollout,
+    think,
+    tool,
+    user,
+    write_jsonl,
+)
 
 # Fixture rollouts are named by their task_id; outputs are mapped back to names through rollout ids.
 
@@ -339,7 +339,7 @@ def test_max_tokens_counts_the_rendered_template_exactly(tmp_path: Path, tiny_mo
 
 
 def _chat_weather() -> dict[str, Any]:
-    from gym_rollouts import chat_tool
+    from tests.gym_rollouts import chat_tool
 
     return chat_tool("get_weather", "city")
 
@@ -472,7 +472,7 @@ def test_where_pickles_by_source() -> None:
 # --- dedup ---------------------------------------------------------------------------------------------
 
 
-VOCAB = "invoice quarter total refund policy ledger budget manager project team report check verify answer".split()
+VOCAB = ["invoice", "quarter", "total", "refund", "policy", "ledger", "budget", "manager", "project", "team", "report", "check", "verify", "answer"]
 _RNG = random.Random(7)
 LONG = " ".join(_RNG.choice(VOCAB) for _ in range(300))  # about 300 distinct 3-grams
 

@@ -14,7 +14,6 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 from starlette.testclient import TestClient
-from test_review_fixtures import PAYLOAD, Tags, write_big, write_hostile
 
 from rollforge.example import write_example
 from rollforge.review.app import create_app
@@ -22,6 +21,7 @@ from rollforge.review.db import LabelStore
 from rollforge.review.index import RolloutIndex
 from rollforge.review.render import PREVIEW_CHARS
 from rollforge.review.security import Guard
+from tests.test_review_fixtures import PAYLOAD, Tags, write_big, write_hostile
 
 BASE = "http://127.0.0.1:8765"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_review_fixtures import start_server, stop_server
 
 from rollforge.cli.main import main
 from rollforge.example import write_example
 from rollforge.review.db import LabelStore
+from tests.test_review_fixtures import start_server, stop_server
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def make_dpo(
         engine = engine or Engine(workers=workers)
         result = engine.scan(discover(paths), job, spill)
         selection = engine.select_dpo(
-            result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt
+            result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, spill
         )
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence

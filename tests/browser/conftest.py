@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_browser_support import CHROMIUM, Servers, launch
-from test_review_fixtures import write_hostile
 
 from rollforge.example import write_example
+from tests.browser.review_browser_support import CHROMIUM, Servers, launch
+from tests.test_review_fixtures import write_hostile
 
 
 # Module scope, not session: a running sync Playwright holds an asyncio loop on the main thread, and the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_review_fixtures import start_server, stop_server
+from tests.test_review_fixtures import start_server, stop_server
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialing out, and a closed network refuses it.

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_browser_support import Servers, launch
-from test_review_fixtures import PAYLOAD, Tags
 
 from rollforge.review.db import LabelStore, load_labels
+from tests.browser.review_browser_support import Servers, launch
+from tests.test_review_fixtures import PAYLOAD, Tags
 
 NewPage = Callable[[], Any]
 

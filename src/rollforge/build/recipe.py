@@ -31,6 +31,7 @@ class Recipe(BaseModel):
     workers: int | None = Field(None, ge=1)
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    memory_budget: float | None = Field(None, gt=0, description="MB for DPO grouping state before spilling")
     extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
     # quality filters: what an SFT row, and a DPO chosen side, must pass
     min_reward: float | None = None

@@ -109,7 +109,7 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     digests = hash_inputs(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
-    engine = Engine(recipe.engine, recipe.workers, recipe.ray_address)
+    engine = Engine(recipe.engine, recipe.workers, recipe.ray_address, recipe.memory_budget)
     result = engine.scan(discovery, job, str(spill))
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
@@ -117,7 +117,7 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
         dpo_sel = DpoSelection(pairs=[])
         if job.dpo:
             dpo_sel = engine.select_dpo(
-                result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt
+                result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, str(spill)
             )
         sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))

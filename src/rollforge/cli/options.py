@@ -28,6 +28,12 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         help="local: all cores of this machine; ray: Ray Data on a cluster (extra: rollforge[ray])",
     )
     group.add_argument(
+        "--memory-budget",
+        type=float,
+        metavar="MB",
+        help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
+    )
+    group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
         help="connect to this Ray cluster (e.g. auto, ray://head:10001); default: start one locally",
@@ -36,7 +42,10 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
 
 def engine_from_args(args: argparse.Namespace) -> Engine:
     return Engine(
-        getattr(args, "engine", "local"), getattr(args, "workers", None), getattr(args, "ray_address", None)
+        getattr(args, "engine", "local"),
+        getattr(args, "workers", None),
+        getattr(args, "ray_address", None),
+        getattr(args, "memory_budget", None),
     )
 
 

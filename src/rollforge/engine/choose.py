@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rollforge.engine import local
+from rollforge.engine.buckets import needs_buckets, select_dpo_bucketed
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.local import Scan
@@ -19,6 +20,7 @@ class Engine:
     name: str = "local"
     workers: int | None = None  # processes (local) or CPUs for a local Ray instance
     ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001")
+    memory_budget: float | None = None  # MB for DPO grouping state; over it, grouping spills to disk
 
     def scan(self, discovery: Discovery, job: Job, spill_dir: str) -> Scan:
         if self.name == "ray":
@@ -28,10 +30,21 @@ class Engine:
         return local.scan(discovery, job, spill_dir, self.workers)
 
     def select_dpo(
-        self, index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None
+        self,
+        index: RowIndex,
+        job: Job,
+        strategy: str,
+        min_margin: float,
+        max_pairs: int | None,
+        spill_dir: str,
     ) -> DpoSelection:
         if self.name == "ray":
             from rollforge.engine import ray_engine
 
             return ray_engine.select_dpo(index, job, strategy, min_margin, max_pairs)
+        if needs_buckets(index, self.memory_budget):
+            assert self.memory_budget is not None
+            return select_dpo_bucketed(
+                index, job, strategy, min_margin, max_pairs, self.memory_budget, spill_dir
+            )
         return select_dpo(index, job, strategy, min_margin, max_pairs)

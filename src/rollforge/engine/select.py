@@ -98,10 +98,13 @@ def group_candidates(index: RowIndex, job: Job) -> tuple[dict[int, list[Candidat
 
 
 def first_appearance_order(pairs: list[Pair], index: RowIndex) -> list[Pair]:
-    """Pairs ordered by where their prompt first appears in the input (stable within a prompt)."""
+    """Pairs ordered by where their prompt's first candidate (a rollout with an assistant turn) appears in
+    the input, as ``group_candidates`` orders the groups; stable within a prompt."""
+    no_turn = REASON_CODES["no_assistant_turn"]
     first: dict[int, int] = {}
     for row, prompt in enumerate(index.prompt):
-        first.setdefault(prompt, row)
+        if index.reason[row] != no_turn:
+            first.setdefault(prompt, row)
     return sorted(pairs, key=lambda pair: first[index.prompt[pair[0].row]])
 
 
