@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from rollforge.cli.main import build_parser
 from rollforge.pairs import UNPAIRED_REASONS
 from rollforge.reasons import FILTER_REASONS, REJECT_REASONS
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 README = (ROOT / "README.md").read_text()
 

@@ -12,19 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from rollforge.cli.main import main
-from rollforge.decode import LineDecoder
-from rollforge.engine.job import Job, Output
-from rollforge.errors import RollforgeError
-from rollforge.filters import FilterOptions, build_checks, filter_options, first_failure
-from rollforge.io.read import read_rollouts
-from rollforge.pipeline import SftOptions, make_sft
-from rollforge.reasons import FILTER_REASONS
-from rollforge.rollout import Rollout
-from rollforge.success import Success
-from rollforge.where import Where
-from tests.gym_rollouts import (
+from gym_rollouts import (
     answer,
     call,
     check_sft_accounting,
@@ -37,6 +25,18 @@ from tests.gym_rollouts import (
     user,
     write_jsonl,
 )
+
+from rollforge.cli.main import main
+from rollforge.decode import LineDecoder
+from rollforge.engine.job import Job, Output
+from rollforge.errors import RollforgeError
+from rollforge.filters import FilterOptions, build_checks, filter_options, first_failure
+from rollforge.io.read import read_rollouts
+from rollforge.pipeline import SftOptions, make_sft
+from rollforge.reasons import FILTER_REASONS
+from rollforge.rollout import Rollout
+from rollforge.success import Success
+from rollforge.where import Where
 
 # Fixture rollouts are named by their task_id; outputs are mapped back to names through rollout ids.
 
@@ -218,11 +218,6 @@ def test_cheap_filters_match_a_brute_force_on_full_rollouts(tmp_path: Path, opts
     assert acc_full["filtered"] == dict(reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: on the head-first path a rollout with no assistant turn (hidden reasoning only, empty "
-    "text) that fails a later cheap filter is counted under that filter, not no_assistant_turn",
-)
 def test_head_first_reasons_match_the_full_path(tmp_path: Path) -> None:
     opts = FilterOptions(min_turns=2)
     acc, _ = run(tmp_path, SHAPES, opts)
@@ -230,11 +225,6 @@ def test_head_first_reasons_match_the_full_path(tmp_path: Path) -> None:
     assert acc["filtered"] == dict(reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known design gap: the head-first path counts a line that conversion would reject "
-    "(invalid_tool_arguments, orphan_tool_output) as filtered when a cheap filter drops it first",
-)
 def test_head_first_does_not_turn_rejects_into_filtered(tmp_path: Path) -> None:
     broken = call("c1", "search")
     broken["arguments"] = "not json"
@@ -339,7 +329,7 @@ def test_max_tokens_counts_the_rendered_template_exactly(tmp_path: Path, tiny_mo
 
 
 def _chat_weather() -> dict[str, Any]:
-    from tests.gym_rollouts import chat_tool
+    from gym_rollouts import chat_tool
 
     return chat_tool("get_weather", "city")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gym_rollouts import answer, ids_by_field, read_jsonl, rollout, write_jsonl
 
 from rollforge.engine.job import Job
 from rollforge.filters import FilterOptions
 from rollforge.pairs import EPS, STRATEGIES, UNPAIRED_REASONS, Candidate, pair_group
 from rollforge.pipeline import DpoOptions, make_dpo
-from tests.gym_rollouts import answer, ids_by_field, read_jsonl, rollout, write_jsonl
 
 
 def group(*rewards: float, ineligible: tuple[int, ...] = (), same: tuple[int, ...] = ()) -> list[Candidate]:

@@ -96,6 +96,8 @@ def test_list_page_filters_and_paginates(client: TestClient, index: RolloutIndex
     math = client.get("/?task=math&status=unlabelled")
     assert f"{sum(1 for e in index.entries if e.task_type == 'math')} of 64 rollouts" in math.text
     assert "No rollouts match" in client.get("/?status=reject").text
+    for odd in ("page=" + "9" * 5000, "page=²&stratum=²", "stratum=-1&status=<b>", "task=%00"):
+        assert client.get(f"/?{odd}").status_code == 200, odd
 
 
 def test_conversation_page_shows_roles_boundary_and_tool_calls(

@@ -34,6 +34,15 @@ def test_non_loopback_bind_without_token_refuses_to_start(
     assert not (tmp_path / "r.sqlite").exists()  # refused before touching anything
 
 
+@pytest.mark.parametrize("token", ["short", "has space in it", "semi;colon;token"])
+def test_tokens_that_cannot_travel_in_urls_are_refused(
+    token: str, rollouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "r.sqlite")
+    assert main(["review", str(rollouts), "--db", db, "--host", "0.0.0.0", "--token", token]) == 1
+    assert "--token must be at least 8 characters" in capsys.readouterr().err
+
+
 def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "r.sqlite"
     LabelStore(db).set_label("abc", "reject", "n", "me")

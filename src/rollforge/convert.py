@@ -202,7 +202,7 @@ class _Builder:
         call_id, name = item.call_id, item.name
         if call_id is None or name is None:
             raise Unconvertible("malformed_item", "a function_call lacks a string call_id or name")
-        args, is_object = _arguments(item.arguments)
+        args, is_object = parse_arguments(item.arguments)
         if not is_object:
             self.fact("invalid_arguments")
         self.call_names[call_id] = name
@@ -266,7 +266,7 @@ def _join(pieces: list[Any], sep: str) -> Any:
     return sep.join(plain(p) for p in pieces)
 
 
-def _arguments(raw: Raw) -> tuple[Raw, bool]:
+def parse_arguments(raw: Raw) -> tuple[Raw, bool]:
     """(arguments as a Raw JSON string, whether its text is a JSON object)."""
     if raw in (NULL, EMPTY):
         return Raw(b'"{}"'), True

@@ -74,7 +74,7 @@ class LineDecoder:
             for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
                 if key in self.field_names and getattr(obj, key, None) is msgspec.UNSET:
                     setattr(obj, key, value)
-        return head_of(obj, self.field_names, line, file, line_no)
+        return head_of(obj, self.field_names, line, file, line_no, self.arguments)
 
     def parse(self, line: bytes, file: str, line_no: int, restore: Restore | None = None) -> Rollout | Reject:
         """Decode and convert one line. ``restore(task_index, rollout_index)`` returns materialized-input

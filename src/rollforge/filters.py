@@ -111,6 +111,18 @@ def _at_most(measure: Callable[[Any], float], bound: float) -> Callable[[Any], b
     return lambda r: measure(r) <= bound
 
 
+def certain_failure(checks: list[Check], head: Any) -> str | None:
+    """For a Head: the first check it fails whatever its exact turn count, provided it passes every earlier
+    check whatever that count. None when it passes them all, or when only the conversion can tell."""
+    low, high = head.with_turns(head.turns_at_least), head.with_turns(head.turns_at_most)
+    for reason, keep in checks:
+        at_low, at_high = keep(low), keep(high)
+        if at_low and at_high:
+            continue
+        return reason if not (at_low or at_high) else None
+    return None
+
+
 def first_failure(checks: list[Check], rollout: Any) -> str | None:
     for reason, keep in checks:
         if not keep(rollout):

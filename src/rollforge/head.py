@@ -12,8 +12,10 @@ from typing import Any, Optional, Union
 
 import msgspec
 
+from rollforge.convert import parse_arguments
 from rollforge.rewards import reward_of
 from rollforge.rollout import Head, Reject
+from rollforge.schema import NULL
 
 KNOWN_ITEMS = frozenset({"message", "reasoning", "function_call", "function_call_output"})
 MODEL_ITEMS = frozenset({"reasoning", "function_call"})
@@ -23,6 +25,8 @@ ROLES = frozenset({"user", "assistant", "system", "developer"})
 class ItemHead(msgspec.Struct):
     type: Optional[str] = None  # noqa: UP045 (msgspec resolves these annotations at runtime)
     role: Optional[str] = None  # noqa: UP045
+    call_id: Optional[str] = None  # noqa: UP045
+    arguments: msgspec.Raw = NULL
 
 
 class ResponseHead(msgspec.Struct):
@@ -44,37 +48,63 @@ def head_type(extra_fields: tuple[str, ...]) -> type:
     return msgspec.defstruct("RolloutHead", fields)
 
 
-def head_of(obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line_no: int) -> Head | Reject:
+def head_of(
+    obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line_no: int, arguments: str = "object"
+) -> Head | Reject:
     """A :class:`Head` from a decoded head struct, or the Reject conversion would also give."""
     response = obj.response
     if response is None or response is msgspec.UNSET:
         return Reject(
             file, line_no, "no_response", "the line has no response object (an input row, not a rollout)"
         )
-    if obj.responses_create_params in (None, msgspec.UNSET):
+    params = obj.responses_create_params
+    if params in (None, msgspec.UNSET):
         return Reject(file, line_no, "no_prompt", "responses_create_params is missing")
     output = response.output
     if output is None:
         return Reject(file, line_no, "no_output", "response.output is missing")
     if output and isinstance(output[-1], list):
         output = output[-1]  # transition steps: the last transcript (conversion checks they extend)
+    walked = _walk(output, _input_calls(params), arguments)
+    if isinstance(walked, tuple) and isinstance(walked[0], str):
+        return Reject(file, line_no, walked[0], walked[1])
+    low, high, calls = walked
+    reward, problem = reward_of(obj.reward)
+    if problem is not None:
+        return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
+    details = response.incomplete_details
+    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
+    return Head(file, line_no, line, obj, field_names, reward, len(output), truncated, calls, (low, high))
+
+
+def _input_calls(params: Any) -> set[str]:
+    """call_ids of function calls in the prompt (an output may answer a call made in the input)."""
+    items = params.get("input") if isinstance(params, dict) else None
+    if not isinstance(items, list):
+        return set()
+    return {i["call_id"] for i in items if isinstance(i, dict) and isinstance(i.get("call_id"), str)}
+
+
+def _walk(output: list[Any], calls_seen: set[str], arguments: str) -> tuple[Any, ...]:
+    """(turns low, turns high, made a call), or (reject reason, message)."""
     low = high = 0
     in_turn = certain = calls = False
     for item in output:
         if isinstance(item, list):
-            return Reject(file, line_no, "malformed_item", "response.output mixes items and lists of items")
+            return "malformed_item", "response.output mixes items and lists of items"
         kind = item.type if item.type is not None or item.role is None else "message"
         if kind not in KNOWN_ITEMS:
-            return Reject(file, line_no, "unsupported_item", f"item type {kind!r} has no chat form")
+            return "unsupported_item", f"item type {kind!r} has no chat form"
         if kind == "message" and item.role not in ROLES:
-            return Reject(
-                file,
-                line_no,
-                "unknown_role",
-                f"message role {item.role!r} is not system/developer/user/assistant",
-            )
-        model = kind in MODEL_ITEMS or item.role == "assistant"
-        if model:
+            return "unknown_role", f"message role {item.role!r} is not system/developer/user/assistant"
+        if kind == "function_call":
+            if item.call_id is not None:
+                calls_seen.add(item.call_id)
+            if arguments == "object" and not parse_arguments(item.arguments)[1]:
+                return "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
+        elif kind == "function_call_output" and item.call_id not in calls_seen:
+            return "orphan_tool_output", f"function_call_output {item.call_id!r} answers no earlier call"
+        if kind in MODEL_ITEMS or item.role == "assistant":
             # Only a call is sure to leave an assistant message: reasoning or text may turn out empty.
             certain = certain or kind == "function_call"
             calls = calls or kind == "function_call"
@@ -83,9 +113,4 @@ def head_of(obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line
             low, high, in_turn, certain = low + certain, high + 1, False, False
     if in_turn:
         low, high = low + certain, high + 1
-    reward, problem = reward_of(obj.reward)
-    if problem is not None:
-        return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
-    details = response.incomplete_details
-    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
-    return Head(file, line_no, line, obj, field_names, reward, len(output), truncated, calls, (low, high))
+    return low, high, calls

@@ -126,6 +126,13 @@ class Head(_Fields):
             self._fields = {n: v for n in self._names if (v := getattr(self._obj, n, _UNSET)) is not _UNSET}
         return self._fields
 
+    def with_turns(self, turns: int) -> Head:
+        """This head with an exact turn count (to test a check at each end of the range)."""
+        view = Head(self.file, self.line, self._line, self._obj, self._names, self.reward, self.n_items,
+                    self.truncated, self.uses_tools, (turns, turns))  # fmt: skip
+        view._fields = self._fields
+        return view
+
     @property
     def rollout_id(self) -> str:  # type: ignore[override]
         from rollforge.identity import rollout_id

@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RollforgeError as exc:
         print(f"rollforge: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a disk that is full, a directory we may not write: say what and where
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rollforge: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rollforge: interrupted; no partial output was left behind", file=sys.stderr)
         return 130

@@ -39,8 +39,8 @@ def add_parser(sub: Any) -> None:
         description="Serve a keyboard-first review app over rollouts files: a filtered list (reward stratum, "
         "task type, label) with progress, and a conversation view with tool calls, reasoning and metadata. "
         "Labels go to an SQLite file (--db) with their history; `rollforge review export` writes them as "
-        "JSONL, and the SFT/DPO filters read them. Listens on 127.0.0.1 unless --host is given, which then "
-        "needs --token.",
+        "JSONL, and the SFT/DPO filters read them. Listens on 127.0.0.1; any other --host needs --token "
+        "(then every request must carry it).",
         examples=EXAMPLES,
     )
     parser.add_argument(

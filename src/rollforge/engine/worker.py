@@ -19,7 +19,7 @@ from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
 from rollforge.engine.job import Job, full_hash, to_record, trajectory_hash
 from rollforge.export.dpo import arguments_mode, pieces
 from rollforge.export.sft import Skip, sft_row
-from rollforge.filters import build_checks, first_failure
+from rollforge.filters import build_checks, certain_failure, first_failure
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
 from rollforge.reasons import FILTER_REASONS
@@ -88,7 +88,7 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
         for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
             result.inventory.add(record)
             if isinstance(record, Head):  # dropped on its head: counted, never indexed or converted
-                result.dropped_early[first_failure(head_checks or [], record)] += 1
+                result.dropped_early[certain_failure(head_checks or [], record)] += 1
             elif isinstance(record, Rollout):
                 _rollout(result, job, checks, record, sft, dpo)
                 if job.strata:

@@ -12,7 +12,7 @@ import msgspec
 import zstandard
 
 from rollforge.decode import LineDecoder
-from rollforge.filters import first_failure
+from rollforge.filters import certain_failure
 from rollforge.io.lines import Chunk, LineReader, open_stream
 from rollforge.io.sources import Discovery, Source, discover, is_url
 from rollforge.rollout import Head, Reject, Rollout
@@ -94,7 +94,7 @@ def read_chunk_raw(
         for index, _, line in reader:
             if head_checks is not None:
                 head = decoder.parse_head(line, path, index + 1, restore)
-                if not isinstance(head, Head) or first_failure(head_checks, head) is not None:
+                if not isinstance(head, Head) or certain_failure(head_checks, head) is not None:
                     yield head, line
                     continue
             yield decoder.parse(line, path, index + 1, restore), line

@@ -11,6 +11,7 @@ every value.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,15 +68,24 @@ def _templates() -> Environment:
     return env
 
 
+def _text(params: Any, key: str) -> str:
+    value = params.get(key)
+    return value if isinstance(value, str) else ""  # a form field may also be an uploaded file
+
+
+def _small_int(text: str) -> int | None:
+    """A page or stratum number; None for anything else (huge digit strings would be slow to convert)."""
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+
+
 def parse_filter(params: Any, index: RolloutIndex) -> Filter:
     """The filter named by query or form fields; values that name nothing are ignored."""
     flt = Filter()
-    stratum = params.get("stratum", "")
-    if stratum.isdigit() and int(stratum) <= len(index.strata):
-        flt.stratum = int(stratum)
-    task = params.get("task", "")
-    flt.task_type = task or None
-    status = params.get("status", "")
+    stratum = _small_int(_text(params, "stratum"))
+    if stratum is not None and stratum <= len(index.strata):
+        flt.stratum = stratum
+    flt.task_type = _text(params, "task") or None
+    status = _text(params, "status")
     flt.status = status if status in STATUSES else None
     return flt
 
@@ -116,8 +126,7 @@ def list_page(request: Request) -> Response:
     current = {rid: rec.label for rid, rec in labels.items()}
     selected = index.select(flt, current)
     pages = max(1, -(-len(selected) // PAGE_SIZE))
-    page_arg = request.query_params.get("page", "1")
-    page = min(max(int(page_arg) if page_arg.isdigit() else 1, 1), pages)
+    page = min(max(_small_int(_text(request.query_params, "page")) or 1, 1), pages)
     rows = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return review.page(
         request,
@@ -185,15 +194,14 @@ async def label_action(request: Request) -> Response:
             403,
         )
     rollout_id = request.path_params["rollout_id"]
-    label = form.get("label")
-    note = form.get("note", "")
+    label, note = _text(form, "label"), _text(form, "note")
     if rollout_id not in index.by_id:
         return PlainTextResponse("no such rollout in this review", 404)
-    if label not in LABELS or not isinstance(note, str):
+    if label not in LABELS:
         return PlainTextResponse(f"label must be one of {', '.join(LABELS)}", 400)
     # SQLite and the selection scan block: off the event loop, so other reviewers' pages keep flowing.
     await run_in_threadpool(
-        review.store.set_label, rollout_id, str(label), note.replace("\r\n", "\n"), review.reviewer
+        review.store.set_label, rollout_id, label, note.replace("\r\n", "\n"), review.reviewer
     )
     flt = parse_filter(form, index)
     labels = await run_in_threadpool(review.store.current)

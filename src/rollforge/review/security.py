@@ -148,7 +148,8 @@ class GuardMiddleware:
         request = Request(scope)
         refusal = self.guard.refusal(request)
         if refusal is not None:
-            await self._with_headers(refusal, None)(scope, receive, send)
+            self._add_headers(refusal.headers, "")
+            await refusal(scope, receive, send)
             return
         session = request.cookies.get(self.guard.session_cookie, "")
         new_session = None
@@ -168,10 +169,6 @@ class GuardMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    def _with_headers(self, response: Response, path: str | None) -> Response:
-        self._add_headers(response.headers, path or "")
-        return response
 
     @staticmethod
     def _add_headers(headers: MutableHeaders, path: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import socket
 import sys
 from dataclasses import dataclass
@@ -25,9 +26,15 @@ class ServeOptions:
 
 
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without an access token: anyone on the network could label."""
+    """Refuse to listen beyond this machine without an access token: anyone on the network could label.
+    Tokens travel in URLs and cookies, so they are kept to characters that need no quoting there."""
     from rollforge.review.security import is_loopback
 
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{8,}", token):
+        raise RollforgeError(
+            "--token must be at least 8 characters of letters, digits, '.', '_', '~' or '-'",
+            hint="e.g. --token $(openssl rand -hex 16)",
+        )
     if not is_loopback(host) and not token:
         raise RollforgeError(
             f"refusing to listen on {host} without --token: "
