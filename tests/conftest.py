@@ -19,7 +19,9 @@ SHARED_ROLLOUTS = ROOT.parent / "shared" / "rollouts" / "nemo-gym"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--skip-slow", action="store_true", help="skip end-to-end tests marked slow (CI runs them)")
+    parser.addoption(
+        "--skip-slow", action="store_true", help="skip end-to-end tests marked slow (CI runs them)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,5 +43,7 @@ def examples_dir() -> Path:
 def shared_rollouts() -> Path:
     """The real NeMo Gym rollouts beside the checkout; tests using it skip when it is absent."""
     if not SHARED_ROLLOUTS.is_dir():
-        pytest.skip(f"real NeMo Gym rollouts not found at {SHARED_ROLLOUTS} (conformance test needs ../shared)")
+        pytest.skip(
+            f"real NeMo Gym rollouts not found at {SHARED_ROLLOUTS} (conformance test needs ../shared)"
+        )
     return SHARED_ROLLOUTS

@@ -88,7 +88,11 @@ REWARDS = [named(f"r{r}", [answer(f"answer {r}")], r) for r in (0.0, 0.2, 0.5, 0
     ("filters", "kept", "filtered"),
     [
         (FilterOptions(min_reward=0.5), ["r0.5", "r0.8", "r1.0"], {"below_min_reward": 2}),
-        (FilterOptions(max_reward=0.5), ["r0.0", "r0.2", "r0.5"], {"above_max_reward": 2}),  # bounds inclusive
+        (
+            FilterOptions(max_reward=0.5),
+            ["r0.0", "r0.2", "r0.5"],
+            {"above_max_reward": 2},
+        ),  # bounds inclusive
         (
             FilterOptions(min_reward=0.2, max_reward=0.8),
             ["r0.2", "r0.5", "r0.8"],
@@ -156,7 +160,9 @@ def test_min_task_success_rate_is_per_prompt(tmp_path: Path) -> None:
     assert acc["filtered"] == {"not_success": 7, "low_task_success_rate": 1, "truncated": 1}
     # success by a named field
     flagged = [dict(r, is_correct=r["task_id"] in {"C0", "C1"}) for r in rows]
-    acc, names = run(tmp_path, flagged, FilterOptions(min_task_success_rate=1.0, success=Success(field="is_correct")))
+    acc, names = run(
+        tmp_path, flagged, FilterOptions(min_task_success_rate=1.0, success=Success(field="is_correct"))
+    )
     assert names == ["C0", "C1"]
 
 
@@ -169,17 +175,35 @@ SHAPES = [
     named("hidden_then_env", [think(None), user("ENV: your move"), answer("move")]),  # 1 turn, not 2
     named("summary_then_env", [think("plan"), user("ENV: your move"), answer("move")]),  # 2 turns
     named("empty_text", [answer("")]),  # an empty assistant message is no turn either
-    named("tool_round", [call("c1", "search", q="x"), result("c1", "found"), answer("done")], tools=[tool("search", "q")]),
+    named(
+        "tool_round",
+        [call("c1", "search", q="x"), result("c1", "found"), answer("done")],
+        tools=[tool("search", "q")],
+    ),
     named(
         "mixed",
         [think(None), call("c1", "search", q="y"), result("c1", "r"), think(None), user("ENV"), answer("")],
         tools=[tool("search", "q")],
     ),
     named("game", [answer("hit"), user("ENV 1"), answer("hit"), user("ENV 2"), answer("stand")], 0.5),
-    named("unanswered_call", [think("submit now"), call("c9", "submit", answer="42")], tools=[tool("submit", "answer")]),
+    named(
+        "unanswered_call",
+        [think("submit now"), call("c9", "submit", answer="42")],
+        tools=[tool("submit", "answer")],
+    ),
     named("truncated", [think("long")], truncated=True),
-    named("parallel", [call("c1", "search", q="a"), call("c2", "search", q="b"), result("c1", "1"), result("c2", "2"),
-                       answer("both")], 0.8, tools=[tool("search", "q")]),  # fmt: skip
+    named(
+        "parallel",
+        [
+            call("c1", "search", q="a"),
+            call("c2", "search", q="b"),
+            result("c1", "1"),
+            result("c2", "2"),
+            answer("both"),
+        ],
+        0.8,
+        tools=[tool("search", "q")],
+    ),  # fmt: skip
     named("empty", []),
     "<PLACEHOLDER ROW>",
 ]
@@ -228,7 +252,10 @@ def test_head_first_reasons_match_the_full_path(tmp_path: Path) -> None:
 def test_head_first_does_not_turn_rejects_into_filtered(tmp_path: Path) -> None:
     broken = call("c1", "search")
     broken["arguments"] = "not json"
-    rows = [named("bad_args", [broken, result("c1", "o"), answer("x")], 0.0), named("orphan", [result("zz", "o")], 0.0)]
+    rows = [
+        named("bad_args", [broken, result("c1", "o"), answer("x")], 0.0),
+        named("orphan", [result("zz", "o")], 0.0),
+    ]
     acc, _ = run(tmp_path, rows, FilterOptions(min_reward=0.5))
     assert acc["rejected"] == {"invalid_tool_arguments": 1, "orphan_tool_output": 1}
 
@@ -257,7 +284,9 @@ def test_require_tool_use_and_truncation(tmp_path: Path) -> None:
     assert "truncated" in names and "status_only" in names and "truncated" not in acc["filtered"]
 
 
-def test_drop_truncated_is_on_by_default_and_off_with_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_drop_truncated_is_on_by_default_and_off_with_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert FilterOptions().drop_truncated and filter_options({}).drop_truncated
     src = write_jsonl(tmp_path / "in.jsonl", SHAPES)
     for flag, dropped in (([], 1), (["--no-drop-truncated"], 0), (["--drop-truncated"], 1)):
@@ -288,7 +317,12 @@ def test_the_example_corpus_agrees_with_the_brute_force(tmp_path: Path, examples
 
 TOKEN_ROW = rollout(
     [user("Is it warm in Paris?")],
-    [think("Look it up."), call("c1", "get_weather", city="Paris"), result("c1", "18 degrees"), answer("Mild: 18.")],
+    [
+        think("Look it up."),
+        call("c1", "get_weather", city="Paris"),
+        result("c1", "18 degrees"),
+        answer("Mild: 18."),
+    ],
     instructions="You are a weather bot.",
     tools=[tool("get_weather", "city")],
 )
@@ -299,7 +333,13 @@ TOKEN_MESSAGES = [
         "role": "assistant",
         "content": "",
         "reasoning_content": "Look it up.",
-        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+            }
+        ],
     },
     {"role": "tool", "tool_call_id": "c1", "name": "get_weather", "content": "18 degrees"},
     {"role": "assistant", "content": "Mild: 18."},
@@ -369,7 +409,10 @@ WHERE_ROWS = [
         ("judge.scores[1] > 0.5", ["math_hard"]),  # list index; out of range is None, None > 0.5 is no match
         ("len(judge.scores) == 1 or lower(judge.verdict) == 'pass'", ["math_hard", "code"]),
         ("reward * 2 - 1 >= 0.7 or abs(reward - 0.4) < 0.01", ["math_hard", "math_easy", "code"]),
-        ("max(reward, 0.5) == 0.5 and task_type == 'general'", ["bare"]),  # task_type falls back like rollforge's
+        (
+            "max(reward, 0.5) == 0.5 and task_type == 'general'",
+            ["bare"],
+        ),  # task_type falls back like rollforge's
         ("metadata.task_type > 3", []),  # str > int: a type error is simply "not matched"
         ("prompt_id != '' and rollout_id != ''", ["math_hard", "math_easy", "code", "bare"]),
     ],
@@ -446,7 +489,9 @@ def test_where_on_prompt_id_waits_for_the_converted_prompt(tmp_path: Path) -> No
     """A Head has no prompt_id (it needs the converted prompt): the head-first path must not judge it."""
     rows = [named("a", [answer("x")]), named("b", [answer("y")])]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
-    pid = next(r.prompt_id for r in read_rollouts([src]) if isinstance(r, Rollout) and r.fields["task_id"] == "a")
+    pid = next(
+        r.prompt_id for r in read_rollouts([src]) if isinstance(r, Rollout) and r.fields["task_id"] == "a"
+    )
     acc, names = run(tmp_path, rows, FilterOptions(where=Where(f"prompt_id == {pid!r}")))
     assert names == ["a"] and acc["filtered"] == {"where_false": 1}
 
@@ -462,7 +507,22 @@ def test_where_pickles_by_source() -> None:
 # --- dedup ---------------------------------------------------------------------------------------------
 
 
-VOCAB = ["invoice", "quarter", "total", "refund", "policy", "ledger", "budget", "manager", "project", "team", "report", "check", "verify", "answer"]
+VOCAB = [
+    "invoice",
+    "quarter",
+    "total",
+    "refund",
+    "policy",
+    "ledger",
+    "budget",
+    "manager",
+    "project",
+    "team",
+    "report",
+    "check",
+    "verify",
+    "answer",
+]
 _RNG = random.Random(7)
 LONG = " ".join(_RNG.choice(VOCAB) for _ in range(300))  # about 300 distinct 3-grams
 
@@ -500,7 +560,9 @@ def test_dedup_near_catches_a_one_word_change(tmp_path: Path) -> None:
     rows = [
         rollout(prompt, [answer(LONG)], task_id="original"),
         rollout(prompt, [answer(changed)], task_id="one_word"),
-        rollout(prompt, [answer(" ".join(reversed(words)))], task_id="reordered"),  # same words, other 3-grams
+        rollout(
+            prompt, [answer(" ".join(reversed(words)))], task_id="reordered"
+        ),  # same words, other 3-grams
         rollout(prompt, [answer("A short and unrelated reply about the weather.")], task_id="other"),
     ]
     acc, names = run(tmp_path, rows, FilterOptions(dedup="near"))
@@ -583,7 +645,9 @@ def test_balance_by_is_a_seeded_random_choice(tmp_path: Path) -> None:
     choices = {seed: kept(seed) for seed in range(6)}
     for seed, names in choices.items():
         a = [n for n in names if n.startswith("a")]
-        assert len(a) == 4 and "a_low" not in a and [n for n in names if n.startswith("b")] == ["b0", "b1", "b2"]
+        assert (
+            len(a) == 4 and "a_low" not in a and [n for n in names if n.startswith("b")] == ["b0", "b1", "b2"]
+        )
         assert names == sorted(names, key=[r["task_id"] for r in rows].index)  # output stays in input order
         # exactly the 4 smallest seeded keys of the category
         job = Job(seed=seed)
@@ -619,10 +683,14 @@ def test_the_order_of_reasons_is_fixed(tmp_path: Path) -> None:
 
 
 def test_a_rollout_failing_many_filters_counts_under_the_first(tmp_path: Path) -> None:
-    bad = named("bad", [think("long")], 0.1, truncated=True, metadata={"task_type": "x"})  # truncated, low, no tool
+    bad = named(
+        "bad", [think("long")], 0.1, truncated=True, metadata={"task_type": "x"}
+    )  # truncated, low, no tool
     worse = named("worse", [], 0.1, truncated=True)  # no assistant turn comes before everything
     rows = [bad, worse, named("good", [call("c", "f"), result("c", "o"), answer("ok")], 1.0)]
-    opts = FilterOptions(min_reward=0.5, require_tool_use=True, where=Where("reward > 0.5"), success_only=True)
+    opts = FilterOptions(
+        min_reward=0.5, require_tool_use=True, where=Where("reward > 0.5"), success_only=True
+    )
     for variant in (opts, replace(opts, min_task_success_rate=0.0), replace(opts, dedup="exact")):
         acc, names = run(tmp_path, rows, variant)
         assert names == ["good"]

@@ -18,7 +18,9 @@ from rollforge.pipeline import DpoOptions, make_dpo
 def group(*rewards: float, ineligible: tuple[int, ...] = (), same: tuple[int, ...] = ()) -> list[Candidate]:
     """Candidates in input order; ``same`` rows share one trajectory, every other row has its own."""
     return [
-        Candidate(row=i, reward=r, eligible=i not in ineligible, trajectory=0 if i in same else 100 + i, key=i)
+        Candidate(
+            row=i, reward=r, eligible=i not in ineligible, trajectory=0 if i in same else 100 + i, key=i
+        )
         for i, r in enumerate(rewards)
     ]
 
@@ -76,7 +78,9 @@ def test_best_random_picks_by_seeded_key_among_the_lower_ones() -> None:
         Candidate(row=0, reward=0.2, eligible=True, trajectory=1, key=50),
         Candidate(row=1, reward=1.0, eligible=True, trajectory=2, key=99),
         Candidate(row=2, reward=0.0, eligible=True, trajectory=3, key=70),
-        Candidate(row=3, reward=0.95, eligible=True, trajectory=4, key=1),  # within the margin: never rejected
+        Candidate(
+            row=3, reward=0.95, eligible=True, trajectory=4, key=1
+        ),  # within the margin: never rejected
         Candidate(row=4, reward=0.5, eligible=True, trajectory=5, key=10),
     ]
     pairs, reason = pair_group(candidates, "best-random", 0.1)
@@ -102,7 +106,9 @@ def test_all_pairs_every_eligible_chosen_over_the_margin_largest_first() -> None
 
 @pytest.mark.parametrize("strategy", ["best-worst", "best-random"])
 def test_max_pairs_does_not_change_single_pair_strategies(strategy: str) -> None:
-    assert pair_group(group(1.0, 0.5, 0.0), strategy, 0.1, 1) == pair_group(group(1.0, 0.5, 0.0), strategy, 0.1)
+    assert pair_group(group(1.0, 0.5, 0.0), strategy, 0.1, 1) == pair_group(
+        group(1.0, 0.5, 0.0), strategy, 0.1
+    )
 
 
 def test_unknown_strategy() -> None:
@@ -126,7 +132,9 @@ def test_unknown_strategy() -> None:
         (19.4, -100.0, 100.0, True),  # rewards are environment-defined, not 0..1
     ],
 )
-def test_margin_is_compared_with_a_float_tolerance(high: float, low: float, margin: float, paired: bool) -> None:
+def test_margin_is_compared_with_a_float_tolerance(
+    high: float, low: float, margin: float, paired: bool
+) -> None:
     assert 0.3 - 0.2 < 0.1  # the reason for the tolerance
     pairs, reason = pair_group(group(high, low), "best-worst", margin)
     assert bool(pairs) is paired
@@ -151,7 +159,9 @@ def candidates_for(order: list[tuple[str, float]], seed: int) -> list[Candidate]
 ROLLOUTS = [("best", 1.0)] + [(f"low{i}", i / 20) for i in range(12)]
 
 
-def chosen_and_rejected(order: list[tuple[str, float]], seed: int, strategy: str = "best-random") -> tuple[str, str]:
+def chosen_and_rejected(
+    order: list[tuple[str, float]], seed: int, strategy: str = "best-random"
+) -> tuple[str, str]:
     names = [rid for rid, _ in order]
     (pair,), _ = pair_group(candidates_for(order, seed), strategy, 0.1)
     return names[pair[0].row], names[pair[1].row]
@@ -212,7 +222,9 @@ def test_make_dpo_counts_every_prompt_once(tmp_path: Path) -> None:
                                  ("all", None, [("OK0", "OK2"), ("OK0", "OK3"), ("OK0", "OK1"), ("OK1", "OK2"),
                                                 ("OK3", "OK2")]),
                                  ("all", 2, [("OK0", "OK2"), ("OK0", "OK3")])):  # fmt: skip
-        acc = make_dpo([src], str(out), options=DpoOptions(pairing=strategy, max_pairs_per_prompt=cap), workers=1)
+        acc = make_dpo(
+            [src], str(out), options=DpoOptions(pairing=strategy, max_pairs_per_prompt=cap), workers=1
+        )
         assert acc["prompts"] == 7 and acc["unpaired"] == unpaired
         assert acc["pairs"] == acc["written"] == len(pairs)
         assert [(names[r["chosen_id"]], names[r["rejected_id"]]) for r in read_jsonl(out)] == pairs

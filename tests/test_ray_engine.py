@@ -38,7 +38,12 @@ def ray_local():
 
 
 def test_ray_build_equals_local_build(ray_local, examples_dir: Path, tmp_path: Path) -> None:
-    common = {"inputs": [str(examples_dir)], "output": str(tmp_path), "min_reward": 0.5, "success_only": False}
+    common = {
+        "inputs": [str(examples_dir)],
+        "output": str(tmp_path),
+        "min_reward": 0.5,
+        "success_only": False,
+    }
     local = build(make_recipe({**common, "version": "local", "workers": 2}))
     remote = build(make_recipe({**common, "version": "ray", "engine": "ray", "workers": 2}))
     for name in FILES:

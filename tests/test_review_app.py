@@ -183,6 +183,8 @@ def test_next_and_previous_follow_the_filter(client: TestClient, index: RolloutI
     html = client.get(f"/r/{math[1]}?task=math").text
     assert f'href="/r/{math[2]}?task=math" data-key="j"' in html
     assert f'href="/r/{math[0]}?task=math" data-key="k"' in html
+    assert 'href="/?task=math" data-key="u"' in html
+    assert 'href="/?page=2" data-key="u"' in client.get(f"/r/{index.entries[55].rollout_id}").text
 
 
 def test_loopback_server_refuses_foreign_host_header(client: TestClient) -> None:

@@ -96,7 +96,7 @@ def _explain(error: ValidationError, source: str) -> RollforgeError:
         return RollforgeError(f"{source}: unknown key {key!r}{more}", hint=hint)
     if first["type"] == "missing":
         what = Recipe.model_fields[key].description or key
-        return RollforgeError(f"{source}: {key!r} is required{more}", hint=f"set it to the {what}")
+        return RollforgeError(f"{source}: {key!r} is required{more}", hint=f"set it: {what}")
     message = str(first["msg"]).removeprefix("Value error, ")
     return RollforgeError(f"{source}: {key!r}: {message} (got {first.get('input')!r}){more}")
 
@@ -115,7 +115,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
     base = Path(path).parent
     for key in ("inputs", "output", "review_db"):
-        data[key] = _relative_to(base, data.get(key))
+        if key in data:
+            data[key] = _relative_to(base, data[key])
     return make_recipe({**data, **(overrides or {})}, source=str(path))
 
 

@@ -160,8 +160,12 @@ def rollout_page(request: Request) -> Response:
     flt = parse_filter(request.query_params, index)
     labels = review.store.all()
     current = {rid: rec.label for rid, rec in labels.items()}
-    prev, nxt = neighbours(index.select(flt, current), index, rollout_id)
+    selected = index.select(flt, current)
+    prev, nxt = neighbours(selected, index, rollout_id)
     query = filter_query(flt)
+    # back to the list page this rollout is on, so `u` returns to where the reviewer was
+    at = next((i for i, e in enumerate(selected) if e.rollout_id == rollout_id), 0)
+    list_url = "/" + filter_query(flt, page=at // PAGE_SIZE + 1 if at >= PAGE_SIZE else None)
     return review.page(
         request,
         "rollout.html",
@@ -174,7 +178,7 @@ def rollout_page(request: Request) -> Response:
         stratum=index.stratum_names()[index.stratum_of(entry.reward)],
         prev_url=f"/r/{prev.rollout_id}{query}" if prev else None,
         next_url=f"/r/{nxt.rollout_id}{query}" if nxt else None,
-        list_url=f"/{query}",
+        list_url=list_url,
         flt=flt,
         labels=LABELS,
         progress=progress(index, current),
