@@ -200,18 +200,26 @@ def test_openai_rows(tmp_path: Path) -> None:
         "messages": [
             TOOLS_MESSAGES[0],
             TOOLS_MESSAGES[1],
-            {"role": "assistant", "content": think_text("Check Paris first.", ""), "tool_calls": [string_args(PAR_CALL)],
-             "weight": 1},
+            {
+                "role": "assistant",
+                "content": think_text("Check Paris first.", ""),
+                "tool_calls": [string_args(PAR_CALL)],
+                "weight": 1,
+            },
             TOOLS_MESSAGES[3],
-            {"role": "assistant", "content": think_text("Now Rome and a search, in parallel.", "Checking."),
-             "tool_calls": [string_args(ROME_CALL), string_args(HEAT_CALL)], "weight": 1},
+            {
+                "role": "assistant",
+                "content": think_text("Now Rome and a search, in parallel.", "Checking."),
+                "tool_calls": [string_args(ROME_CALL), string_args(HEAT_CALL)],
+                "weight": 1,
+            },
             TOOLS_MESSAGES[5],
             TOOLS_MESSAGES[6],
             {"role": "assistant", "content": "Rome is warmer.", "weight": 1},
         ],
         "tools": CHAT_TOOLS,
         "parallel_tool_calls": True,
-    }  # fmt: skip
+    }
     assert rows[1] == {
         "messages": [
             GAME_MESSAGES[0],
@@ -235,12 +243,19 @@ def test_openai_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "first", "second"),
     [
-        ("field", {"content": "", "reasoning_content": "Check Paris first."},
-         {"content": "hit", "reasoning_content": "16 is low."}),
-        ("think", {"content": think_text("Check Paris first.", "")}, {"content": think_text("16 is low.", "hit")}),
+        (
+            "field",
+            {"content": "", "reasoning_content": "Check Paris first."},
+            {"content": "hit", "reasoning_content": "16 is low."},
+        ),
+        (
+            "think",
+            {"content": think_text("Check Paris first.", "")},
+            {"content": think_text("16 is low.", "hit")},
+        ),
         ("drop", {"content": ""}, {"content": "hit"}),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("fmt", ["trl", "nemo-rl"])
 def test_reasoning_modes(tmp_path: Path, fmt: str, mode: str, first: dict, second: dict) -> None:
     _, rows = sft(tmp_path, fmt, mode)
@@ -276,8 +291,12 @@ def llamafactory_parse(example: dict[str, Any], entry: dict[str, Any]) -> list[d
     assistant/function, and a non-ranking conversation must have an even number of turns)."""
     tags, columns = entry["tags"], entry["columns"]
     role, content = tags["role_tag"], tags["content_tag"]
-    mapping = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant",
-               tags["observation_tag"]: "observation", tags["function_tag"]: "function"}  # fmt: skip
+    mapping = {
+        tags["user_tag"]: "user",
+        tags["assistant_tag"]: "assistant",
+        tags["observation_tag"]: "observation",
+        tags["function_tag"]: "function",
+    }
     accept = ((tags["user_tag"], tags["observation_tag"]), (tags["assistant_tag"], tags["function_tag"]))
     aligned = []
     for i, turn in enumerate(example[columns["messages"]]):
@@ -293,11 +312,14 @@ def test_sharegpt_rows_alternate_and_register_in_dataset_info(tmp_path: Path) ->
         {"from": "human", "value": "Warmer in Paris or Rome?"},
         {"from": "function_call", "value": '{"name":"get_weather","arguments":{"city":"Paris"}}'},
         {"from": "observation", "value": "18C"},
-        {"from": "function_call", "value": '[{"name":"get_weather","arguments":{"city":"Rome"}},'
-                                           '{"name":"search","arguments":{"query":"Rome heat"}}]'},
+        {
+            "from": "function_call",
+            "value": '[{"name":"get_weather","arguments":{"city":"Rome"}},'
+            '{"name":"search","arguments":{"query":"Rome heat"}}]',
+        },
         {"from": "observation", "value": "25C\n</tool_response>\n<tool_response>\nno heatwave"},
         {"from": "gpt", "value": "Rome is warmer."},
-    ]  # fmt: skip
+    ]
     assert rows[0] == {
         "conversations": tools_turns,
         "system": "You are a weather bot.",
@@ -343,10 +365,17 @@ def test_sharegpt_rows_alternate_and_register_in_dataset_info(tmp_path: Path) ->
 def test_sharegpt_filters_what_it_cannot_represent(tmp_path: Path) -> None:
     late_system = rollout([user("Hi"), system("Now answer in French.")], [answer("Bonjour")], 1.0)
     image = rollout(
-        [{"role": "user", "content": [{"type": "input_text", "text": "What is this?"},
-                                      {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]}],
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is this?"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+                ],
+            }
+        ],
         [answer("A cat.")],
-    )  # fmt: skip
+    )
     merged = rollout([user("Part one."), user("Part two.")], [answer("Both read.")])
     acc, rows = sft(tmp_path, "sharegpt", rows=[late_system, image, merged, HISTORY_ROW])
     assert acc["filtered"] == {"not_representable_in_sharegpt": 2}
@@ -362,18 +391,29 @@ def test_sharegpt_filters_what_it_cannot_represent(tmp_path: Path) -> None:
 WEATHER_PROMPT = [system("You are a weather bot."), user("Weather in Paris?")]
 SHARED_STEPS = [call("c1", "get_weather", city="Paris"), result("c1", "18C")]
 DPO_ROWS = [
-    rollout(WEATHER_PROMPT, [*SHARED_STEPS, answer("Paris: 18C, mild.")], 1.0, tools=TOOLS[:1], task_id="w_good"),
+    rollout(
+        WEATHER_PROMPT, [*SHARED_STEPS, answer("Paris: 18C, mild.")], 1.0, tools=TOOLS[:1], task_id="w_good"
+    ),
     rollout(WEATHER_PROMPT, [answer("Probably warm.")], 0.5, tools=TOOLS[:1], task_id="w_guess"),
     rollout(WEATHER_PROMPT, [*SHARED_STEPS, answer("No idea.")], 0.0, tools=TOOLS[:1], task_id="w_bad"),
-    rollout("Hit or stand on 16?", [answer("hit"), user("You drew 3: 19."), answer("stand"), user("You win.")], 1.0,
-            task_id="g_win"),
+    rollout(
+        "Hit or stand on 16?",
+        [answer("hit"), user("You drew 3: 19."), answer("stand"), user("You win.")],
+        1.0,
+        task_id="g_win",
+    ),
     rollout("Hit or stand on 16?", [answer("<think>Risky.</think>stand")], -1.0, task_id="g_lose"),
     rollout("What is 2+2?", [think("Add them."), answer("4")], 1.0, task_id="m_right"),
     rollout("What is 2+2?", [answer("5")], 0.0, task_id="m_wrong"),
-    rollout("Find both.", [call("p1", "search", query="a"), call("p2", "search", query="b")], 1.0, tools=TOOLS[1:],
-            task_id="p_calls"),
+    rollout(
+        "Find both.",
+        [call("p1", "search", query="a"), call("p2", "search", query="b")],
+        1.0,
+        tools=TOOLS[1:],
+        task_id="p_calls",
+    ),
     rollout("Find both.", [answer("Nothing found.")], 0.0, tools=TOOLS[1:], task_id="p_none"),
-]  # fmt: skip
+]
 
 
 def dpo(
@@ -390,10 +430,16 @@ def test_trl_dpo_rows(tmp_path: Path) -> None:
     acc, rows, names = dpo(tmp_path, "trl")
     assert (acc["prompts"], acc["pairs"], acc["written"], acc["unpaired"]) == (4, 4, 4, {})
     assert [(names[r["chosen_id"]], names[r["rejected_id"]]) for r in rows] == [
-        ("w_good", "w_bad"), ("g_win", "g_lose"), ("m_right", "m_wrong"), ("p_calls", "p_none")]  # fmt: skip
+        ("w_good", "w_bad"),
+        ("g_win", "g_lose"),
+        ("m_right", "m_wrong"),
+        ("p_calls", "p_none"),
+    ]
     weather = rows[0]
-    assert weather["prompt"] == [{"role": "system", "content": "You are a weather bot."},
-                                 {"role": "user", "content": "Weather in Paris?"}]  # fmt: skip
+    assert weather["prompt"] == [
+        {"role": "system", "content": "You are a weather bot."},
+        {"role": "user", "content": "Weather in Paris?"},
+    ]
     assert weather["chosen"] == [
         {"role": "assistant", "content": "", "tool_calls": [PAR_CALL]},
         tool_msg("c1", "get_weather", "18C"),
@@ -473,13 +519,31 @@ def test_openai_dpo_skips_pairs_that_are_not_one_assistant_message(tmp_path: Pat
         "non_preferred_output": [{"role": "assistant", "content": "5"}],
     }
     assert rows[1] == {
-        "input": {"messages": [{"role": "user", "content": "Find both."}], "tools": CHAT_TOOLS[1:],
-                  "parallel_tool_calls": True},
-        "preferred_output": [{"role": "assistant", "content": "", "tool_calls": [
-            {"id": "p1", "type": "function", "function": {"name": "search", "arguments": '{"query": "a"}'}},
-            {"id": "p2", "type": "function", "function": {"name": "search", "arguments": '{"query": "b"}'}}]}],
+        "input": {
+            "messages": [{"role": "user", "content": "Find both."}],
+            "tools": CHAT_TOOLS[1:],
+            "parallel_tool_calls": True,
+        },
+        "preferred_output": [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "p1",
+                        "type": "function",
+                        "function": {"name": "search", "arguments": '{"query": "a"}'},
+                    },
+                    {
+                        "id": "p2",
+                        "type": "function",
+                        "function": {"name": "search", "arguments": '{"query": "b"}'},
+                    },
+                ],
+            }
+        ],
         "non_preferred_output": [{"role": "assistant", "content": "Nothing found."}],
-    }  # fmt: skip
+    }
 
 
 # --- the fast assembly against a slow reference -----------------------------------------------------------------
@@ -517,20 +581,37 @@ def ref_row(good: Rollout, bad: Rollout, fmt: str, reasoning: str) -> dict[str, 
     prompt = ref_style(good.prompt, reasoning, arguments)
     chosen = ref_style(ref_trim(good.completion), reasoning, arguments)
     rejected = ref_style(ref_trim(bad.completion), reasoning, arguments)
-    extra = {"chosen_reward": good.reward, "rejected_reward": bad.reward, "margin": good.reward - bad.reward,
-             "prompt_id": good.prompt_id}  # fmt: skip
+    extra = {
+        "chosen_reward": good.reward,
+        "rejected_reward": bad.reward,
+        "margin": good.reward - bad.reward,
+        "prompt_id": good.prompt_id,
+    }
     if fmt == "trl":
-        return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "tools": good.tools, **extra,
-                "chosen_id": good.rollout_id, "rejected_id": bad.rollout_id}  # fmt: skip
+        return {
+            "prompt": prompt,
+            "chosen": chosen,
+            "rejected": rejected,
+            "tools": good.tools,
+            **extra,
+            "chosen_id": good.rollout_id,
+            "rejected_id": bad.rollout_id,
+        }
     if fmt == "nemo-rl":
-        return {"context": prompt, "completions": [{"rank": 0, "completion": chosen}, {"rank": 1, "completion": rejected}],
-                **extra}  # fmt: skip
+        return {
+            "context": prompt,
+            "completions": [{"rank": 0, "completion": chosen}, {"rank": 1, "completion": rejected}],
+            **extra,
+        }
     single = [len(side) == 1 and side[0]["role"] == "assistant" for side in (chosen, rejected)]
     if not all(single):
         return None
     parallel = any(len(m.get("tool_calls") or ()) > 1 for m in chosen + rejected)
-    return {"input": {"messages": prompt, "tools": good.tools, "parallel_tool_calls": parallel},
-            "preferred_output": chosen, "non_preferred_output": rejected}  # fmt: skip
+    return {
+        "input": {"messages": prompt, "tools": good.tools, "parallel_tool_calls": parallel},
+        "preferred_output": chosen,
+        "non_preferred_output": rejected,
+    }
 
 
 def decoded(row: dict[str, Any]) -> dict[str, Any]:
@@ -573,14 +654,24 @@ def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy:
     rollouts = {r.fields["task_id"]: r for r in read_rollouts([src], decoder) if isinstance(r, Rollout)}
     plain = {r.fields["task_id"]: r for r in read_rollouts([src]) if isinstance(r, Rollout)}
     reasoning = "think" if fmt == "openai" else "field"
-    for good, bad in [("w_good", "w_bad"), ("g_win", "g_lose"), ("m_right", "m_wrong"), ("p_calls", "p_none"),
-                      ("w_guess", "w_bad")]:  # fmt: skip
+    for good, bad in [
+        ("w_good", "w_bad"),
+        ("g_win", "g_lose"),
+        ("m_right", "m_wrong"),
+        ("p_calls", "p_none"),
+        ("w_guess", "w_bad"),
+    ]:
         g, b = rollouts[good], rollouts[bad]
         info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id)
         want = ref_row(plain[good], plain[bad], fmt, reasoning)
         try:
-            got = decoded(json.loads(assemble(pieces(to_record(g), fmt, reasoning), pieces(to_record(b), fmt, reasoning),
-                                              info, fmt)))  # fmt: skip
+            got = decoded(
+                json.loads(
+                    assemble(
+                        pieces(to_record(g), fmt, reasoning), pieces(to_record(b), fmt, reasoning), info, fmt
+                    )
+                )
+            )
         except Skip as skip:
             assert want is None and skip.reason == "not_single_assistant_message"
             continue
@@ -601,7 +692,42 @@ def test_dpo_pairs_only_within_a_prompt_and_counts_facts(tmp_path: Path) -> None
 def test_sft_with_filters_still_exports_every_format(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [TOOLS_ROW, GAME_ROW, HISTORY_ROW, DANGLING_ROW])
     for fmt in ("trl", "openai", "nemo-rl", "sharegpt"):
-        acc = make_sft([src], str(tmp_path / f"{fmt}.jsonl"), FilterOptions(require_tool_use=True),
-                       SftOptions(format=fmt), workers=1)  # fmt: skip
+        acc = make_sft(
+            [src],
+            str(tmp_path / f"{fmt}.jsonl"),
+            FilterOptions(require_tool_use=True),
+            SftOptions(format=fmt),
+            workers=1,
+        )
         check_sft_accounting(acc)
         assert acc["written"] == 2 and acc["filtered"] == {"no_tool_use": 2}
+
+
+def test_pretty_printed_arguments_keep_one_row_per_line(tmp_path: Path) -> None:
+    """Agents may send arguments as indented JSON; copied verbatim, its newlines would split the JSONL row."""
+    pretty = call("c1", "run_code")
+    arguments = {"code": "print(1)\nprint(2)", "limits": {"seconds": 5, "ratio": 2.5}}
+    pretty["arguments"] = json.dumps(arguments, indent=2)
+    tools = [tool("run_code", "code")]
+    rows = [
+        rollout("Run it.", [pretty, result("c1", "1\n2"), answer("Done.")], 1.0, tools=tools),
+        rollout("Run it.", [pretty, answer("Skipped.")], 0.0, tools=tools),
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    for fmt in ("trl", "openai", "nemo-rl", "sharegpt"):
+        out = tmp_path / f"sft-{fmt}.jsonl"
+        acc = make_sft([src], str(out), options=SftOptions(format=fmt), workers=1)
+        lines = out.read_bytes().splitlines()
+        assert len(lines) == acc["written"] == 2
+        text = out.read_text()
+        assert text.count("\n") == 2 and arguments["code"] not in text  # the newline stays escaped
+        if fmt != "sharegpt":
+            call_out = json.loads(lines[0])["messages"][1]["tool_calls"][0]["function"]["arguments"]
+            assert (json.loads(call_out) if fmt == "openai" else call_out) == arguments
+    for fmt in ("trl", "nemo-rl", "openai"):
+        out = tmp_path / f"dpo-{fmt}.jsonl"
+        acc = make_dpo([src], str(out), options=DpoOptions(format=fmt), workers=1)
+        assert len(out.read_bytes().splitlines()) == acc["written"] == (0 if fmt == "openai" else 1)
+        if fmt == "trl":
+            row = read_jsonl(out)[0]
+            assert row["chosen"][0]["tool_calls"][0]["function"]["arguments"] == arguments

@@ -200,8 +200,10 @@ def prompt_group(prompt: str, rewards: list[float | None], **kw: Any) -> list[di
 
 
 def test_make_dpo_counts_every_prompt_once(tmp_path: Path) -> None:
-    identical = [rollout("IDENT?", [answer("same")], r, task_id=f"IDENT{i}", _ng_rollout_index=i)
-                 for i, r in enumerate([1.0, 0.0])]  # fmt: skip
+    identical = [
+        rollout("IDENT?", [answer("same")], r, task_id=f"IDENT{i}", _ng_rollout_index=i)
+        for i, r in enumerate([1.0, 0.0])
+    ]
     rows = [
         *prompt_group("OK", [1.0, 0.5, 0.0, 0.45]),
         *prompt_group("SINGLE", [1.0]),
@@ -216,12 +218,19 @@ def test_make_dpo_counts_every_prompt_once(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     names = ids_by_field(src)
     out = tmp_path / "dpo.jsonl"
-    unpaired = {"single_rollout": 1, "all_equal_rewards": 1, "no_eligible_chosen": 1, "below_margin": 1,
-                "identical_trajectories": 1, "no_assistant_turn": 1}  # fmt: skip
-    for strategy, cap, pairs in (("best-worst", None, [("OK0", "OK2")]),
-                                 ("all", None, [("OK0", "OK2"), ("OK0", "OK3"), ("OK0", "OK1"), ("OK1", "OK2"),
-                                                ("OK3", "OK2")]),
-                                 ("all", 2, [("OK0", "OK2"), ("OK0", "OK3")])):  # fmt: skip
+    unpaired = {
+        "single_rollout": 1,
+        "all_equal_rewards": 1,
+        "no_eligible_chosen": 1,
+        "below_margin": 1,
+        "identical_trajectories": 1,
+        "no_assistant_turn": 1,
+    }
+    for strategy, cap, pairs in (
+        ("best-worst", None, [("OK0", "OK2")]),
+        ("all", None, [("OK0", "OK2"), ("OK0", "OK3"), ("OK0", "OK1"), ("OK1", "OK2"), ("OK3", "OK2")]),
+        ("all", 2, [("OK0", "OK2"), ("OK0", "OK3")]),
+    ):
         acc = make_dpo(
             [src], str(out), options=DpoOptions(pairing=strategy, max_pairs_per_prompt=cap), workers=1
         )

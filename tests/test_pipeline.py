@@ -68,9 +68,22 @@ def test_sft_json_accounting_adds_up(
     assert acc["filtered"] == {"truncated": 4}
     assert acc["written"] == 476 == len(read_jsonl(tmp_path / "sft.jsonl"))
     acc = cli_json(
-        capsys, "sft", str(examples_dir), "-o", str(tmp_path / "sft.jsonl"), "--workers", "1",
-        "--success-only", "--success-threshold", "0.5", "--require-tool-use", "--min-turns", "2", "--dedup", "exact",
-    )  # fmt: skip
+        capsys,
+        "sft",
+        str(examples_dir),
+        "-o",
+        str(tmp_path / "sft.jsonl"),
+        "--workers",
+        "1",
+        "--success-only",
+        "--success-threshold",
+        "0.5",
+        "--require-tool-use",
+        "--min-turns",
+        "2",
+        "--dedup",
+        "exact",
+    )
     check_sft_accounting(acc)
     assert set(acc["filtered"]) <= {"truncated", "not_success", "no_tool_use", "too_few_turns", "duplicate"}
     assert acc["written"] == len(read_jsonl(tmp_path / "sft.jsonl")) > 0
@@ -94,8 +107,21 @@ def test_dpo_json_accounting_adds_up(
         == acc["pairs"] - acc["skipped"]["not_single_assistant_message"]
         == len(read_jsonl(out))
     )
-    acc = cli_json(capsys, "dpo", str(examples_dir), "-o", str(out), "--workers", "1", "--pairing", "all",
-                   "--max-pairs-per-prompt", "2", "--min-margin", "0.3")  # fmt: skip
+    acc = cli_json(
+        capsys,
+        "dpo",
+        str(examples_dir),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--pairing",
+        "all",
+        "--max-pairs-per-prompt",
+        "2",
+        "--min-margin",
+        "0.3",
+    )
     per_prompt = Counter(r["prompt_id"] for r in read_jsonl(out))
     assert max(per_prompt.values()) == 2 and acc["pairs"] == sum(per_prompt.values())
     assert acc["prompts"] == len(per_prompt) + sum(acc["unpaired"].values())
@@ -126,9 +152,13 @@ def test_human_output_goes_to_stderr(
 @pytest.mark.parametrize("command", ["sft", "dpo"])
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_a_failure_mid_write_leaves_nothing(
-    tmp_path: Path, examples_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-    command: str, error: type[BaseException],
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    examples_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    command: str,
+    error: type[BaseException],
+) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "data.jsonl"
@@ -188,8 +218,14 @@ def test_sample_and_sharegpt_outputs_are_atomic(
 def run_all(tmp_path: Path, paths: list[str], tag: str, workers: int, seed: int = 3) -> dict[str, bytes]:
     """sft (with seeded balancing and near dedup), dpo (seeded best-random) and sample: the bytes written."""
     out = tmp_path / tag
-    make_sft(paths, str(out / "sft.jsonl"), FilterOptions(dedup="near", min_reward=0.1),
-             SftOptions(balance_by="agent_ref.name", max_per_category=100), seed=seed, workers=workers)  # fmt: skip
+    make_sft(
+        paths,
+        str(out / "sft.jsonl"),
+        FilterOptions(dedup="near", min_reward=0.1),
+        SftOptions(balance_by="agent_ref.name", max_per_category=100),
+        seed=seed,
+        workers=workers,
+    )
     make_dpo(
         paths, str(out / "dpo.jsonl"), options=DpoOptions(pairing="best-random"), seed=seed, workers=workers
     )
@@ -235,8 +271,12 @@ def test_every_input_form_gives_the_same_output(
 ) -> None:
     runs = tmp_path / "runs"
     runs.mkdir()
-    for name in ("tool_calling.jsonl", "tool_calling_materialized_inputs.jsonl", "tool_calling_failures.jsonl",
-                 "tool_calling_aggregate_metrics.json"):  # fmt: skip
+    for name in (
+        "tool_calling.jsonl",
+        "tool_calling_materialized_inputs.jsonl",
+        "tool_calling_failures.jsonl",
+        "tool_calling_aggregate_metrics.json",
+    ):
         shutil.copy(examples_dir / name, runs / name)
     zipped = tmp_path / "zipped"
     zipped.mkdir()
@@ -293,16 +333,24 @@ def test_missing_inputs_are_a_clean_error(tmp_path: Path, capsys: pytest.Capture
     [
         (FilterOptions(), DpoOptions()),
         (FilterOptions(min_reward=0.6, require_tool_use=True), DpoOptions(min_margin=0.3)),
-        (FilterOptions(success=Success(threshold=0.9), success_only=True, max_turns=3), DpoOptions(pairing="all")),
-        (FilterOptions(where=Where("agent_ref.name != 'math_agent'"), min_task_success_rate=0.25),
-         DpoOptions(pairing="best-random", min_margin=0.5)),
+        (
+            FilterOptions(success=Success(threshold=0.9), success_only=True, max_turns=3),
+            DpoOptions(pairing="all"),
+        ),
+        (
+            FilterOptions(where=Where("agent_ref.name != 'math_agent'"), min_task_success_rate=0.25),
+            DpoOptions(pairing="best-random", min_margin=0.5),
+        ),
         (FilterOptions(drop_truncated=False, min_items=2), DpoOptions(pairing="all", max_pairs_per_prompt=3)),
     ],
-)  # fmt: skip
+)
 def test_every_pair_is_one_prompt_over_the_margin_with_a_clean_chosen_side(
-    tmp_path: Path, examples_dir: Path, corpus_rollouts: dict[str, Rollout], filters: FilterOptions,
+    tmp_path: Path,
+    examples_dir: Path,
+    corpus_rollouts: dict[str, Rollout],
+    filters: FilterOptions,
     options: DpoOptions,
-) -> None:  # fmt: skip
+) -> None:
     out = tmp_path / "dpo.jsonl"
     acc = make_dpo([str(examples_dir)], str(out), filters, options, workers=1)
     rows = read_jsonl(out)
@@ -348,11 +396,9 @@ def test_dpo_pairs_the_unfiltered_group(
 
 def strata_rows() -> list[dict[str, Any]]:
     rewards = [0.1] * 3 + [0.6] * 25 + [0.9] * 5 + [1.0] * 2
-    rows: list[dict[str, Any] | str] = [
-        rollout(f"Task {i}?", [answer(f"answer {i}")], r, task_id=f"t{i}") for i, r in enumerate(rewards)
-    ]
+    rows = [rollout(f"Task {i}?", [answer(f"answer {i}")], r, task_id=f"t{i}") for i, r in enumerate(rewards)]
     rows.append(rollout("cut?", [answer("cut")], 0.95, truncated=True, task_id="cut"))  # sampled: for review
-    return rows  # type: ignore[return-value]
+    return rows
 
 
 def test_sample_takes_what_each_stratum_has(tmp_path: Path) -> None:
@@ -421,9 +467,28 @@ def test_bad_strata_are_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_python_api_matches_the_cli(
     tmp_path: Path, examples_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    cli = cli_json(capsys, "sft", str(examples_dir), "-o", str(tmp_path / "cli.jsonl"), "--workers", "1",
-                   "--min-reward", "0.5", "--format", "openai", "--seed", "9")  # fmt: skip
-    api = make_sft([str(examples_dir)], str(tmp_path / "api.jsonl"), FilterOptions(min_reward=0.5),
-                   SftOptions(format="openai"), seed=9, workers=1)  # fmt: skip
+    cli = cli_json(
+        capsys,
+        "sft",
+        str(examples_dir),
+        "-o",
+        str(tmp_path / "cli.jsonl"),
+        "--workers",
+        "1",
+        "--min-reward",
+        "0.5",
+        "--format",
+        "openai",
+        "--seed",
+        "9",
+    )
+    api = make_sft(
+        [str(examples_dir)],
+        str(tmp_path / "api.jsonl"),
+        FilterOptions(min_reward=0.5),
+        SftOptions(format="openai"),
+        seed=9,
+        workers=1,
+    )
     assert cli == api
     assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "api.jsonl").read_bytes()

@@ -181,7 +181,7 @@ class _Builder:
         reasoning, answer, shape = split_think(content)
         if shape:
             self.fact(shape)
-        if reasoning is not None:
+        if reasoning:  # a bare "</think>" leaves no reasoning text: no turn to train on
             self.reasoning.append(reasoning)
         if answer:
             self.texts.append(answer)

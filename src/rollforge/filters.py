@@ -8,6 +8,7 @@ Per-rollout filters run where the rollout is read (in any worker). Filters that 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,7 +61,7 @@ def build_checks(opts: FilterOptions, full: bool = True) -> list[Check]:
     """
     checks: list[Check] = [("no_assistant_turn", _at_least(_turns_high, 1))]
     if opts.labels is not None:
-        rejected = review_rejected(opts.labels)
+        rejected = review_rejected(opts.labels, _mtime(opts.labels))
         checks.append(("review_rejected", lambda r: r.rollout_id not in rejected))
     if opts.drop_truncated:
         checks.append(("truncated", lambda r: not r.truncated))
@@ -130,9 +131,15 @@ def first_failure(checks: list[Check], rollout: Any) -> str | None:
     return None
 
 
+def _mtime(path: str) -> float:
+    """When the database last changed (in WAL mode new labels land in the -wal file first)."""
+    times = [os.stat(p).st_mtime for p in (path, path + "-wal") if os.path.exists(p)]
+    return max(times, default=0.0)  # a missing path: rejected_ids says clearly what is wrong
+
+
 @lru_cache(maxsize=2)
-def review_rejected(db_path: str) -> frozenset[str]:
-    """Rollout ids whose current review label is `reject` (loaded once per process)."""
+def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
+    """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
     from rollforge.review.db import rejected_ids
 
     return frozenset(rejected_ids(db_path))

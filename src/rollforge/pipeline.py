@@ -19,7 +19,7 @@ from typing import Any
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan
-from rollforge.engine.select import DpoSelection, select_sft
+from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export import dpo as dpo_export
 from rollforge.export import sft as sft_export
@@ -125,10 +125,11 @@ def make_dpo(
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
         )
-    return dpo_accounting(result, selection, written)
+    return dpo_accounting(result, selection, written, job)
 
 
-def dpo_accounting(result: Scan, selection: DpoSelection, written: Written) -> dict:
+def dpo_accounting(result: Scan, selection: DpoSelection, written: Written, job: Job) -> dict:
+    """``filtered``: rollouts a quality filter bars from the chosen side (they can still be rejected sides)."""
     return {
         **read_accounting(result),
         "prompts": selection.prompts,
@@ -136,6 +137,7 @@ def dpo_accounting(result: Scan, selection: DpoSelection, written: Written) -> d
         "written": written.total,
         "splits": dict(written.rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
+        "filtered": dict(sorted(ineligible(result.index, job).items())),
         "skipped": dict(written.skipped),
         "export": dict(written.notes),
     }
@@ -159,6 +161,7 @@ def make_sample(
     return {
         **read_accounting(result),
         "written": len(result.sample),
+        "filtered": {},
         "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
     }
 

@@ -23,7 +23,7 @@ from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output
 from rollforge.engine.local import Scan
-from rollforge.engine.select import DpoSelection, SftSelection, select_sft
+from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.errors import RollforgeError
 from rollforge.export import dpo as dpo_export
@@ -214,6 +214,7 @@ def _accounting(
         trl_dpo = dpo["trl"]
         acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
                       **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
+                      "filtered": dict(sorted(ineligible(result.index, job).items())),
                       "skipped": dict(trl_dpo.skipped)}  # fmt: skip
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "",
     )
     if "dpo" in acc:
-        print_accounting({**acc, **acc["dpo"], "filtered": {}}, "DPO", "")
+        print_accounting({**acc, **acc["dpo"]}, "DPO", "")
     console = Console()
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")

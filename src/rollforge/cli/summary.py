@@ -17,8 +17,9 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     table.add_row("  rollouts", str(acc["rollouts"]))
     for reason, n in acc["rejected"].items():
         table.add_row(f"  rejected: {reason}", str(n))
+    label = "cannot be chosen" if "pairs" in acc else "filtered"
     for reason, n in acc.get("filtered", {}).items():
-        table.add_row(f"  filtered: {reason}", str(n))
+        table.add_row(f"  {label}: {reason}", str(n))
     if "pairs" in acc:
         table.add_row("prompts", str(acc["prompts"]))
         for reason, n in acc["unpaired"].items():

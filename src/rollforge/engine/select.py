@@ -74,6 +74,16 @@ class DpoSelection:
     pairs: list[Pair]
     prompts: int = 0
     unpaired: Counter = field(default_factory=Counter)  # reason -> prompts without a pair
+    not_chosen: Counter = field(
+        default_factory=Counter
+    )  # reason -> rollouts the filters bar from being chosen
+
+
+def ineligible(index: RowIndex, job: Job) -> Counter:
+    """Rollouts a quality filter bars from the chosen side, by reason (they may still be rejected sides)."""
+    reasons = [REASON_NAMES.get(code) for code in index.reason]
+    _task_success_rate(index, job, reasons)
+    return Counter(r for r in reasons if r is not None)
 
 
 def group_candidates(index: RowIndex, job: Job) -> tuple[dict[int, list[Candidate]], int]:

@@ -92,10 +92,19 @@ def assemble(chosen: Pieces, rejected: Pieces, info: PairInfo, fmt: str) -> byte
     return _ENCODE(row)
 
 
+def _without_ids(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as compared across rollouts: tool-call ids are per rollout, so they do not count."""
+    out = {k: v for k, v in message.items() if k != "tool_call_id"}
+    if "tool_calls" in out:
+        out["tool_calls"] = [{k: v for k, v in call.items() if k != "id"} for call in out["tool_calls"]]
+    return out
+
+
 def shared_prefix(chosen: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
-    """Length of the common start of two completions, backed off so both continue with an assistant turn."""
+    """Length of the common start of two completions (tool-call ids aside), backed off so both continue
+    with an assistant turn. The chosen side's messages become the shared prompt."""
     n = 0
-    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
+    while n < min(len(chosen), len(rejected)) and _without_ids(chosen[n]) == _without_ids(rejected[n]):
         n += 1
     while n > 0 and not (
         n < len(chosen) and n < len(rejected) and chosen[n]["role"] == rejected[n]["role"] == "assistant"
@@ -117,6 +126,7 @@ def split_at_divergence(chosen: Pieces, rejected: Pieces, facts: Counter) -> tup
 
     def rebuilt(p: Pieces, completion: list[dict[str, Any]]) -> Pieces:
         single = len(completion) == 1 and completion[0]["role"] == "assistant"
-        return Pieces(prompt, msgspec.Raw(_ENCODE(completion)), p.tools, single, p.parallel_calls)
+        parallel = any(len(m.get("tool_calls") or ()) > 1 for m in completion)
+        return Pieces(prompt, msgspec.Raw(_ENCODE(completion)), p.tools, single, parallel)
 
     return rebuilt(chosen, good), rebuilt(rejected, bad)

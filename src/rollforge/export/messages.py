@@ -43,7 +43,11 @@ def _object_arguments(call: dict[str, Any]) -> dict[str, Any]:
     fn = call["function"]
     args = fn["arguments"]
     if isinstance(args, Raw):
-        args = Raw(msgspec.json.decode(args).encode())
+        body = msgspec.json.decode(args).encode()
+        # Pretty-printed arguments: copied as they are, a raw newline would split the JSONL row in two.
+        if b"\n" in body or b"\r" in body:
+            body = msgspec.json.format(body, indent=0)
+        args = Raw(body)
     elif isinstance(args, str):
         args = msgspec.json.decode(args)
     return {**call, "function": {**fn, "arguments": args}}

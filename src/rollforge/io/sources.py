@@ -137,6 +137,20 @@ def _expand(path: str) -> list[str]:
     return [path]
 
 
+def _sibling_companions(names: list[str]) -> list[str]:
+    """A rollouts file named on its own still brings its NeMo Gym companions from beside it."""
+    found = []
+    for name in names:
+        if name == STDIN or is_url(name) or companion_kind(name) is not None:
+            continue
+        stem = split_name(name)[0]
+        for tail in ("_materialized_inputs", "_failures"):
+            for suffix in SUFFIXES:
+                if os.path.isfile(stem + tail + suffix):
+                    found.append(stem + tail + suffix)
+    return found
+
+
 def discover(paths: list[str]) -> Discovery:
     """Expand user paths into rollouts sources (in a stable order) and companion files."""
     if not paths:
@@ -149,6 +163,7 @@ def discover(paths: list[str]) -> Discovery:
             if name not in seen:
                 seen.add(name)
                 names.append(name)
+    names += [c for c in _sibling_companions(names) if c not in seen]
     materialized = {split_name(c)[0]: c for c in names if companion_kind(c) == "materialized_inputs"}
     for name in names:
         kind = companion_kind(name)

@@ -57,7 +57,9 @@ def _axes(
 ) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    (ax.yaxis if counts == "y" else ax.xaxis).set_major_locator(MaxNLocator(nbins=6, integer=True))  # no "0.5 rows"
+    (ax.yaxis if counts == "y" else ax.xaxis).set_major_locator(
+        MaxNLocator(nbins=6, integer=True)
+    )  # no "0.5 rows"
     ax.set_title(title, loc="left")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
