@@ -115,6 +115,8 @@ def _at_most(measure: Callable[[Any], float], bound: float) -> Callable[[Any], b
 def certain_failure(checks: list[Check], head: Any) -> str | None:
     """For a Head: the first check it fails whatever its exact turn count, provided it passes every earlier
     check whatever that count. None when it passes them all, or when only the conversion can tell."""
+    if head.turns_at_least == head.turns_at_most:  # the usual case: the count is exact
+        return first_failure(checks, head)
     low, high = head.with_turns(head.turns_at_least), head.with_turns(head.turns_at_most)
     for reason, keep in checks:
         at_low, at_high = keep(low), keep(high)

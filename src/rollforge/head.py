@@ -8,6 +8,7 @@ turn count is a range (a reasoning-only turn may or may not hold text), and the 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Union
 
 import msgspec
@@ -27,6 +28,8 @@ class ItemHead(msgspec.Struct):
     role: Optional[str] = None  # noqa: UP045
     call_id: Optional[str] = None  # noqa: UP045
     arguments: msgspec.Raw = NULL
+    content: msgspec.Raw = NULL  # raw: only looked at, never decoded
+    summary: msgspec.Raw = NULL
 
 
 class ResponseHead(msgspec.Struct):
@@ -77,6 +80,23 @@ def head_of(
     return Head(file, line_no, line, obj, field_names, reward, len(output), truncated, calls, (low, high))
 
 
+# Something that is not a quote, whitespace (plain or escaped) or a think tag: real text has begun.
+_BLANK = rb"(?:\\[nrt]|\s|</?think>)*"
+_REAL = rb'(?:[^"\\<\s]|\\[^nrt]|<(?!/?think>))'
+_STRING_HAS_TEXT = re.compile(rb'"' + _BLANK + _REAL)
+_PART_HAS_TEXT = re.compile(rb'"(?:text|refusal)"\s*:\s*"' + _BLANK + _REAL)  # searches stop at the first hit
+
+
+def _leaves_a_message(kind: str, item: ItemHead) -> bool:
+    """Whether this model item surely yields an assistant message, judged from its raw bytes: a call
+    always does; text or reasoning when it holds something besides think tags and whitespace."""
+    if kind == "function_call":
+        return True
+    raw = item.summary if kind == "reasoning" else item.content
+    pattern = _STRING_HAS_TEXT if memoryview(raw)[0] == ord('"') else _PART_HAS_TEXT
+    return pattern.match(raw) is not None if pattern is _STRING_HAS_TEXT else pattern.search(raw) is not None
+
+
 def _input_calls(params: Any) -> set[str]:
     """call_ids of function calls in the prompt (an output may answer a call made in the input)."""
     items = params.get("input") if isinstance(params, dict) else None
@@ -105,8 +125,7 @@ def _walk(output: list[Any], calls_seen: set[str], arguments: str) -> tuple[Any,
         elif kind == "function_call_output" and item.call_id not in calls_seen:
             return "orphan_tool_output", f"function_call_output {item.call_id!r} answers no earlier call"
         if kind in MODEL_ITEMS or item.role == "assistant":
-            # Only a call is sure to leave an assistant message: reasoning or text may turn out empty.
-            certain = certain or kind == "function_call"
+            certain = certain or _leaves_a_message(kind, item)
             calls = calls or kind == "function_call"
             in_turn = True
         elif in_turn:
