@@ -172,8 +172,19 @@ def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:
             fh.write(line if line.endswith(b"\n") else line + b"\n")
 
 
-def split_function(seed: int, val_fraction: float) -> Any:
-    return lambda pid: "validation" if validation_split(seed, pid, val_fraction) else "train"
+@dataclass(frozen=True)
+class SplitByPrompt:
+    """prompt_id -> "train" or "validation", seeded; picklable, so writer processes can use it."""
+
+    seed: int
+    val_fraction: float
+
+    def __call__(self, prompt_id: str) -> str:
+        return "validation" if validation_split(self.seed, prompt_id, self.val_fraction) else "train"
+
+
+def split_function(seed: int, val_fraction: float) -> SplitByPrompt:
+    return SplitByPrompt(seed, val_fraction)
 
 
 def _arguments(fmt: str) -> str:

@@ -5,11 +5,12 @@ end. A build that dies leaves no version directory (its hidden leftovers are rem
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from rollforge.build.recipe import Recipe
 from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output
-from rollforge.engine.local import Scan
+from rollforge.engine.local import Scan, default_workers
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.errors import RollforgeError
@@ -119,7 +120,9 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
             dpo_sel = engine.select_dpo(
                 result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, str(spill)
             )
-        sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence)
+        sft, dpo = _write_datasets(
+            result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence, recipe.workers
+        )
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
@@ -150,27 +153,27 @@ def _write_datasets(
     tmp: Path,
     split_of: Any,
     split: bool,
+    workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
-    """Every format's files, written concurrently (copying and hashing release the GIL)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    """Every format's files, each written by a process of its own (the rows are rendered already: this is
+    copying and hashing, which a second core halves)."""
+    processes = min(workers or default_workers(), len(job.sft) + len(job.dpo))
+    pool: Any = (
+        ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        if processes > 1
+        else ThreadPoolExecutor(1)
+    )
+    with pool:
         sft = {
-            o.format: pool.submit(
-                write_sft,
-                result,
-                sft_sel,
-                {s: str(tmp / layout(o.format, "sft", s)) for s in SPLITS},
-                split_of,
-                k,
-            )
+            o.format: pool.submit(write_sft, result, sft_sel, _paths(tmp, o.format, "sft"), split_of, k)
             for k, o in enumerate(job.sft)
         }
         dpo = {
             o.format: pool.submit(
-                write_dpo, result, dpo_sel, {s: str(tmp / layout(o.format, "dpo", s)) for s in SPLITS},
-                split_of, o.format, split, k,
+                write_dpo, result, dpo_sel, _paths(tmp, o.format, "dpo"), split_of, o.format, split, k
             )
             for k, o in enumerate(job.dpo)
-        }  # fmt: skip
+        }
         written = (
             {f: future.result() for f, future in sft.items()},
             {f: future.result() for f, future in dpo.items()},
@@ -180,6 +183,10 @@ def _write_datasets(
         with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
             fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
     return written
+
+
+def _paths(tmp: Path, fmt: str, kind: str) -> dict[str, str]:
+    return {split: str(tmp / layout(fmt, kind, split)) for split in SPLITS}
 
 
 def _output_files(tmp: Path, sft: dict[str, Written], dpo: dict[str, Written]) -> list[tuple[Path, int, str]]:
