@@ -1,0 +1,330 @@
+"""One test per conversion rule (the table in rollforge/convert.py) and per reject reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from rollforge.decode import LineDecoder
+from rollforge.io.read import read_rollouts
+from rollforge.rollout import Reject, Rollout
+from rollforge.schema import plain
+
+
+def line(inputs: Any, output: Any, reward: Any = 1.0, **params: Any) -> bytes:
+    row: dict[str, Any] = {
+        "responses_create_params": {"input": inputs, **params},
+        "response": {"output": output},
+    }
+    if reward is not ...:
+        row["reward"] = reward
+    return json.dumps(row).encode()
+
+
+def parse(data: bytes, **decoder: Any) -> Rollout | Reject:
+    return LineDecoder(**decoder).parse(data, "f.jsonl", 1)
+
+
+def ok(data: bytes, **decoder: Any) -> Rollout:
+    result = parse(data, **decoder)
+    assert isinstance(result, Rollout), result
+    return result
+
+
+def say(role: str, text: Any, typed: bool = True) -> dict[str, Any]:
+    item: dict[str, Any] = {"role": role, "content": text}
+    if typed:
+        item["type"] = "message"
+    return item
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+
+
+def reasoning(*texts: str, encrypted: str | None = None) -> dict[str, Any]:
+    return {"type": "reasoning", "summary": [{"type": "summary_text", "text": t} for t in texts],
+            "encrypted_content": encrypted}  # fmt: skip
+
+
+def call(cid: str, name: str, args: Any = "{}") -> dict[str, Any]:
+    return {"type": "function_call", "call_id": cid, "name": name, "arguments": args}
+
+
+def result(cid: str, out: Any) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": cid, "output": out}
+
+
+USER = [say("user", "hi")]
+
+
+def test_string_input_is_one_user_message() -> None:
+    r = ok(line("what is 2+2?", [answer("4")]))
+    assert r.messages == [{"role": "user", "content": "what is 2+2?"}, {"role": "assistant", "content": "4"}]
+    assert r.prompt_len == 1
+
+
+def test_typeless_messages_are_messages() -> None:
+    r = ok(line([say("user", "hi", typed=False)], [answer("hello")]))
+    assert r.messages[0] == {"role": "user", "content": "hi"}
+
+
+def test_instructions_and_leading_system_developer_fold_into_one_system() -> None:
+    r = ok(
+        line([say("system", "S"), say("developer", "D"), say("user", "U")], [answer("A")], instructions="I")
+    )
+    assert r.messages[0] == {"role": "system", "content": "I\n\nS\n\nD"}
+    assert r.messages[1]["role"] == "user" and r.facts["developer_messages"] == 1
+
+
+def test_a_late_system_message_stays_in_place() -> None:
+    r = ok(line([say("user", "U"), say("system", "later")], [answer("A")]))
+    assert [m["role"] for m in r.messages] == ["user", "system", "assistant"] and r.facts["late_system"] == 1
+
+
+def test_reasoning_summary_goes_to_reasoning_content() -> None:
+    r = ok(line(USER, [reasoning("think 1", "think 2"), answer("A")]))
+    assert r.messages[-1] == {"role": "assistant", "content": "A", "reasoning_content": "think 1\n\nthink 2"}
+    assert r.facts["reasoning_summary"] == 1
+
+
+@pytest.mark.parametrize(("encrypted", "fact"), [(None, "reasoning_hidden"), ("gAAA", "reasoning_encrypted")])
+def test_hidden_reasoning_adds_nothing(encrypted: str | None, fact: str) -> None:
+    r = ok(line(USER, [reasoning(encrypted=encrypted), answer("A")]))
+    assert r.messages[-1] == {"role": "assistant", "content": "A"} and r.facts[fact] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "reasoning_text", "content", "fact"),
+    [
+        ("<think>plan</think>\n\nanswer", "plan", "answer", "think_inline"),
+        ("plan\n</think>\n\nanswer", "plan", "answer", "think_lone_close"),
+        ("<think>a</think>x<think>b</think>y", "a\n\nb", "xy", "think_inline"),
+        ("<think>cut off mid", "cut off mid", None, "think_unclosed"),
+    ],
+)
+def test_inline_think_tags(text: str, reasoning_text: str, content: str | None, fact: str) -> None:
+    r = ok(line(USER, [answer(text)]))
+    msg = r.messages[-1]
+    assert (
+        msg["reasoning_content"] == reasoning_text
+        and msg["content"] == (content or "")
+        and r.facts[fact] == 1
+    )
+
+
+def test_a_bare_close_tag_is_no_turn() -> None:
+    r = ok(line(USER, [answer("</think>")]))
+    assert r.assistant_turns == 0
+
+
+def test_reasoning_text_content_parts() -> None:
+    item = {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "raw cot"}]}
+    r = ok(line(USER, [item, answer("A")]))
+    assert r.messages[-1]["reasoning_content"] == "raw cot"
+
+
+def test_one_model_turn_is_one_assistant_message() -> None:
+    r = ok(line(USER, [reasoning("r"), answer("part 1 "), answer("part 2"), call("c1", "f", '{"x": 1}'),
+                       result("c1", "out"), answer("done")]))  # fmt: skip
+    roles = [m["role"] for m in r.messages]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    first = r.messages[1]
+    assert first["content"] == "part 1 part 2" and first["reasoning_content"] == "r"
+    assert first["tool_calls"] == [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+    ]
+
+
+def test_parallel_calls_answered_by_tool_messages_with_ids_and_names() -> None:
+    r = ok(line(USER, [call("a", "f"), call("b", "g"), result("a", "1"), result("b", "2"), answer("ok")]))
+    assert len(r.messages[1]["tool_calls"]) == 2 and r.facts["parallel_calls"] == 1
+    assert r.messages[2] == {"role": "tool", "tool_call_id": "a", "name": "f", "content": "1"}
+    assert r.messages[3] == {"role": "tool", "tool_call_id": "b", "name": "g", "content": "2"}
+
+
+def test_an_unanswered_final_call_is_kept() -> None:
+    r = ok(line(USER, [answer("submitting"), call("s", "submit", '{"a": 1}')]))
+    assert (
+        r.messages[-1]["tool_calls"][0]["function"]["name"] == "submit" and r.facts["unanswered_calls"] == 1
+    )
+
+
+def test_environment_user_turns_inside_the_output() -> None:
+    r = ok(line(USER, [answer("a1"), say("user", "env says"), answer("a2")]))
+    assert [m["role"] for m in r.messages] == ["user", "assistant", "user", "assistant"]
+    assert r.prompt_len == 1 and r.facts["env_user_turns"] == 1 and r.assistant_turns == 2
+
+
+def test_prompt_inside_the_output_with_empty_input() -> None:
+    r = ok(line([], [say("user", "the task"), answer("A")]))
+    assert r.prompt_len == 1 and r.messages[0] == {"role": "user", "content": "the task"}
+    assert r.facts["prompt_in_output"] == 1
+
+
+def test_nested_transition_outputs_take_the_last_transcript() -> None:
+    step1 = [say("user", "q"), call("c", "f"), result("c", "1")]
+    step2 = [*step1, answer("final")]
+    r = ok(line([], [step1, step2]))
+    assert [m["role"] for m in r.messages] == ["user", "assistant", "tool", "assistant"] and r.n_items == 4
+
+
+def test_nested_outputs_that_do_not_extend_are_rejected() -> None:
+    assert (
+        parse(line([], [[say("user", "q"), answer("a")], [say("user", "other")]])).reason
+        == "nested_output_not_cumulative"
+    )
+
+
+def test_image_parts_become_chat_parts() -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    r = ok(line([say("user", [{"type": "input_text", "text": "look"}, image])], [answer("a cat")]))
+    assert r.messages[0]["content"] == [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "auto"}},
+    ]
+    assert r.facts["images"] == 1
+
+
+def test_refusal_parts_are_text() -> None:
+    item = {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "I can't"}]}
+    r = ok(line(USER, [item]))
+    assert r.messages[-1]["content"] == "I can't" and r.facts["refusals"] == 1
+
+
+@pytest.mark.parametrize(
+    "response", [{"incomplete_details": {"reason": "max_output_tokens"}}, {"status": "incomplete"}]
+)
+def test_truncated_responses(response: dict[str, Any]) -> None:
+    row = json.loads(line(USER, [reasoning("long")]))
+    row["response"] |= response
+    assert ok(json.dumps(row).encode()).truncated
+
+
+def test_tools_flat_to_nested_and_nested_pass_through() -> None:
+    flat = {
+        "type": "function",
+        "name": "f",
+        "description": "d",
+        "parameters": {"type": "object"},
+        "strict": True,
+    }
+    nested = {"type": "function", "function": {"name": "g", "parameters": {}}}
+    r = ok(line(USER, [answer("a")], tools=[flat, nested]))
+    assert r.tools == [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}},
+                       nested]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "stored"), [({"x": 1}, '{"x":1}'), ("", "{}"), (None, "{}"), ("  ", "{}")])
+def test_arguments_kept_as_a_json_string(args: Any, stored: str) -> None:
+    r = ok(line(USER, [call("c", "f", args), result("c", "o"), answer("a")]))
+    assert r.messages[1]["tool_calls"][0]["function"]["arguments"] == stored
+
+
+def test_non_object_arguments_rejected_as_objects_kept_as_strings() -> None:
+    data = line(USER, [call("c", "f", "not json"), result("c", "o"), answer("a")])
+    assert parse(data).reason == "invalid_tool_arguments"
+    assert ok(data, arguments="string").messages[1]["tool_calls"][0]["function"]["arguments"] == "not json"
+
+
+def test_tool_output_parts_are_text() -> None:
+    r = ok(
+        line(
+            USER,
+            [
+                call("c", "f"),
+                result("c", [{"type": "input_text", "text": "a"}, {"type": "input_text", "text": "b"}]),
+                answer("x"),
+            ],
+        )
+    )
+    assert r.messages[2]["content"] == "ab"
+
+
+def test_lazy_text_is_the_same_conversation(examples_dir: Any) -> None:
+    data = (examples_dir / "tool_calling.jsonl").read_bytes().splitlines()[:40]
+    for raw in data:
+        lazy, eager = LineDecoder(lazy_text=True).parse(raw, "f", 1), LineDecoder().parse(raw, "f", 1)
+        assert isinstance(lazy, Rollout) and isinstance(eager, Rollout)
+        assert plain(lazy.messages) == eager.messages and lazy.prompt_id == eager.prompt_id
+
+
+def test_head_agrees_with_the_full_parse(examples_dir: Any, shared_rollouts_or_none: Any) -> None:
+    folders = [examples_dir] + ([shared_rollouts_or_none] if shared_rollouts_or_none else [])
+    decoder = LineDecoder()
+    for folder in folders:
+        for path in sorted(folder.glob("*.jsonl")):
+            if "_" in path.stem and path.stem.endswith(("_failures", "_inputs")):
+                continue
+            for n, raw in enumerate(path.read_bytes().splitlines(), 1):
+                full, head = decoder.parse(raw, str(path), n), decoder.parse_head(raw, str(path), n)
+                if isinstance(full, Reject):
+                    assert isinstance(head, Reject) or head.reward is not None, (path, n)
+                    continue
+                assert not isinstance(head, Reject), (path, n, head)
+                assert (head.reward, head.n_items, head.uses_tools, head.truncated) == (
+                    full.reward, full.n_items, full.uses_tools, full.truncated), (path, n)  # fmt: skip
+                assert head.turns_at_least <= full.assistant_turns <= head.turns_at_most, (path, n)
+
+
+@pytest.fixture
+def shared_rollouts_or_none() -> Any:
+    from conftest import SHARED_ROLLOUTS
+
+    return SHARED_ROLLOUTS if SHARED_ROLLOUTS.is_dir() else None
+
+
+# --- every reject reason ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"<PLACEHOLDER ROW>", "invalid_json"),
+        (b'{"a": ', "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'"text"', "not_an_object"),
+        (b'{"responses_create_params": {"input": "x"}}', "no_response"),
+        (b'{"responses_create_params": {"input": "x"}, "response": {}, "reward": 1}', "no_output"),
+        (
+            b'{"responses_create_params": {"input": "x"}, "response": {"output": "nope"}, "reward": 1}',
+            "no_output",
+        ),
+        (b'{"response": {"output": []}, "reward": 1}', "no_prompt"),
+        (b'{"responses_create_params": {"input": 5}, "response": {"output": []}, "reward": 1}', "no_prompt"),
+        (line([], []), "no_prompt"),
+        (line(USER, [answer("a")], reward=...), "no_reward"),
+        (line(USER, [answer("a")], reward=None), "no_reward"),
+        (line(USER, [answer("a")], reward="high"), "bad_reward"),
+        (line(USER, [answer("a")], reward=10**400), "bad_reward"),
+        (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": NaN'), "bad_reward"),
+        (line(USER, ["a string item"]), "malformed_item"),
+        (line(USER, [{"type": "function_call", "arguments": "{}"}]), "malformed_item"),
+        (line(USER, [{"type": "web_search_call", "id": "w"}]), "unsupported_item"),
+        (line([say("user", [{"type": "input_file", "file_id": "f"}])], [answer("a")]), "unsupported_content"),
+        (line([say("narrator", "x")], [answer("a")]), "unknown_role"),
+        (line(USER, [result("nobody", "o")]), "orphan_tool_output"),
+        (line(USER, [answer("a")], tools=[{"type": "web_search"}]), "unsupported_tool"),
+        (line(USER, [call("c", "f", "[1]"), result("c", "o")]), "invalid_tool_arguments"),
+        (line([], [[say("user", "q"), answer("a")], [answer("b")]]), "nested_output_not_cumulative"),
+    ],
+)
+def test_reject_reasons(data: bytes, reason: str) -> None:
+    result_ = parse(data)
+    assert isinstance(result_, Reject) and result_.reason == reason, result_
+    head = LineDecoder().parse_head(data, "f.jsonl", 1)
+    if isinstance(head, Reject):  # the cheap look, where it rejects, says the same
+        assert head.reason == reason
+
+
+def test_a_corrupt_gzip_stream_is_an_unreadable_file(tmp_path: Any) -> None:
+    good = b"\n".join(line(USER, [answer(f"a{i}")]) for i in range(200)) + b"\n"
+    packed = gzip.compress(good)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    records = list(read_rollouts([str(path)]))
+    assert isinstance(records[-1], Reject) and records[-1].reason == "unreadable_file"
+    assert all(isinstance(r, Rollout) for r in records[:-1]) and records[:-1]
