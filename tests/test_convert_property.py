@@ -27,7 +27,7 @@ text = st.text(max_size=30) | st.sampled_from(
 parts = st.lists(
     st.fixed_dictionaries(
         {"type": st.sampled_from(["input_text", "output_text", "refusal", "input_image", "x"]), "text": text}
-    ),  # fmt: skip
+    ),
     max_size=3,
 )
 items = st.one_of(
@@ -37,7 +37,7 @@ items = st.one_of(
             "role": st.sampled_from(["user", "assistant", "system", "tool"]),
             "content": text | parts,
         }
-    ),  # fmt: skip
+    ),
     st.fixed_dictionaries(
         {
             "type": st.just("function_call"),
@@ -45,14 +45,14 @@ items = st.one_of(
             "name": st.text(max_size=5),
             "arguments": st.sampled_from(['{"x":1}', "", "[]", "{", None]),
         }
-    ),  # fmt: skip
+    ),
     st.fixed_dictionaries(
         {
             "type": st.just("function_call_output"),
             "call_id": st.sampled_from(["a", "b", "c"]),
             "output": text | parts,
         }
-    ),  # fmt: skip
+    ),
     st.fixed_dictionaries(
         {"type": st.just("reasoning"), "summary": st.lists(st.fixed_dictionaries({"text": text}), max_size=2)}
     ),
