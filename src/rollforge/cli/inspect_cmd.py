@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rollforge.cli.common import add_command, print_json
+from rollforge.progress import set_quiet
 from rollforge.stats import take_inventory
 
 EXAMPLES = """\
@@ -34,11 +35,14 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object on stdout instead of tables"
     )
+    parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = take_inventory(args.paths)
+    set_quiet(args.quiet or args.json)
+    summary = take_inventory(args.paths, args.workers)
     if args.json:
         print_json(summary)
     else:

@@ -59,7 +59,8 @@ class Job:
     @property
     def head_first(self) -> bool:
         """Rollouts dropped by cheap filters need no conversion when nothing else needs their prompt."""
-        return not self.dpo and self.filters.min_task_success_rate is None and not self.strata
+        only_sft = bool(self.sft) and not self.dpo and not self.strata
+        return only_sft and self.filters.min_task_success_rate is None
 
     def decoder(self) -> LineDecoder:
         extra = set(self.filters.fields)

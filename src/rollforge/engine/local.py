@@ -46,7 +46,7 @@ def chunk_size(total_bytes: int, workers: int) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, total_bytes // max(1, workers * 4) + 1))
 
 
-def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None) -> Scan:
+def scan(discovery: Discovery, job: Job, spill_dir: str | None, workers: int | None = None) -> Scan:
     """Read every input line once, in parallel, into a :class:`Scan`."""
     workers = workers or default_workers()
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
@@ -55,7 +55,7 @@ def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = N
     return _merge(results, chunks, job)
 
 
-def _run(chunks: list[Chunk], job: Job, spill_dir: str, workers: int) -> Iterator[ChunkResult]:
+def _run(chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int) -> Iterator[ChunkResult]:
     total = sum((c.end or c.source.size) - c.start for c in chunks) or None
     with progress_bar() as bar:
         task = bar.add_task("reading", total=total)
