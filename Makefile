@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 DEMO_OUT := demo-output
 
@@ -40,11 +41,16 @@ lint: $(DEV_STAMP)
 test: install-dev lint
 	$(VENV)/bin/pytest -q
 
-bench: $(STAMP)
-	$(PY) benchmarks/run.py
+# The harness measures the process tree with psutil (a dev extra); BENCH_ARGS adds options (run.py --help).
+$(BENCH_STAMP): $(STAMP)
+	$(PIP) install -q 'psutil>=5.9'
+	touch $@
 
-bench-large: $(STAMP)
-	$(PY) benchmarks/run.py --large
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+bench-large: $(BENCH_STAMP)
+	$(PY) benchmarks/run.py --large $(BENCH_ARGS)
 
 example: $(STAMP)
 	$(VENV)/bin/rollforge example -o examples/rollouts

@@ -187,9 +187,15 @@ class _Builder:
             self.texts.append(answer)
 
     def _reasoning(self, item: Item) -> None:
-        texts = [p.text for p in item.summary or () if p.text != NULL and p.text != EMPTY]
+        texts = [t for p in item.summary or () if (t := _string(p.text)) != EMPTY]
         if not texts and memoryview(item.content)[0] == _BRACKET:
-            texts = [p.text for p in _PARTS.decode(item.content) if p.text != NULL and p.text != EMPTY]
+            try:
+                parts = _PARTS.decode(item.content)
+            except msgspec.ValidationError as exc:
+                raise Unconvertible(
+                    "malformed_item", f"a reasoning content part is malformed: {exc}"
+                ) from None
+            texts = [t for p in parts if (t := _string(p.text)) != EMPTY]
         if texts:
             self.fact("reasoning_summary")
             self.reasoning.append(_join(texts, "\n\n"))
@@ -244,10 +250,10 @@ class _Builder:
     def _part(self, part: Part) -> dict[str, Any]:
         kind = part.type
         if kind in _TEXT_PARTS:
-            return {"type": "text", "text": EMPTY if part.text == NULL else part.text}
+            return {"type": "text", "text": _string(part.text)}
         if kind == "refusal":
             self.fact("refusals")
-            return {"type": "text", "text": EMPTY if part.refusal == NULL else part.refusal}
+            return {"type": "text", "text": _string(part.refusal)}
         if kind == "input_image":
             self.fact("images")
             url = part.image_url or part.file_id
@@ -255,6 +261,15 @@ class _Builder:
                 raise Unconvertible("unsupported_content", "an input_image part has no image_url")
             return {"type": "image_url", "image_url": {"url": url, "detail": part.detail or "auto"}}
         raise Unconvertible("unsupported_content", f"content part type {kind!r} has no chat form")
+
+
+def _string(raw: Raw) -> Raw:
+    """A part's text as a Raw JSON string (null reads as empty); a number or object there is malformed."""
+    if raw == NULL:
+        return EMPTY
+    if memoryview(raw)[0] != _QUOTE:
+        raise Unconvertible("malformed_item", "a content part's text is not a string")
+    return raw
 
 
 def _join(pieces: list[Any], sep: str) -> Any:

@@ -64,7 +64,10 @@ class LineDecoder:
     def parse_head(
         self, line: bytes, file: str, line_no: int, restore: Restore | None = None
     ) -> Head | Reject:
-        """The cheap look (see rollforge.head); a line it cannot judge is parsed in full for the verdict."""
+        """The cheap look (see rollforge.head); a line it cannot judge, or rejects, is parsed in full for the
+        verdict (a line can break several rules: the reason reported is the one the full parse names)."""
+        if bad_utf8(line):
+            return Reject(file, line_no, "invalid_json", "not valid UTF-8")
         try:
             obj = self._head.decode(line)
         except msgspec.MsgspecError:
@@ -74,11 +77,17 @@ class LineDecoder:
             for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
                 if key in self.field_names and getattr(obj, key, None) is msgspec.UNSET:
                     setattr(obj, key, value)
-        return head_of(obj, self.field_names, line, file, line_no, self.arguments)
+        head = head_of(obj, self.field_names, line, file, line_no, self.arguments)
+        if isinstance(head, Reject):  # rare, so the full parse costs little
+            parsed = self.parse(line, file, line_no, restore)
+            return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
+        return head
 
     def parse(self, line: bytes, file: str, line_no: int, restore: Restore | None = None) -> Rollout | Reject:
         """Decode and convert one line. ``restore(task_index, rollout_index)`` returns materialized-input
         fields to fill in where the rollout lacks them."""
+        if bad_utf8(line):
+            return Reject(file, line_no, "invalid_json", "not valid UTF-8")
         try:
             obj = self._decoder.decode(line)
         except msgspec.ValidationError as exc:
@@ -112,6 +121,8 @@ class LineDecoder:
             obj: Any = msgspec.json.decode(msgspec.json.encode(value), type=self.type)
         except msgspec.ValidationError as exc:
             return Reject("", 0, _reason_for(str(exc)), str(exc))
+        except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): not text UTF-8 can hold
+            return None
         obj.reward = value.get("reward", msgspec.UNSET)
         return obj
 
@@ -162,6 +173,18 @@ class LineDecoder:
         )
 
 
+def bad_utf8(line: bytes) -> bool:
+    """msgspec does not check the text it keeps raw: invalid UTF-8 would raise later, or reach the output.
+    Most lines are ASCII (a fast check); the others are decoded once."""
+    if not isinstance(line, bytes) or line.isascii():
+        return False
+    try:
+        line.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def _reason_for(error: str) -> str:
     """The reject reason a schema error points at (msgspec names the JSON path: `$.response.output[3]`)."""
     if " - at `" not in error:
@@ -173,6 +196,8 @@ def _reason_for(error: str) -> str:
         return "no_response"
     if path == "$.response.output":
         return "no_output"
+    if path == "$.reward":  # a number out of range (1e400)
+        return "bad_reward"
     return "malformed_item"
 
 

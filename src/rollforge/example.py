@@ -398,3 +398,23 @@ def _companions(out: Path, name: str, planned: list[dict[str, Any]]) -> None:
         )
     with atomic_file(out / f"{name}_aggregate_metrics.json") as fh:
         fh.write(orjson.dumps({"rollouts": len(planned), "note": "written by rollforge example"}))
+
+
+def heldout_tasks(count: int = 20, seed: int = 0) -> list[dict[str, Any]]:
+    """Single-turn math tasks for evaluation (`rollforge collect`): NeMo Gym input rows with an
+    `expected_answer`, none of them a prompt of the example corpus (their numbers and text differ)."""
+    rng = random.Random(f"heldout-{seed}")
+    rows = []
+    for i in range(count):
+        a, b = rng.randint(100, 999), rng.randint(100, 999)  # the corpus multiplies numbers below 100
+        rows.append({
+            "responses_create_params": {"input": [{"role": "user", "content": f"Compute {a} * {b}. Reply with the number."}]},
+            "expected_answer": str(a * b), "task_id": f"heldout-{i}", "metadata": {"task_type": "math"},
+        })  # fmt: skip
+    return rows
+
+
+def write_heldout_tasks(path: str | Path, count: int = 20, seed: int = 0) -> int:
+    with atomic_file(path) as fh:
+        fh.writelines(orjson.dumps(row) + b"\n" for row in heldout_tasks(count, seed))
+    return count

@@ -85,6 +85,7 @@ _BLANK = rb"(?:\\[nrt]|\s|</?think>)*"
 _REAL = rb'(?:[^"\\<\s]|\\[^nrt]|<(?!/?think>))'
 _STRING_HAS_TEXT = re.compile(rb'"' + _BLANK + _REAL)
 _PART_HAS_TEXT = re.compile(rb'"(?:text|refusal)"\s*:\s*"' + _BLANK + _REAL)  # searches stop at the first hit
+_SUMMARY_HAS_TEXT = re.compile(rb'"text"\s*:\s*"' + _BLANK + _REAL)  # conversion reads only summary texts
 
 
 def _leaves_a_message(kind: str, item: ItemHead) -> bool:
@@ -93,7 +94,10 @@ def _leaves_a_message(kind: str, item: ItemHead) -> bool:
     if kind == "function_call":
         return True
     raw = item.summary if kind == "reasoning" else item.content
-    pattern = _STRING_HAS_TEXT if memoryview(raw)[0] == ord('"') else _PART_HAS_TEXT
+    if kind == "reasoning":
+        pattern = _SUMMARY_HAS_TEXT
+    else:
+        pattern = _STRING_HAS_TEXT if memoryview(raw)[0] == ord('"') else _PART_HAS_TEXT
     return pattern.match(raw) is not None if pattern is _STRING_HAS_TEXT else pattern.search(raw) is not None
 
 

@@ -5,12 +5,11 @@ end. A build that dies leaves no version directory (its hidden leftovers are rem
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import shutil
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,15 +154,10 @@ def _write_datasets(
     split: bool,
     workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
-    """Every format's files, each written by a process of its own (the rows are rendered already: this is
-    copying and hashing, which a second core halves)."""
-    processes = min(workers or default_workers(), len(job.sft) + len(job.dpo))
-    pool: Any = (
-        ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-        if processes > 1
-        else ThreadPoolExecutor(1)
-    )
-    with pool:
+    """Every format's files, written by a few threads (the rows are rendered already: this is reading the
+    spill, writing and hashing, which release the GIL). Processes would each need a copy of the index."""
+    threads = min(workers or default_workers(), len(job.sft) + len(job.dpo))
+    with ThreadPoolExecutor(max(1, threads)) as pool:
         sft = {
             o.format: pool.submit(write_sft, result, sft_sel, _paths(tmp, o.format, "sft"), split_of, k)
             for k, o in enumerate(job.sft)

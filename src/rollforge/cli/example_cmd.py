@@ -6,11 +6,12 @@ import argparse
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.example import write_example
+from rollforge.example import write_example, write_heldout_tasks
 
 EXAMPLES = """\
   rollforge example -o examples/rollouts
   rollforge example -o /tmp/big --rollouts 200000      # a few hundred MB, for benchmarks
+  rollforge example -o /tmp/ex --heldout-tasks heldout.jsonl  # + 20 evaluation tasks for rollforge collect
 """
 
 
@@ -30,6 +31,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--repeats", type=int, default=4, help="rollouts per task (default: 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--no-bad-lines", action="store_true", help="leave out the deliberately bad lines")
+    parser.add_argument(
+        "--heldout-tasks",
+        metavar="FILE",
+        help="also write held-out math tasks (NeMo Gym input rows) for `rollforge collect`",
+    )
+    parser.add_argument("--heldout-count", type=int, default=20, help="held-out tasks to write (default: 20)")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.set_defaults(func=run)
 
@@ -42,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         bad_lines=not args.no_bad_lines,
     )
+    if args.heldout_tasks:
+        write_heldout_tasks(args.heldout_tasks, args.heldout_count, args.seed)
     if args.json:
         print_json({"output": args.output, "rollouts": counts})
     else:

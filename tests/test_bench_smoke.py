@@ -1,0 +1,30 @@
+"""`make bench`'s harness runs end to end on a tiny corpus and prints the table RESULTS.md is made of."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["rollouts", "command", "who", "workers", "wall s", "MB/s", "rollouts/s", "peak RSS tree MB",
+           "largest process MB", "rows out", "tutorial time / this", "1 worker time / 2"]  # fmt: skip
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_bench_quick_prints_the_table(tmp_path: Path) -> None:
+    quick = ["--quick", "--sizes", "500", "--commands", "sft", "--repeat", "1", "--no-write"]
+    cmd = [sys.executable, "benchmarks/run.py", *quick, "--corpora", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert cells(lines[0]) == COLUMNS
+    rows = [cells(line) for line in lines[2:5]]
+    assert [(r[1], r[2], r[3]) for r in rows] == [("sft", "rollforge", "1"), ("sft", "rollforge", "2"),
+                                                  ("sft", "tutorial", "1")]  # fmt: skip
+    assert all(float(r[4]) > 0 and float(r[7]) > 0 for r in rows)
+    assert rows[0][9] == rows[2][9]  # the same filters keep the same rollouts on both sides
+    assert rows[1][10].endswith("x") and rows[1][11].endswith("x")
+    assert "`sft` >= 8x the tutorial" in done.stdout
