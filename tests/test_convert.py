@@ -328,3 +328,14 @@ def test_a_corrupt_gzip_stream_is_an_unreadable_file(tmp_path: Any) -> None:
     records = list(read_rollouts([str(path)]))
     assert isinstance(records[-1], Reject) and records[-1].reason == "unreadable_file"
     assert all(isinstance(r, Rollout) for r in records[:-1]) and records[:-1]
+
+
+def test_convert_prompt_of_a_task_row() -> None:
+    from rollforge.convert import convert_prompt
+
+    messages, tools = convert_prompt({"input": [{"role": "user", "content": "2+2?"}], "instructions": "Be brief."})
+    assert messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+    assert tools == []
+    messages, tools = convert_prompt({"input": "hi", "tools": [{"type": "function", "name": "f"}]})
+    assert messages == [{"role": "user", "content": "hi"}]
+    assert tools == [{"type": "function", "function": {"name": "f"}}]

@@ -18,15 +18,20 @@ from rollforge.schema import plain
 EAGER, LAZY, STRINGS = LineDecoder(), LineDecoder(lazy_text=True), LineDecoder(arguments="string")
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# Whitespace other than space, tab and newlines is left out of generated text: after a think tag, the head's byte
+# patterns cannot tell it from text (a known limit, see test_convert.py::test_head_turn_bounds_unicode_space).
+ODD_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in " \t\r\n")
+chars = st.characters(exclude_characters=ODD_SPACE)
+
 # NaN and infinities: json.dumps writes Python's NaN/Infinity literals, which the reader accepts (then rejects
 # such a reward as bad_reward).
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(chars, max_size=20)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner, max_size=4),
     max_leaves=20,
 )
-text = st.text(max_size=30) | st.sampled_from(
+text = st.text(chars, max_size=30) | st.sampled_from(
     ["<think>x</think>y", "a</think>b", "<think>open", "", "</think>", "<think></think>", " \n", "\n</think>\n",
      "\ud800", "é 😀"]  # fmt: skip
 )

@@ -328,7 +328,7 @@ def _start(params: Params) -> _Builder:
 def convert_prompt(params: Params | dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The chat messages and tools of a task's ``responses_create_params`` (for calling a chat endpoint)."""
     if isinstance(params, dict):
-        params = msgspec.convert(params, Params) if "tools" not in params else _params_from_dict(params)
+        params = _params_from_dict(params)  # through JSON: text fields are Raw, which convert() cannot make
     builder = _start(params)
     return plain(builder.messages), chat_tools(params.tools)
 
