@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
@@ -55,22 +57,32 @@ def scan(discovery: Discovery, job: Job, spill_dir: str | None, workers: int | N
     return _merge(results, chunks, job)
 
 
+def _context() -> Any:
+    """fork when this process runs no other thread (workers start in milliseconds, with everything already
+    imported); spawn otherwise, since forking a threaded process can deadlock the child."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _run(chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int) -> Iterator[ChunkResult]:
     total = sum((c.end or c.source.size) - c.start for c in chunks) or None
-    with progress_bar() as bar:
-        task = bar.add_task("reading", total=total)
-        if workers == 1 or len(chunks) == 1:
+    sizes = [(c.end or c.source.size) - c.start for c in chunks]
+    if workers == 1 or len(chunks) == 1:
+        with progress_bar() as bar:
+            task = bar.add_task("reading", total=total)
             for n, chunk in enumerate(chunks):
                 yield process_chunk(job, chunk, n, spill_dir)
-                bar.advance(task, (chunk.end or chunk.source.size) - chunk.start)
-            return
-        # spawn, not fork: the progress bar runs a thread, and forking a threaded process can deadlock.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
-            futures = [pool.submit(process_chunk, job, chunk, n, spill_dir) for n, chunk in enumerate(chunks)]
-            for future, chunk in zip(futures, chunks, strict=True):
+                bar.advance(task, sizes[n])
+        return
+    # The pool (and with fork, its processes) starts before the progress bar's thread does.
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
+        futures = [pool.submit(process_chunk, job, chunk, n, spill_dir) for n, chunk in enumerate(chunks)]
+        with progress_bar() as bar:
+            task = bar.add_task("reading", total=total)
+            for future, size in zip(futures, sizes, strict=True):
                 yield future.result()
-                bar.advance(task, (chunk.end or chunk.source.size) - chunk.start)
+                bar.advance(task, size)
 
 
 def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
