@@ -7,8 +7,6 @@ from typing import Any
 
 from rich.console import Console
 
-from rollforge.build.recipe import load_recipe, make_recipe
-from rollforge.build.release import build
 from rollforge.cli.common import add_command, print_json
 from rollforge.cli.options import (
     add_filter_args,
@@ -73,6 +71,8 @@ def add_parser(sub: Any) -> None:
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:
+    from rollforge.build.recipe import load_recipe, make_recipe  # pydantic: imported only when building
+
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "paths", "json", "quiet")}
     if "labels" in given:
         given["review_db"] = given.pop("labels")
@@ -82,6 +82,8 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rollforge.build.release import build  # here, not at the top: `rollforge --help` stays fast
+
     args.json, args.quiet = getattr(args, "json", False), getattr(args, "quiet", False)
     args_run = argparse.Namespace(json=args.json, quiet=args.quiet, workers=getattr(args, "workers", None))
     apply_run_args(args_run)

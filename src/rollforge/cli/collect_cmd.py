@@ -12,7 +12,7 @@ from rich.table import Table
 
 from rollforge import progress
 from rollforge.cli.common import add_command, print_json
-from rollforge.collect import VERIFIERS, CollectOptions, CollectSummary, collect
+from rollforge.collect.verify import VERIFIERS
 
 EXAMPLES = """\
   # a model behind vLLM / transformers serve / NIM, scored by math-verify against expected_answer
@@ -79,6 +79,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from rollforge.collect import (  # here, not at the top: `rollforge --help` stays fast
+        CollectOptions,
+        collect,
+    )
+
     progress.set_quiet(args.quiet or args.json)
     names = ("tasks", "output", "agent_url", "base_url", "model", "api_key", "verifier", "verify_url",
              "num_repeats", "limit", "concurrency", "temperature", "max_tokens", "resume", "overwrite",
@@ -97,7 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(summary: CollectSummary, console: Console) -> None:
+def render(summary: Any, console: Console) -> None:
     s = summary.to_json()
     table = Table(title=f"collect -> {s['output']}", show_header=False, title_justify="left")
     table.add_row("tasks", str(s["tasks"]))

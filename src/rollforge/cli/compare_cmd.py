@@ -10,7 +10,6 @@ from rich.console import Console
 
 from rollforge import progress
 from rollforge.cli.common import add_command, print_json
-from rollforge.compare import CompareOptions, compare, render, write_html
 from rollforge.errors import RollforgeError
 from rollforge.success import Success
 
@@ -67,6 +66,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rollforge.compare import (  # here, not at the top: `rollforge --help` stays fast
+        CompareOptions,
+        compare,
+        render,
+        write_html,
+    )
+
     progress.set_quiet(args.quiet or args.json)
     options = CompareOptions(
         success=Success(threshold=args.success_threshold, field=args.success_field),

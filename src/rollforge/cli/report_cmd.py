@@ -9,7 +9,6 @@ from typing import Any
 from rich.console import Console
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.report import render_terminal, report_paths, write_report
 
 EXAMPLES = """\
   rollforge report releases/v1                          # a release: its splits and manifest
@@ -58,6 +57,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rollforge.report import (  # here, not at the top: `rollforge --help` stays fast
+        render_terminal,
+        report_paths,
+        write_report,
+    )
+
     data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens)
     write_report(data, args.output)
     if args.json:
