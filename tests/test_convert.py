@@ -253,7 +253,9 @@ def corpus(request: pytest.FixtureRequest) -> list[tuple[str, int, bytes]]:
     lines = []
     for path in sorted(folder.glob("*.jsonl*")):
         if companion_kind(str(path)) is None:
-            lines += [(path.name, n, raw) for n, raw in enumerate(path.read_bytes().splitlines(), 1) if raw.strip()]
+            lines += [
+                (path.name, n, raw) for n, raw in enumerate(path.read_bytes().splitlines(), 1) if raw.strip()
+            ]
     assert len(lines) >= 100
     return lines
 
@@ -339,13 +341,19 @@ def test_head_agrees_with_the_full_parse(corpus: list[tuple[str, int, bytes]]) -
         # more ways to break each rule
         (b"", "invalid_json"),
         (b"\xff\xfe{}", "invalid_json"),
-        (line([say("user", "caf\u00e9")], [answer("a")]).replace(b"\\u00e9", b"\xe9"), "invalid_json"),  # Latin-1
+        (
+            line([say("user", "caf\u00e9")], [answer("a")]).replace(b"\\u00e9", b"\xe9"),
+            "invalid_json",
+        ),  # Latin-1
         (line([say("user", "\ud800")], [answer("a")]), "invalid_json"),  # a lone surrogate escape
         (b"null", "not_an_object"),
         (b"5", "not_an_object"),
         (b'{"responses_create_params": {"input": "x"}, "response": null, "reward": 1}', "no_response"),
         (b'{"responses_create_params": {"input": "x"}, "response": "done", "reward": 1}', "no_response"),
-        (b'{"responses_create_params": {"input": "x"}, "response": {"output": null}, "reward": 1}', "no_output"),
+        (
+            b'{"responses_create_params": {"input": "x"}, "response": {"output": null}, "reward": 1}',
+            "no_output",
+        ),
         (b'{"responses_create_params": "x", "response": {"output": []}, "reward": 1}', "no_prompt"),
         (b'{"foo": 1}', "no_prompt"),  # a custom record: no params, no response
         (line([], [answer("a")]), "no_prompt"),  # nothing precedes the model's first turn
@@ -353,23 +361,51 @@ def test_head_agrees_with_the_full_parse(corpus: list[tuple[str, int, bytes]]) -
         (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": 1e400'), "bad_reward"),
         (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": -Infinity'), "bad_reward"),
         (line(USER, [{"type": "message", "role": "assistant", "content": {"text": "a"}}]), "malformed_item"),
-        (line(USER, [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": 5}]}]),
-         "malformed_item"),  # fmt: skip
+        (
+            line(
+                USER,
+                [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": 5}]}],
+            ),
+            "malformed_item",
+        ),
         (line(USER, [{"type": "message", "role": "assistant", "content": ["a"]}]), "malformed_item"),
         (line(USER, [{"type": "reasoning", "summary": [], "content": [1]}]), "malformed_item"),
         (line(USER, [{"type": "reasoning", "summary": [{"text": {"a": 1}}]}]), "malformed_item"),
         (line(USER, [{"type": "function_call", "call_id": "c", "arguments": "{}"}]), "malformed_item"),
         (line([], [[say("user", "q")], say("user", "q")]), "malformed_item"),  # items and lists mixed
         (line(USER, [{"role": None, "content": "x"}]), "unsupported_item"),  # neither type nor role
-        (line(USER, [{"type": "message", "role": "assistant", "content": [
-            {"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]), "unsupported_content"),  # fmt: skip
-        (line([say("user", [{"type": "input_image"}])], [answer("a")]), "unsupported_content"),  # no image_url
+        (
+            line(
+                USER,
+                [
+                    {
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [{"type": "input_image", "image_url": "data:image/png;base64,AA"}],
+                    }
+                ],
+            ),
+            "unsupported_content",
+        ),
+        (
+            line([say("user", [{"type": "input_image"}])], [answer("a")]),
+            "unsupported_content",
+        ),  # no image_url
         (line(USER, [say("tool", "x")]), "unknown_role"),
         (line(USER, [call("c", "f"), result("d", "o")]), "orphan_tool_output"),
         (line(USER, [answer("a")], tools={"type": "function", "name": "f"}), "unsupported_tool"),
-        (line(USER, [answer("a")], tools=[{"type": "function", "description": "no name"}]), "unsupported_tool"),
-        (line(USER, [call("c", "f", json.dumps("{}")), result("c", "o")]), "invalid_tool_arguments"),  # twice encoded
-        (line(USER, [call("c", "f", [1, 2]), result("c", "o")]), "invalid_tool_arguments"),  # stored as a list
+        (
+            line(USER, [answer("a")], tools=[{"type": "function", "description": "no name"}]),
+            "unsupported_tool",
+        ),
+        (
+            line(USER, [call("c", "f", json.dumps("{}")), result("c", "o")]),
+            "invalid_tool_arguments",
+        ),  # twice encoded
+        (
+            line(USER, [call("c", "f", [1, 2]), result("c", "o")]),
+            "invalid_tool_arguments",
+        ),  # stored as a list
         (line(USER, [call("c", "f", '{"x": 1'), result("c", "o")]), "invalid_tool_arguments"),  # cut off
     ],
 )
@@ -394,7 +430,9 @@ def test_a_corrupt_gzip_stream_is_an_unreadable_file(tmp_path: Any) -> None:
 def test_convert_prompt_of_a_task_row() -> None:
     from rollforge.convert import convert_prompt
 
-    messages, tools = convert_prompt({"input": [{"role": "user", "content": "2+2?"}], "instructions": "Be brief."})
+    messages, tools = convert_prompt(
+        {"input": [{"role": "user", "content": "2+2?"}], "instructions": "Be brief."}
+    )
     assert messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
     assert tools == []
     messages, tools = convert_prompt({"input": "hi", "tools": [{"type": "function", "name": "f"}]})
@@ -420,7 +458,7 @@ RULES: dict[str, tuple[bytes, list[dict[str, Any]], int, dict[str, int]]] = {
     "string_input": (line("hi", [answer("A")]), [U, A], 1, {"item:message:assistant": 1}),
     "typeless_messages": (
         line([say("system", "S", typed=False), say("user", "hi", typed=False)], [answer("A")]),
-        [{"role": "system", "content": "S"}, U, A], 1, {"item:message:system": 1, **ITEM_FACTS}),
+        [{"role": "system", "content": "S"}, U, A], 2, {"item:message:system": 1, **ITEM_FACTS}),
     "instructions_developer_system_fold": (
         line([say("developer", "D"), say("system", "S"), say("user", "hi")], [answer("A")], instructions="I"),
         [{"role": "system", "content": "I\n\nD\n\nS"}, U, A], 2,
@@ -548,17 +586,27 @@ def test_truncation_is_a_fact(response: dict[str, Any], truncated: bool) -> None
 
 
 def test_tools_flat_and_nested_exactly() -> None:
-    flat = {"type": "function", "name": "f", "description": "d", "strict": True,
-            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}
+    flat = {
+        "type": "function",
+        "name": "f",
+        "description": "d",
+        "strict": True,
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+    }
     untyped = {"name": "g", "parameters": {"type": "object"}, "description": None}
-    nested = {"type": "function", "function": {"name": "h", "description": "x", "parameters": {}, "strict": False}}
+    nested = {
+        "type": "function",
+        "function": {"name": "h", "description": "x", "parameters": {}, "strict": False},
+    }
     r = ok(line(USER, [answer("A")], tools=[flat, untyped, nested]))
     assert r.tools == [
         {"type": "function", "function": {"name": "f", "description": "d", "parameters": flat["parameters"]}},
         {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}},
         nested,  # already nested: passed through as it is
     ]  # fmt: skip
-    assert ok(line(USER, [answer("A")], tools=None)).tools == ok(line(USER, [answer("A")], tools=[])).tools == []
+    assert (
+        ok(line(USER, [answer("A")], tools=None)).tools == ok(line(USER, [answer("A")], tools=[])).tools == []
+    )
 
 
 def test_invalid_arguments_kept_as_written_with_string_arguments() -> None:
@@ -569,13 +617,14 @@ def test_invalid_arguments_kept_as_written_with_string_arguments() -> None:
         assert r.messages[1]["tool_calls"] == [tc("c", "f", args)] and r.facts["invalid_arguments"] == 1
 
 
-def test_head_turn_bounds_unicode_space() -> None:
-    """Known limit of the head's byte patterns: after a think tag, whitespace other than space, tab and newlines
-    (a form feed, a no-break space) counts as text, so a turn the conversion drops is counted as certain. Only
-    min/max-turns filters on the head-first path can be off, and only for such lines."""
-    data = line(USER, [answer("</think>\u00a0")])
+@pytest.mark.xfail(strict=True, reason="known limit of the head's byte patterns (see the docstring)")
+@pytest.mark.parametrize("text", ["</think>\u00a0", "</think>\f", "<think></think>\u3000"])
+def test_head_turn_bounds_unicode_space(text: str) -> None:
+    """After a think tag, whitespace other than space, tab and newlines (a form feed, a no-break space) counts
+    as text in the head's byte patterns, so a turn the conversion drops (the answer is stripped) is counted as
+    certain. Only --min/--max-turns on the head-first path can be off, and only for such lines. Strict: once
+    the head is fixed this fails, and the xfail goes."""
+    data = line(USER, [answer(text)])
     head, full = LineDecoder().parse_head(data, "f.jsonl", 1), ok(data)
-    assert full.assistant_turns == 0
-    assert not isinstance(head, Reject)
-    if head.turns_at_least > full.assistant_turns:
-        pytest.xfail("the head counts a turn of only a think tag and a no-break space as certain")
+    assert full.assistant_turns == 0 and not isinstance(head, Reject)
+    assert head.turns_at_least <= full.assistant_turns

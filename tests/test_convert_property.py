@@ -28,12 +28,24 @@ chars = st.characters(exclude_characters=ODD_SPACE)
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(chars, max_size=20)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 text = st.text(chars, max_size=30) | st.sampled_from(
-    ["<think>x</think>y", "a</think>b", "<think>open", "", "</think>", "<think></think>", " \n", "\n</think>\n",
-     "\ud800", "é 😀"]  # fmt: skip
+    [
+        "<think>x</think>y",
+        "a</think>b",
+        "<think>open",
+        "",
+        "</think>",
+        "<think></think>",
+        " \n",
+        "\n</think>\n",
+        "\ud800",
+        "é 😀",
+    ]
 )
 maybe_text = text | text | text | json_values  # text fields mostly hold text, sometimes anything
 
@@ -46,8 +58,17 @@ def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
 parts = st.lists(
     optional(
         type=st.sampled_from(
-            ["input_text", "output_text", "text", "summary_text", "reasoning_text", "refusal", "input_image",
-             "input_file", None]  # fmt: skip
+            [
+                "input_text",
+                "output_text",
+                "text",
+                "summary_text",
+                "reasoning_text",
+                "refusal",
+                "input_image",
+                "input_file",
+                None,
+            ]
         ),
         text=maybe_text,
         refusal=maybe_text,
@@ -83,8 +104,13 @@ items = st.one_of(
 transcripts = st.lists(items, max_size=6)
 tools = st.lists(
     st.one_of(
-        optional(type=st.just("function"), name=st.text(max_size=5) | json_values, description=maybe_text,
-                 parameters=json_values, strict=st.booleans()),  # fmt: skip
+        optional(
+            type=st.just("function"),
+            name=st.text(max_size=5) | json_values,
+            description=maybe_text,
+            parameters=json_values,
+            strict=st.booleans(),
+        ),
         st.fixed_dictionaries({"type": st.just("function"), "function": json_values}),
         st.fixed_dictionaries({"type": st.sampled_from(["web_search", "file_search"])}),
         json_values,
@@ -137,7 +163,11 @@ def check(data: bytes) -> None:
     else:
         assert isinstance(lazy, Rollout) and isinstance(strings, Rollout)
         assert plain(lazy.messages) == eager.messages == strings.messages
-        assert (lazy.prompt_id, lazy.rollout_id, lazy.facts) == (eager.prompt_id, eager.rollout_id, eager.facts)
+        assert (lazy.prompt_id, lazy.rollout_id, lazy.facts) == (
+            eager.prompt_id,
+            eager.rollout_id,
+            eager.facts,
+        )
     for decoder, full in ((EAGER, eager), (STRINGS, strings)):
         head = decoder.parse_head(data, "f", 1)
         assert isinstance(head, Head | Reject), head

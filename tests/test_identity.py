@@ -73,9 +73,17 @@ def test_the_same_prompt_in_the_same_file_at_any_position(tmp_path: Path) -> Non
         QUESTION,  # a string input
         [{"role": "user", "content": QUESTION}],  # a type-less message
         [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": QUESTION}]}],  # parts
-        [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is the "},
-                                                          {"type": "input_text", "text": "capital of France?"}]}],
-    ],  # fmt: skip
+        [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is the "},
+                    {"type": "input_text", "text": "capital of France?"},
+                ],
+            }
+        ],
+    ],
     ids=["string", "typeless", "one_part", "two_parts"],
 )
 def test_spellings_of_one_prompt_share_an_id(prompt: Any) -> None:
@@ -100,7 +108,13 @@ def test_what_the_model_and_environment_did_is_not_the_prompt() -> None:
     plain = rollout([user(QUESTION)], [answer("Paris")])
     busy = rollout(
         [user(QUESTION)],
-        [call("c1", "lookup", q="France"), result("c1", "Paris"), answer("Paris"), user("sure?"), answer("yes")],
+        [
+            call("c1", "lookup", q="France"),
+            result("c1", "Paris"),
+            answer("Paris"),
+            user("sure?"),
+            answer("yes"),
+        ],
         reward=0.0,
         truncated=True,
     )
@@ -203,7 +217,10 @@ def test_rollout_id_reads_the_bytes_as_written() -> None:
     """Not a canonical form: the same object spelled differently is another line, and that is fine (exact
     duplicates are what the id detects)."""
     row = rollout([user(QUESTION)], [answer("Paris")])
-    assert parse(json.dumps(row).encode()).rollout_id != parse(json.dumps(row, indent=None, separators=(",", ":")).encode()).rollout_id
+    assert (
+        parse(json.dumps(row).encode()).rollout_id
+        != parse(json.dumps(row, indent=None, separators=(",", ":")).encode()).rollout_id
+    )
 
 
 def test_the_head_names_the_same_rollout(examples_dir: Path) -> None:

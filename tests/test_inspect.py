@@ -31,12 +31,19 @@ def task(n: int, text: str, reward: float | None, **kw: Any) -> dict[str, Any]:
 SMALL: list[Row] = [
     task(1, "a", 0.0, metadata={"task_type": "math"}),
     task(1, "b", 1.0, metadata={"task_type": "math"}),
-    rollout([user("task 2")], [call("c1", "lookup", q="x"), result("c1", "found"), answer("done")], 0.5,
-            tools=[tool("lookup", "q")], agent_ref={"name": "tools_agent"}),  # fmt: skip
+    rollout(
+        [user("task 2")],
+        [call("c1", "lookup", q="x"), result("c1", "found"), answer("done")],
+        0.5,
+        tools=[tool("lookup", "q")],
+        agent_ref={"name": "tools_agent"},
+    ),
     "",
     "{bad",
     json.dumps({"responses_create_params": {"input": "task 9"}, "_ng_task_index": 9}),
-    rollout([user("task 3")], [think(None), answer("cut")], 0.25, truncated=True, metadata={"task_type": "math"}),
+    rollout(
+        [user("task 3")], [think(None), answer("cut")], 0.25, truncated=True, metadata={"task_type": "math"}
+    ),
 ]
 
 
@@ -63,7 +70,10 @@ def test_the_json_summary_of_a_small_fixture(small: Path, capsys: pytest.Capture
         {"file": path, "line": 5, "reason": "invalid_json"},
         {"file": path, "line": 6, "reason": "no_response"},
     ]
-    assert {k: v["count"] for k, v in s["rejected_by_reason"].items()} == {"invalid_json": 1, "no_response": 1}
+    assert {k: v["count"] for k, v in s["rejected_by_reason"].items()} == {
+        "invalid_json": 1,
+        "no_response": 1,
+    }
     assert s["rejected_by_reason"]["no_response"]["examples"][0].startswith(f"{path}:6: ")
     assert s["rollouts_per_prompt"] == {"1": 2, "2": 1}
     assert s["prompts_with_reward_spread"] == 1
@@ -80,7 +90,10 @@ def test_the_json_summary_of_a_small_fixture(small: Path, capsys: pytest.Capture
     assert s["facts"] == {"reasoning_encrypted": 1, "truncated": 1}
     assert (s["tool_use_rate"], s["truncated"]) == (0.25, 1)
     assert s["files"] == {path: 4}
-    assert sorted((c["kind"], c["lines"]) for c in s["companions"]) == [("aggregate_metrics", None), ("failures", 2)]
+    assert sorted((c["kind"], c["lines"]) for c in s["companions"]) == [
+        ("aggregate_metrics", None),
+        ("failures", 2),
+    ]
     assert s["warnings"] == [
         "2 of 6 lines rejected: check the reject reasons",
         "1 truncated rollouts (incomplete_details): dropped from SFT by default",
@@ -88,7 +101,9 @@ def test_the_json_summary_of_a_small_fixture(small: Path, capsys: pytest.Capture
     ]
 
 
-def test_the_terminal_tables(small: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_terminal_tables(
+    small: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # rich: one table row per line
     assert main(["inspect", str(small.parent)]) == 0
     out = capsys.readouterr().out
@@ -120,13 +135,24 @@ def test_the_terminal_tables(small: Path, capsys: pytest.CaptureFixture[str], mo
     assert out.count("warning:") == 3 and "warning: 2 of 6 lines rejected" in out
 
 
-def test_stdin_is_read_like_a_file(small: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_is_read_like_a_file(
+    small: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from_file = inspect_json(capsys, str(small))
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(small.read_bytes())))
     from_stdin = inspect_json(capsys, "-")
     assert from_stdin["rejected"] == [{**r, "file": "-"} for r in from_file["rejected"]]
     assert from_stdin["files"] == {"-": 4} and from_stdin["companions"] == []
-    for key in ("lines", "rollouts", "prompts", "reward", "items", "facts", "warnings", "rollouts_per_prompt"):
+    for key in (
+        "lines",
+        "rollouts",
+        "prompts",
+        "reward",
+        "items",
+        "facts",
+        "warnings",
+        "rollouts_per_prompt",
+    ):
         assert from_stdin[key] == from_file[key], key
 
 
@@ -140,23 +166,46 @@ HIDDEN = "some reasoning is hidden or encrypted: there is no text of it to train
     ("rows", "warnings"),
     [
         (HEALTHY, []),
-        (["<PLACEHOLDER ROW>", "{bad"], ["no line is a usable rollout: see the reject reasons",
-                                         "2 of 2 lines rejected: check the reject reasons"]),
+        (
+            ["<PLACEHOLDER ROW>", "{bad"],
+            [
+                "no line is a usable rollout: see the reject reasons",
+                "2 of 2 lines rejected: check the reject reasons",
+            ],
+        ),
         ([task(1, "a", 1.0), task(1, "b", 1.0), task(2, "c", 0.0), task(2, "d", 0.0)], [NO_DPO]),
         ([task(1, "a", 0.0), task(2, "b", 1.0)], [NO_DPO, SINGLE]),
         ([task(1, "a", 1), task(1, "b", 1)], [NO_DPO, "every reward is 1.0: nothing to filter or pair on"]),
         ([*HEALTHY, "{bad"], ["1 of 5 lines rejected: check the reject reasons"]),
-        ([*HEALTHY, *HEALTHY[:2], *HEALTHY[:3], "{bad"], ["1 of 10 lines rejected: check the reject reasons"]),
+        (
+            [*HEALTHY, *HEALTHY[:2], *HEALTHY[:3], "{bad"],
+            ["1 of 10 lines rejected: check the reject reasons"],
+        ),
         ([*HEALTHY, *HEALTHY, *HEALTHY[:2], "{bad"], []),  # 1 of 11: under 10%
-        ([*HEALTHY, task(3, "x", 1.0, truncated=True), task(3, "y", 0.0)],
-         ["1 truncated rollouts (incomplete_details): dropped from SFT by default"]),
+        (
+            [*HEALTHY, task(3, "x", 1.0, truncated=True), task(3, "y", 0.0)],
+            ["1 truncated rollouts (incomplete_details): dropped from SFT by default"],
+        ),
         ([*HEALTHY, rollout([user("task 3")], [think(None), answer("x")], 0.5)], [HIDDEN]),
         ([*HEALTHY, rollout([user("task 3")], [think("visible"), answer("x")], 0.5)], []),
-    ],  # fmt: skip
-    ids=["healthy", "nothing_usable", "no_spread", "single_rollouts", "one_reward", "rejects_20pct",
-         "rejects_10pct", "rejects_9pct", "truncated", "hidden_reasoning", "visible_reasoning"],  # fmt: skip
+    ],
+    ids=[
+        "healthy",
+        "nothing_usable",
+        "no_spread",
+        "single_rollouts",
+        "one_reward",
+        "rejects_20pct",
+        "rejects_10pct",
+        "rejects_9pct",
+        "truncated",
+        "hidden_reasoning",
+        "visible_reasoning",
+    ],
 )
-def test_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[Row], warnings: list[str]) -> None:
+def test_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[Row], warnings: list[str]
+) -> None:
     path = write_jsonl(tmp_path / "rollouts.jsonl", rows)
     assert inspect_json(capsys, path)["warnings"] == warnings
 

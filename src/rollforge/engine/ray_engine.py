@@ -21,8 +21,8 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.local import Scan, _merge, chunk_size
-from rollforge.engine.select import DpoSelection, first_appearance_order, group_candidates
-from rollforge.engine.worker import ChunkResult, process_chunk
+from rollforge.engine.select import DpoSelection, first_appearance_order
+from rollforge.engine.worker import REASON_CODES, ChunkResult, process_chunk
 from rollforge.errors import missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import Discovery
@@ -48,15 +48,6 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
     context.print_on_execution_start = False
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _signed(value: int) -> int:
-    """uint64 ids as int64 (Arrow columns are signed); _unsigned restores them."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _unsigned(value: int) -> int:
-    return value & ((1 << 64) - 1)
 
 
 def _read_chunks(job: Job, chunks: list[Chunk]) -> Any:
@@ -106,8 +97,8 @@ def _spill_to_disk(result: ChunkResult, job: Job, spill_dir: str) -> None:
 
 
 def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any:
-    def pair(group: dict[str, Any]) -> dict[str, list[Any]]:
-        cands = [Candidate(int(r), float(w), bool(e), _unsigned(int(t)), _unsigned(int(k))) for r, w, e, t, k in
+    def pair(group: dict[str, Any]) -> dict[str, Any]:
+        cands = [Candidate(int(r), float(w), bool(e), int(t), int(k)) for r, w, e, t, k in
                  zip(group["row"], group["reward"], group["eligible"], group["trajectory"], group["key"], strict=True)]  # fmt: skip
         cands.sort(key=lambda c: c.row)  # the local engine sees each group in input order
         pairs, reason = pair_group(cands, strategy, min_margin, max_pairs)
@@ -117,23 +108,46 @@ def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any
     return pair
 
 
+def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
+    """The DPO candidates as numpy columns (a few bytes a rollout, not a Python object each)."""
+    import numpy as np
+
+    reason = np.frombuffer(index.reason, dtype=np.int8)
+    prompt = np.frombuffer(index.prompt, dtype=np.uint64)
+    eligible = reason == 0
+    rate = job.filters.min_task_success_rate
+    if rate is not None:
+        _, inverse = np.unique(prompt, return_inverse=True)
+        wins = np.bincount(inverse, weights=np.frombuffer(index.success, dtype=np.int8))
+        eligible &= (wins / np.bincount(inverse))[inverse] >= rate
+    keep = reason != REASON_CODES["no_assistant_turn"]
+    columns = {
+        "prompt": prompt.view(np.int64),  # Arrow has no sort for uint64 extension types: same bits, signed
+        "row": np.arange(len(index), dtype=np.int64),
+        "reward": np.frombuffer(index.reward, dtype=np.float64),
+        "eligible": eligible,
+        "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
+        "key": np.frombuffer(index.key, dtype=np.uint64),
+    }
+    return {name: column[keep] for name, column in columns.items()}
+
+
 def select_dpo(
     index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> DpoSelection:
     """DPO pairs via Ray Data's groupby on prompt_id; same pairs, in the same order, as the local engine."""
+    import pyarrow
+
     ray = _ray()
-    groups, missing = group_candidates(index, job)
-    rows = [{"prompt": _signed(p), "row": c.row, "reward": c.reward, "eligible": c.eligible,
-             "trajectory": _signed(c.trajectory), "key": _signed(c.key)} for p, cands in groups.items() for c in cands]  # fmt: skip
+    columns = candidate_columns(index, job)
     result = DpoSelection(pairs=[], prompts=len(set(index.prompt)))
-    result.unpaired["no_assistant_turn"] = missing
-    if rows:
+    result.unpaired["no_assistant_turn"] = result.prompts - len(set(columns["prompt"].tolist()))
+    if len(columns["row"]):
         grouped = (
-            ray.data.from_items(rows)
+            ray.data.from_arrow(pyarrow.table(columns))
             .groupby("prompt")
             .map_groups(_pair_groups(strategy, min_margin, max_pairs), batch_format="numpy")
         )
-        by_row = {c.row: c for cands in groups.values() for c in cands}
         for batch in grouped.iter_batches(batch_format="numpy"):
             for chosen, rejected, reason in zip(
                 batch["chosen"], batch["rejected"], batch["reason"], strict=True
@@ -141,7 +155,14 @@ def select_dpo(
                 if reason:
                     result.unpaired[str(reason)] += 1
                 elif chosen >= 0:
-                    result.pairs.append((by_row[int(chosen)], by_row[int(rejected)]))
+                    result.pairs.append(
+                        (_candidate(index, columns, int(chosen)), _candidate(index, columns, int(rejected)))
+                    )
     result.pairs = first_appearance_order(result.pairs, index)
     result.unpaired += Counter()
     return result
+
+
+def _candidate(index: RowIndex, columns: dict[str, Any], row: int) -> Candidate:
+    eligible = bool(columns["eligible"][columns["row"].searchsorted(row)])
+    return Candidate(row, index.reward[row], eligible, index.trajectory[row], index.key[row])

@@ -12,7 +12,7 @@ import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -46,9 +46,46 @@ def open_stream(source: Source) -> BinaryIO:
     if source.compression == "gz":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if source.compression == "zst":
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=BUFFER)  # type: ignore[arg-type]
+        return io.BufferedReader(_Zstd(raw), buffer_size=BUFFER)
     return raw
+
+
+class _Zstd(io.RawIOBase):
+    """zstd frames, decompressed; a stream that ends inside a frame raises ``ZstdError`` (python-zstandard's
+    ``stream_reader`` ends such a stream quietly, and the rest of a cut file would be lost unreported)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.zstd = raw, zstandard.ZstdDecompressor()
+        self.frame = self.zstd.decompressobj()
+        self.in_frame = False  # input fed to a frame that has not ended
+        self.out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.out:
+            data = self.raw.read(BUFFER)
+            if not data:
+                if self.in_frame:
+                    raise zstandard.ZstdError("the zstd stream ends inside a frame: the file is cut short")
+                return 0
+            pieces = []
+            while data:
+                if self.frame.eof:  # concatenated frames
+                    self.frame = self.zstd.decompressobj()
+                pieces.append(self.frame.decompress(data))
+                data = self.frame.unused_data if self.frame.eof else b""
+            self.in_frame = not self.frame.eof
+            self.out = memoryview(b"".join(pieces))
+        n = min(len(buffer), len(self.out))
+        buffer[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def plan_chunks(sources: list[Source], chunk_bytes: int) -> list[Chunk]:
