@@ -133,10 +133,10 @@ def command_line(command: str, who: str, workers: int, data: Corpus, out: Path) 
     if who == "tutorial":
         return [*TUTORIAL, command, str(out), *data.files]
     base = [*ROLLFORGE, command, str(data.folder), "--workers", str(workers), "--json"]
-    output = {"inspect": [], "sft": ["-o", str(out / "sft.jsonl")], "dpo": ["-o", str(out / "dpo.jsonl")],
-              "sample": ["-o", str(out / "review.jsonl")], "build": ["-o", str(out / "releases")]}  # fmt: skip
+    output = {"sft": "sft.jsonl", "dpo": "dpo.jsonl", "sample": "review.jsonl", "build": "releases"}
+    written = ["-o", str(out / output[command])] if command in output else []
     filters = TUTORIAL_FILTERS if command in ("sft", "build") else []
-    return [*base, *output[command], *filters]
+    return [*base, *written, *filters]
 
 
 def count_rows(out: Path, command: str) -> int | None:

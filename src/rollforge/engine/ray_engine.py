@@ -76,24 +76,21 @@ def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = N
         mapped = numbers.map_batches(_read_chunks(job, chunks), batch_size=1, num_cpus=1)
         for batch in mapped.iter_batches(batch_size=1, batch_format="numpy"):
             result: ChunkResult = pickle.loads(batch["result"][0])
-            _spill_to_disk(result, job, spill_dir)
+            _spill_to_disk(result, spill_dir)
             results.append(result)
             bar.advance(task)
     results.sort(key=lambda r: r.number)
     return _merge(results, chunks, job)
 
 
-def _spill_to_disk(result: ChunkResult, job: Job, spill_dir: str) -> None:
+def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
     """Write a remote chunk's rendered rows where the local engine would have (same names, same offsets)."""
-    names = [f"sft{k}" for k in range(len(job.sft))] + [f"dpo{k}" for k in range(len(job.dpo))]
-    paths = []
-    for name, data in zip(names, result.in_memory, strict=True):
-        path = os.path.join(spill_dir, f"{name}-{result.number:06d}.jsonl")
-        with open(path, "wb") as fh:
+    for name, data in result.in_memory.items():
+        with open(os.path.join(spill_dir, name), "wb") as fh:
             fh.write(data)
-        paths.append(path)
-    result.sft_paths, result.dpo_paths = paths[: len(job.sft)], paths[len(job.sft) :]
-    result.in_memory = []
+    result.sft_paths = [os.path.join(spill_dir, name) for name in result.sft_paths]
+    result.dpo_paths = [os.path.join(spill_dir, name) for name in result.dpo_paths]
+    result.in_memory = {}
 
 
 def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any:

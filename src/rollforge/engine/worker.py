@@ -16,7 +16,7 @@ from typing import BinaryIO
 import msgspec
 
 from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
-from rollforge.engine.job import Job, full_hash, to_record, trajectory_hash
+from rollforge.engine.job import Job, Output, full_hash, to_record, trajectory_hash
 from rollforge.export.dpo import arguments_mode, pieces
 from rollforge.export.sft import Skip, sft_row
 from rollforge.filters import build_checks, certain_failure, first_failure
@@ -25,6 +25,12 @@ from rollforge.io.read import read_chunk_raw
 from rollforge.reasons import FILTER_REASONS
 from rollforge.rollout import Head, Rollout
 from rollforge.stats import Inventory
+
+
+def dpo_style(output: Output) -> tuple[str, str]:
+    """What DPO pieces depend on: formats with the same style render identical pieces."""
+    return arguments_mode(output.format), output.reasoning
+
 
 REASON_CODES = {name: i + 1 for i, name in enumerate(FILTER_REASONS)}
 REASON_NAMES = {code: name for name, code in REASON_CODES.items()}
@@ -43,9 +49,8 @@ class ChunkResult:
         default_factory=list
     )  # per secondary SFT format: reason -> rows it cannot hold
     dropped_early: Counter = field(default_factory=Counter)  # reason -> rollouts dropped before conversion
-    in_memory: list[bytes] = field(
-        default_factory=list
-    )  # spill contents (SFT formats, then DPO) without a spill_dir
+    # Without a spill_dir: spill file name -> contents (a remote worker ships them to the driver).
+    in_memory: dict[str, bytes] = field(default_factory=dict)
     # Review-sample candidates per stratum: the rows with the smallest seeded keys, with their raw lines.
     sample: list[list[tuple[int, int, bytes]]] = field(default_factory=list)
 
@@ -54,9 +59,11 @@ class _Spill:
     """An append-only file of rendered rows; ``add`` returns (offset, length). Without a path it is kept in
     memory (a remote worker ships it back to the driver, which writes it out at the same offsets)."""
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path or ""
-        self.file: BinaryIO = open(path, "wb", buffering=1 << 20) if path else io.BytesIO()  # noqa: SIM115
+    def __init__(self, folder: str | None, name: str) -> None:
+        self.name = name
+        self.path = os.path.join(folder, name) if folder else ""
+        self.file: BinaryIO = open(self.path, "wb", buffering=1 << 20) if folder else io.BytesIO()  # noqa: SIM115
+        self.rendered: dict[int, tuple[int, int]] = {}  # row -> where its pieces went (shared styles)
         self.offset = 0
 
     def add(self, data: bytes) -> tuple[int, int]:
@@ -81,9 +88,13 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     head_checks = build_checks(job.filters, full=False) if job.head_first else None
     decoder = job.decoder()
     reader = LineReader(chunk)
-    where = (lambda name: os.path.join(spill_dir, name)) if spill_dir else (lambda name: None)
-    sft = [_Spill(where(f"sft{k}-{number:06d}.jsonl")) for k in range(len(job.sft))]
-    dpo = [_Spill(where(f"dpo{k}-{number:06d}.jsonl")) for k in range(len(job.dpo))]
+    sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
+    # DPO formats that style alike (trl, nemo-rl) render the same pieces: one spill file serves them all.
+    styles = [dpo_style(o) for o in job.dpo]
+    by_style = {
+        s: _Spill(spill_dir, f"dpo{i}-{number:06d}.jsonl") for i, s in enumerate(dict.fromkeys(styles))
+    }
+    dpo = [by_style[s] for s in styles]
     try:
         for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
             result.inventory.add(record)
@@ -94,11 +105,12 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
                 if job.strata:
                     _sample(result.sample, job, record, line)
     finally:
-        result.in_memory = [spill.close() for spill in (*sft, *dpo)]
-        if spill_dir:
-            result.in_memory = []
+        for spill in (*sft, *by_style.values()):
+            data = spill.close()
+            if not spill_dir:
+                result.in_memory[spill.name] = data
     result.lines_seen = reader.lines_seen
-    result.sft_paths, result.dpo_paths = [s.path for s in sft], [s.path for s in dpo]
+    result.sft_paths, result.dpo_paths = [s.path or s.name for s in sft], [s.path or s.name for s in dpo]
     return result
 
 
@@ -126,15 +138,13 @@ def _rollout(
                 result.skipped[k][skip.reason] += 1
         if notes:
             placement.notes[row] = dict(notes)
-    rendered: dict[tuple[str, str], bytes] = {}  # formats that style alike (trl, nemo-rl) share the pieces
     for output, spill, placement in zip(job.dpo, dpo, result.index.dpo, strict=True):
         if not r.assistant_turns:
             placement.add((NO_SPILL, 0))
             continue
-        style = (arguments_mode(output.format), output.reasoning)
-        if style not in rendered:
-            rendered[style] = _encode(pieces(record, output.format, output.reasoning))
-        placement.add(spill.add(rendered[style]))
+        if row not in spill.rendered:  # the first format of this style writes; the others point at it
+            spill.rendered = {row: spill.add(_encode(pieces(record, output.format, output.reasoning)))}
+        placement.add(spill.rendered[row])
     _index(result.index, job, r, reason, result.number)
 
 

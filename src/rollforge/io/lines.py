@@ -65,7 +65,7 @@ class _Zstd(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self.out:
-            data = self.raw.read(BUFFER)
+            data = self.raw.read(1 << 16)  # small reads: a read's output is its size times the ratio
             if not data:
                 if self.in_frame:
                     raise zstandard.ZstdError("the zstd stream ends inside a frame: the file is cut short")
