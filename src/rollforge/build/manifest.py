@@ -34,13 +34,24 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def hash_inputs(discovery: Discovery) -> Future[dict[str, str]]:
-    """sha256 of every input, in a thread while the scan runs (hashlib releases the GIL)."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    paths = [s.path for s in discovery.sources if s.path != STDIN]
-    future = pool.submit(lambda: {path: sha256_file(path) for path in paths})
-    pool.shutdown(wait=False)
-    return future
+class InputHashes:
+    """sha256 of every input, computed on a thread while the scan runs (hashlib releases the GIL).
+    ``start`` is given to the scan, so the thread begins only once the workers are running."""
+
+    def __init__(self, discovery: Discovery) -> None:
+        self.paths = [s.path for s in discovery.sources if s.path != STDIN]
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.future: Future[dict[str, str]] | None = None
+
+    def start(self) -> None:
+        self.future = self.pool.submit(lambda: {path: sha256_file(path) for path in self.paths})
+        self.pool.shutdown(wait=False)
+
+    def result(self) -> dict[str, str]:
+        if self.future is None:
+            self.start()
+        assert self.future is not None
+        return self.future.result()
 
 
 def git_commit(cwd: str = ".") -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from rollforge.build.card import write_card, write_trainer_configs
-from rollforge.build.manifest import MANIFEST, hash_inputs, inputs_entry, manifest, now, output_entry
+from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
@@ -106,11 +106,11 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     started = now()
     discovery = discover(recipe.inputs)
     job = _job(recipe)
-    digests = hash_inputs(discovery)
+    digests = InputHashes(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
     engine = Engine(recipe.engine, recipe.workers, recipe.ray_address, recipe.memory_budget)
-    result = engine.scan(discovery, job, str(spill))
+    result = engine.scan(discovery, job, str(spill), digests.start)
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
         sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)

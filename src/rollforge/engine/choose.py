@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollforge.engine import local
@@ -22,12 +23,16 @@ class Engine:
     ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001")
     memory_budget: float | None = None  # MB for DPO grouping state; over it, grouping spills to disk
 
-    def scan(self, discovery: Discovery, job: Job, spill_dir: str) -> Scan:
+    def scan(
+        self, discovery: Discovery, job: Job, spill_dir: str, started: Callable[[], object] | None = None
+    ) -> Scan:
         if self.name == "ray":
             from rollforge.engine import ray_engine
 
+            if started:
+                started()
             return ray_engine.scan(discovery, job, spill_dir, self.workers, self.ray_address)
-        return local.scan(discovery, job, spill_dir, self.workers)
+        return local.scan(discovery, job, spill_dir, self.workers, started)
 
     def select_dpo(
         self,

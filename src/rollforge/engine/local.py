@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +48,18 @@ def chunk_size(total_bytes: int, workers: int) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, total_bytes // max(1, workers * 4) + 1))
 
 
-def scan(discovery: Discovery, job: Job, spill_dir: str | None, workers: int | None = None) -> Scan:
-    """Read every input line once, in parallel, into a :class:`Scan`."""
+def scan(
+    discovery: Discovery,
+    job: Job,
+    spill_dir: str | None,
+    workers: int | None = None,
+    started: Callable[[], object] | None = None,
+) -> Scan:
+    """Read every input line once, in parallel, into a :class:`Scan`. ``started`` is called once the
+    workers exist (a thread started before them would stop them from being forked)."""
     workers = workers or default_workers()
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
-    results = list(_run(chunks, job, spill_dir, workers))
+    results = list(_run(chunks, job, spill_dir, workers, started or (lambda: None)))
     results.sort(key=lambda r: r.number)
     return _merge(results, chunks, job)
 
@@ -65,10 +72,13 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _run(chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int) -> Iterator[ChunkResult]:
+def _run(
+    chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int, started: Callable[[], object]
+) -> Iterator[ChunkResult]:
     total = sum((c.end or c.source.size) - c.start for c in chunks) or None
     sizes = [(c.end or c.source.size) - c.start for c in chunks]
     if workers == 1 or len(chunks) == 1:
+        started()
         with progress_bar() as bar:
             task = bar.add_task("reading", total=total)
             for n, chunk in enumerate(chunks):
@@ -78,6 +88,7 @@ def _run(chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int) -> 
     # The pool (and with fork, its processes) starts before the progress bar's thread does.
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
         futures = [pool.submit(process_chunk, job, chunk, n, spill_dir) for n, chunk in enumerate(chunks)]
+        started()  # the workers exist now (with fork, all of them start at the first submit)
         with progress_bar() as bar:
             task = bar.add_task("reading", total=total)
             for future, size in zip(futures, sizes, strict=True):
