@@ -101,7 +101,8 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
             if isinstance(record, Head):  # dropped on its head: counted, never indexed or converted
                 result.dropped_early[certain_failure(head_checks or [], record)] += 1
             elif isinstance(record, Rollout):
-                _rollout(result, job, checks, record, sft, dpo)
+                if job.sft or job.dpo:  # inspect and sample write no rows: no index to keep
+                    _rollout(result, job, checks, record, sft, dpo)
                 if job.strata:
                     _sample(result.sample, job, record, line)
     finally:
