@@ -12,6 +12,7 @@ import pytest
 from rollforge.decode import LineDecoder
 from rollforge.io.read import read_rollouts
 from rollforge.io.sources import companion_kind
+from rollforge.reasons import REJECT_REASONS
 from rollforge.rollout import Reject, Rollout
 from rollforge.schema import plain
 
@@ -308,107 +309,112 @@ def test_head_agrees_with_the_full_parse(corpus: list[tuple[str, int, bytes]]) -
 # --- every reject reason ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("data", "reason"),
-    [
-        (b"<PLACEHOLDER ROW>", "invalid_json"),
-        (b'{"a": ', "invalid_json"),
-        (b"[1, 2]", "not_an_object"),
-        (b'"text"', "not_an_object"),
-        (b'{"responses_create_params": {"input": "x"}}', "no_response"),
-        (b'{"responses_create_params": {"input": "x"}, "response": {}, "reward": 1}', "no_output"),
-        (
-            b'{"responses_create_params": {"input": "x"}, "response": {"output": "nope"}, "reward": 1}',
-            "no_output",
+REJECTS: list[tuple[bytes, str]] = [
+    (b"<PLACEHOLDER ROW>", "invalid_json"),
+    (b'{"a": ', "invalid_json"),
+    (b"[1, 2]", "not_an_object"),
+    (b'"text"', "not_an_object"),
+    (b'{"responses_create_params": {"input": "x"}}', "no_response"),
+    (b'{"responses_create_params": {"input": "x"}, "response": {}, "reward": 1}', "no_output"),
+    (
+        b'{"responses_create_params": {"input": "x"}, "response": {"output": "nope"}, "reward": 1}',
+        "no_output",
+    ),
+    (b'{"response": {"output": []}, "reward": 1}', "no_prompt"),
+    (b'{"responses_create_params": {"input": 5}, "response": {"output": []}, "reward": 1}', "no_prompt"),
+    (line([], []), "no_prompt"),
+    (line(USER, [answer("a")], reward=...), "no_reward"),
+    (line(USER, [answer("a")], reward=None), "no_reward"),
+    (line(USER, [answer("a")], reward="high"), "bad_reward"),
+    (line(USER, [answer("a")], reward=10**400), "bad_reward"),
+    (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": NaN'), "bad_reward"),
+    (line(USER, ["a string item"]), "malformed_item"),
+    (line(USER, [{"type": "function_call", "arguments": "{}"}]), "malformed_item"),
+    (line(USER, [{"type": "web_search_call", "id": "w"}]), "unsupported_item"),
+    (line([say("user", [{"type": "input_file", "file_id": "f"}])], [answer("a")]), "unsupported_content"),
+    (line([say("narrator", "x")], [answer("a")]), "unknown_role"),
+    (line(USER, [result("nobody", "o")]), "orphan_tool_output"),
+    (line(USER, [answer("a")], tools=[{"type": "web_search"}]), "unsupported_tool"),
+    (line(USER, [call("c", "f", "[1]"), result("c", "o")]), "invalid_tool_arguments"),
+    (line([], [[say("user", "q"), answer("a")], [answer("b")]]), "nested_output_not_cumulative"),
+    # more ways to break each rule
+    (b"", "invalid_json"),
+    (b"\xff\xfe{}", "invalid_json"),
+    (
+        line([say("user", "caf\u00e9")], [answer("a")]).replace(b"\\u00e9", b"\xe9"),
+        "invalid_json",
+    ),  # Latin-1
+    (line([say("user", "\ud800")], [answer("a")]), "invalid_json"),  # a lone surrogate escape
+    (b"null", "not_an_object"),
+    (b"5", "not_an_object"),
+    (b'{"responses_create_params": {"input": "x"}, "response": null, "reward": 1}', "no_response"),
+    (b'{"responses_create_params": {"input": "x"}, "response": "done", "reward": 1}', "no_response"),
+    (
+        b'{"responses_create_params": {"input": "x"}, "response": {"output": null}, "reward": 1}',
+        "no_output",
+    ),
+    (b'{"responses_create_params": "x", "response": {"output": []}, "reward": 1}', "no_prompt"),
+    (b'{"foo": 1}', "no_prompt"),  # a custom record: no params, no response
+    (line([], [answer("a")]), "no_prompt"),  # nothing precedes the model's first turn
+    (line(USER, [answer("a")], reward=[1]), "bad_reward"),
+    (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": 1e400'), "bad_reward"),
+    (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": -Infinity'), "bad_reward"),
+    (line(USER, [{"type": "message", "role": "assistant", "content": {"text": "a"}}]), "malformed_item"),
+    (
+        line(
+            USER,
+            [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": 5}]}],
         ),
-        (b'{"response": {"output": []}, "reward": 1}', "no_prompt"),
-        (b'{"responses_create_params": {"input": 5}, "response": {"output": []}, "reward": 1}', "no_prompt"),
-        (line([], []), "no_prompt"),
-        (line(USER, [answer("a")], reward=...), "no_reward"),
-        (line(USER, [answer("a")], reward=None), "no_reward"),
-        (line(USER, [answer("a")], reward="high"), "bad_reward"),
-        (line(USER, [answer("a")], reward=10**400), "bad_reward"),
-        (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": NaN'), "bad_reward"),
-        (line(USER, ["a string item"]), "malformed_item"),
-        (line(USER, [{"type": "function_call", "arguments": "{}"}]), "malformed_item"),
-        (line(USER, [{"type": "web_search_call", "id": "w"}]), "unsupported_item"),
-        (line([say("user", [{"type": "input_file", "file_id": "f"}])], [answer("a")]), "unsupported_content"),
-        (line([say("narrator", "x")], [answer("a")]), "unknown_role"),
-        (line(USER, [result("nobody", "o")]), "orphan_tool_output"),
-        (line(USER, [answer("a")], tools=[{"type": "web_search"}]), "unsupported_tool"),
-        (line(USER, [call("c", "f", "[1]"), result("c", "o")]), "invalid_tool_arguments"),
-        (line([], [[say("user", "q"), answer("a")], [answer("b")]]), "nested_output_not_cumulative"),
-        # more ways to break each rule
-        (b"", "invalid_json"),
-        (b"\xff\xfe{}", "invalid_json"),
-        (
-            line([say("user", "caf\u00e9")], [answer("a")]).replace(b"\\u00e9", b"\xe9"),
-            "invalid_json",
-        ),  # Latin-1
-        (line([say("user", "\ud800")], [answer("a")]), "invalid_json"),  # a lone surrogate escape
-        (b"null", "not_an_object"),
-        (b"5", "not_an_object"),
-        (b'{"responses_create_params": {"input": "x"}, "response": null, "reward": 1}', "no_response"),
-        (b'{"responses_create_params": {"input": "x"}, "response": "done", "reward": 1}', "no_response"),
-        (
-            b'{"responses_create_params": {"input": "x"}, "response": {"output": null}, "reward": 1}',
-            "no_output",
+        "malformed_item",
+    ),
+    (line(USER, [{"type": "message", "role": "assistant", "content": ["a"]}]), "malformed_item"),
+    (line(USER, [{"type": "reasoning", "summary": [], "content": [1]}]), "malformed_item"),
+    (line(USER, [{"type": "reasoning", "summary": [{"text": {"a": 1}}]}]), "malformed_item"),
+    (line(USER, [{"type": "function_call", "call_id": "c", "arguments": "{}"}]), "malformed_item"),
+    (line([], [[say("user", "q")], say("user", "q")]), "malformed_item"),  # items and lists mixed
+    (line(USER, [{"role": None, "content": "x"}]), "unsupported_item"),  # neither type nor role
+    (
+        line(
+            USER,
+            [
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "input_image", "image_url": "data:image/png;base64,AA"}],
+                }
+            ],
         ),
-        (b'{"responses_create_params": "x", "response": {"output": []}, "reward": 1}', "no_prompt"),
-        (b'{"foo": 1}', "no_prompt"),  # a custom record: no params, no response
-        (line([], [answer("a")]), "no_prompt"),  # nothing precedes the model's first turn
-        (line(USER, [answer("a")], reward=[1]), "bad_reward"),
-        (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": 1e400'), "bad_reward"),
-        (line(USER, [answer("a")]).replace(b'"reward": 1.0', b'"reward": -Infinity'), "bad_reward"),
-        (line(USER, [{"type": "message", "role": "assistant", "content": {"text": "a"}}]), "malformed_item"),
-        (
-            line(
-                USER,
-                [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": 5}]}],
-            ),
-            "malformed_item",
-        ),
-        (line(USER, [{"type": "message", "role": "assistant", "content": ["a"]}]), "malformed_item"),
-        (line(USER, [{"type": "reasoning", "summary": [], "content": [1]}]), "malformed_item"),
-        (line(USER, [{"type": "reasoning", "summary": [{"text": {"a": 1}}]}]), "malformed_item"),
-        (line(USER, [{"type": "function_call", "call_id": "c", "arguments": "{}"}]), "malformed_item"),
-        (line([], [[say("user", "q")], say("user", "q")]), "malformed_item"),  # items and lists mixed
-        (line(USER, [{"role": None, "content": "x"}]), "unsupported_item"),  # neither type nor role
-        (
-            line(
-                USER,
-                [
-                    {
-                        "type": "message",
-                        "role": "assistant",
-                        "content": [{"type": "input_image", "image_url": "data:image/png;base64,AA"}],
-                    }
-                ],
-            ),
-            "unsupported_content",
-        ),
-        (
-            line([say("user", [{"type": "input_image"}])], [answer("a")]),
-            "unsupported_content",
-        ),  # no image_url
-        (line(USER, [say("tool", "x")]), "unknown_role"),
-        (line(USER, [call("c", "f"), result("d", "o")]), "orphan_tool_output"),
-        (line(USER, [answer("a")], tools={"type": "function", "name": "f"}), "unsupported_tool"),
-        (
-            line(USER, [answer("a")], tools=[{"type": "function", "description": "no name"}]),
-            "unsupported_tool",
-        ),
-        (
-            line(USER, [call("c", "f", json.dumps("{}")), result("c", "o")]),
-            "invalid_tool_arguments",
-        ),  # twice encoded
-        (
-            line(USER, [call("c", "f", [1, 2]), result("c", "o")]),
-            "invalid_tool_arguments",
-        ),  # stored as a list
-        (line(USER, [call("c", "f", '{"x": 1'), result("c", "o")]), "invalid_tool_arguments"),  # cut off
-    ],
-)
+        "unsupported_content",
+    ),
+    (
+        line([say("user", [{"type": "input_image"}])], [answer("a")]),
+        "unsupported_content",
+    ),  # no image_url
+    (line(USER, [say("tool", "x")]), "unknown_role"),
+    (line(USER, [call("c", "f"), result("d", "o")]), "orphan_tool_output"),
+    (line(USER, [answer("a")], tools={"type": "function", "name": "f"}), "unsupported_tool"),
+    (
+        line(USER, [answer("a")], tools=[{"type": "function", "description": "no name"}]),
+        "unsupported_tool",
+    ),
+    (
+        line(USER, [call("c", "f", json.dumps("{}")), result("c", "o")]),
+        "invalid_tool_arguments",
+    ),  # twice encoded
+    (
+        line(USER, [call("c", "f", [1, 2]), result("c", "o")]),
+        "invalid_tool_arguments",
+    ),  # stored as a list
+    (line(USER, [call("c", "f", '{"x": 1'), result("c", "o")]), "invalid_tool_arguments"),  # cut off
+]
+
+
+def test_every_reject_reason_has_a_test() -> None:
+    """A new reason code comes with a line that produces it (unreadable_file: the corrupt-stream tests)."""
+    assert {reason for _, reason in REJECTS} | {"unreadable_file"} == set(REJECT_REASONS)
+
+
+@pytest.mark.parametrize(("data", "reason"), REJECTS)
 def test_reject_reasons(data: bytes, reason: str) -> None:
     result_ = parse(data)
     assert isinstance(result_, Reject) and result_.reason == reason, result_

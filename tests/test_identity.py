@@ -47,8 +47,9 @@ def test_the_same_prompt_across_files_orders_task_indices_and_runs(tmp_path: Pat
     tasks = [[system("You are terse."), user(f"task {t}")] for t in range(3)]
     run_a = [rollout(tasks[t], [answer(f"a{t}.{r}")], reward=r / 2, _ng_task_index=t, _ng_rollout_index=r,
                      agent_ref={"name": "agent_a"}) for t in range(3) for r in range(2)]  # fmt: skip
-    run_b = [rollout(tasks[t], [answer(f"b{t}.{r}")], reward=1 - r, _ng_task_index=7 - t, _ng_rollout_index=r,
-                     agent_ref={"name": "agent_b"}, run="second") for t in (2, 0, 1) for r in range(3)]  # fmt: skip
+    run_b = [rollout(tasks[t], [answer(f"b{t}.{r}")], reward=1 - r, _ng_task_index=(t + 1) % 3,  # collide
+                     _ng_rollout_index=r, agent_ref={"name": "agent_b"}, run="second")
+             for t in (2, 0, 1) for r in range(3)]  # fmt: skip
     (tmp_path / "later").mkdir()
     a = read(write_jsonl(tmp_path / "run_a.jsonl", run_a))
     b = read(write_jsonl(tmp_path / "later" / "run_b.jsonl", run_b))

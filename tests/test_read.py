@@ -1,5 +1,5 @@
-"""The reader: paths, directories, globs, stdin, compression, companions, byte-range chunks, identity,
-flat memory, and `rollforge inspect`."""
+"""The reader: paths, directories, globs, stdin, compression, companions, byte-range chunks and flat memory.
+(Identities are tested in test_identity.py, `rollforge inspect` in test_inspect.py.)"""
 
 from __future__ import annotations
 
@@ -117,24 +117,6 @@ def test_chunks_cover_every_line_once(tmp_path: Path) -> None:
         assert [line for _, line in seen] == lines, size
 
 
-def test_prompt_and_rollout_ids(tmp_path: Path) -> None:
-    a = row(1, "first", _ng_task_index=5)
-    b = row(1, "second", _ng_task_index=99)  # same prompt in another run: other task index
-    typed = json.dumps({"responses_create_params": {"input": [{"type": "message", "role": "user", "content": "task 1"}]},
-                        "response": {"output": [{"type": "message", "role": "assistant", "content": "x"}]}, "reward": 0}).encode()  # fmt: skip
-    (tmp_path / "one.jsonl").write_bytes(a + b"\n" + row(2) + b"\n")
-    (tmp_path / "two.jsonl").write_bytes(b"\n\n" + b + b"\n" + a + b"   \n" + typed + b"\n")
-    one, two = records([str(tmp_path / "one.jsonl")]), records([str(tmp_path / "two.jsonl")])
-    assert one[0].prompt_id == two[0].prompt_id == two[2].prompt_id  # files, order, task index, typed or not
-    assert one[1].prompt_id != one[0].prompt_id
-    assert one[0].rollout_id == two[1].rollout_id  # the same line anywhere, whitespace aside
-    assert one[0].rollout_id != two[0].rollout_id
-    tools = json.loads(a)
-    tools["responses_create_params"]["tools"] = [{"type": "function", "name": "f"}]
-    (tmp_path / "t.jsonl").write_bytes(json.dumps(tools).encode())
-    assert records([str(tmp_path / "t.jsonl")])[0].prompt_id != one[0].prompt_id
-
-
 def peak_rss_mb(path: Path) -> tuple[int, float]:
     """(records read, peak resident MB) of reading a file in a fresh process."""
     code = ("import resource, sys\nfrom rollforge.io.read import read_rollouts\n"
@@ -160,44 +142,6 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     (small_n, small_peak), (large_n, large_peak) = sizes[60], sizes[120]
     assert large_n >= 2 * small_n - 400 and small_n > 5000  # both read to the end
     assert large_peak - small_peak < 20, f"peak memory grew {large_peak - small_peak:.1f} MB for 2x the input"
-
-
-def test_inspect_json_accounts_for_every_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "300")  # one row per line in the rich tables
-    path = tmp_path / "a.jsonl"
-    path.write_bytes(
-        b"\n".join([row(1, reward=0.0), row(1, "b", reward=1.0), row(2, reward=0.5), b"{bad"]) + b"\n"
-    )
-    assert main(["inspect", str(path), "--json"]) == 0
-    s = json.loads(capsys.readouterr().out)
-    assert (s["lines"], s["rollouts"], s["prompts"]) == (4, 3, 2)
-    assert s["rejected"] == [{"file": str(path), "line": 4, "reason": "invalid_json"}]
-    assert s["reward"]["min"] == 0.0 and s["reward"]["max"] == 1.0 and s["reward"]["mean"] == 0.5
-    assert s["prompts_with_reward_spread"] == 1 and s["lines"] == s["rollouts"] + len(s["rejected"])
-    assert main(["inspect", str(path)]) == 0
-    table = capsys.readouterr().out
-    assert "rejected lines" in table and "invalid_json" in table and f"{path}:4" in table
-
-
-def test_inspect_warns_when_no_dpo_pairs_are_possible(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "a.jsonl"
-    path.write_bytes(row(1) + b"\n" + row(2) + b"\n")
-    main(["inspect", str(path), "--json"])
-    warnings = json.loads(capsys.readouterr().out)["warnings"]
-    assert "no prompt has two rollouts with different rewards: no DPO pairs possible" in warnings
-    path.write_bytes(row(1, reward=0.0) + b"\n" + row(1, "b", reward=1.0) + b"\n")
-    main(["inspect", str(path), "--json"])
-    assert not any("DPO" in w for w in json.loads(capsys.readouterr().out)["warnings"])
-
-
-def test_the_bundled_example_is_the_generator_output(examples_dir: Path, tmp_path: Path) -> None:
-    write_example(tmp_path)
-    for path in sorted(examples_dir.iterdir()):
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 # --- more of the reader -----------------------------------------------------------------------------------------
@@ -263,9 +207,11 @@ def test_a_directory_is_searched_recursively_in_a_stable_order(tmp_path: Path) -
                          zstandard.ZstdCompressor().compress(data) if name.endswith(".zst") else data)  # fmt: skip
     found = [s.path for s in discover([str(tmp_path)]).sources]
     assert found == [str(tmp_path / n) for n in ["a/b/c.jsonl.zst", "a/z.jsonl.gz", "b.jsonl"]]
-    assert [s.path for s in discover([str(tmp_path / "*.jsonl*")]).sources] == [str(tmp_path / "b.jsonl")]
+    assert [s.path for s in discover([str(tmp_path / "*.jsonl")]).sources] == [str(tmp_path / "b.jsonl")]
+    # a glob is the user's choice: it reads what it matches (a directory search skips c.jsonl.bak)
+    assert len(discover([str(tmp_path / "*.jsonl*")]).sources) == 2
     recursive = discover([str(tmp_path / "**" / "*.jsonl*")]).sources
-    assert sorted(s.path for s in recursive) == sorted(found)
+    assert sorted(s.path for s in recursive) == sorted([*found, str(tmp_path / "c.jsonl.bak")])
     # a path given twice (itself and through its directory) is read once
     assert len(records([str(tmp_path), str(tmp_path / "b.jsonl"), str(tmp_path / "*.jsonl")])) == 3
 
