@@ -623,7 +623,6 @@ def test_invalid_arguments_kept_as_written_with_string_arguments() -> None:
         assert r.messages[1]["tool_calls"] == [tc("c", "f", args)] and r.facts["invalid_arguments"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="known limit of the head's byte patterns (see the docstring)")
 @pytest.mark.parametrize("text", ["</think>\u00a0", "</think>\f", "<think></think>\u3000"])
 def test_head_turn_bounds_unicode_space(text: str) -> None:
     """After a think tag, whitespace other than space, tab and newlines (a form feed, a no-break space) counts

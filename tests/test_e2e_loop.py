@@ -49,9 +49,24 @@ def serve(tmp_path: Path) -> Iterator[object]:
 
     def start(model: Path) -> str:
         port = free_port()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
         log = open(tmp_path / f"serve-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-        cmd = [transformers_cli(), "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+        cmd = [
+            transformers_cli(),
+            "serve",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ]
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -109,7 +124,9 @@ def test_build_train_serve_collect_compare(tmp_path: Path, examples_dir: Path, s
         rollouts = list(read_rollouts([str(tmp_path / f"{name}.jsonl")]))
         assert len(rollouts) == 12 and all(isinstance(r, Rollout) for r in rollouts)
 
-    assert main(["compare", str(tmp_path / "baseline.jsonl"), str(tmp_path / "candidate.jsonl"), "--json"]) == 0
+    assert (
+        main(["compare", str(tmp_path / "baseline.jsonl"), str(tmp_path / "candidate.jsonl"), "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     for key in ("mean_reward", "success_rate"):
         assert isinstance(result["baseline"][key], float) and isinstance(result["candidate"][key], float)

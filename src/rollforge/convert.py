@@ -54,7 +54,7 @@ from rollforge.thinking import split_think
 from rollforge.tools import chat_tools
 
 _PARTS = msgspec.json.Decoder(list[Part])
-_THINK_TAG = re.compile(rb"think>")
+_THINK_TAG = re.compile(rb"think(?:>|\\u003[eE])")  # Go-style writers escape ">" as \u003e
 _QUOTE, _BRACKET = ord('"'), ord("[")
 _FACT_KEYS: dict[tuple[str | None, str | None], str] = {
     ("message", r): f"item:message:{r}" for r in ("user", "assistant", "system", "developer")

@@ -82,7 +82,9 @@ def head_of(
 
 # Something that is not a quote, whitespace (plain or escaped) or a think tag: real text has begun.
 _BLANK = rb"(?:\\[nrt]|\s|</?think>)*"
-_REAL = rb'(?:[^"\\<\s]|\\[^nrt]|<(?!/?think>))'
+# Printable ASCII only: Python's strip() also removes no-break and other Unicode spaces, so a non-ASCII
+# character (or a \u escape) is not sure to be text; such a rollout is then decided by its conversion.
+_REAL = rb"(?:[\x21\x23-\x3b\x3d-\x5b\x5d-\x7e]|\\[^nrtfbu]|<(?!/?think>))"
 _STRING_HAS_TEXT = re.compile(rb'"' + _BLANK + _REAL)
 _PART_HAS_TEXT = re.compile(rb'"(?:text|refusal)"\s*:\s*"' + _BLANK + _REAL)  # searches stop at the first hit
 _SUMMARY_HAS_TEXT = re.compile(rb'"text"\s*:\s*"' + _BLANK + _REAL)  # conversion reads only summary texts

@@ -44,7 +44,9 @@ def open_stream(source: Source) -> BinaryIO:
     else:
         raw = open(source.path, "rb", buffering=BUFFER)  # noqa: SIM115 (closed by the caller via the wrapper)
     if source.compression == "gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        stream.myfileobj = raw  # so that closing the gzip stream closes the file too, as gzip.open does
+        return stream  # type: ignore[return-value]
     if source.compression == "zst":
         return io.BufferedReader(_Zstd(raw), buffer_size=BUFFER)
     return raw

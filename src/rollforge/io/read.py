@@ -12,6 +12,7 @@ import msgspec
 import zstandard
 
 from rollforge.decode import LineDecoder
+from rollforge.errors import RollforgeError
 from rollforge.filters import certain_failure
 from rollforge.io.lines import Chunk, LineReader, open_stream
 from rollforge.io.sources import Discovery, Source, discover, is_url
@@ -39,12 +40,15 @@ class Materialized:
         seekable = self.source.compression is None and not is_url(path)
         self.fd = os.open(path, os.O_RDONLY) if seekable else None
         keys = msgspec.json.Decoder(_Keys)
-        for _, offset, line in LineReader(Chunk(self.source)):
-            try:
-                k = keys.decode(line)
-            except msgspec.MsgspecError:
-                continue  # a bad planned row only means nothing to restore for it
-            self.rows[(k._ng_task_index, k._ng_rollout_index)] = (offset, len(line)) if seekable else line
+        try:
+            for _, offset, line in LineReader(Chunk(self.source)):
+                try:
+                    k = keys.decode(line)
+                except msgspec.MsgspecError:
+                    continue  # a bad planned row only means nothing to restore for it
+                self.rows[(k._ng_task_index, k._ng_rollout_index)] = (offset, len(line)) if seekable else line
+        except CORRUPT as exc:
+            raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
 
     def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
         where = self.rows.get((task_index, rollout_index))
@@ -116,7 +120,10 @@ def read_rollouts(paths: list[str], decoder: LineDecoder | None = None) -> Itera
 
 def count_lines(path: str) -> int:
     """Non-blank lines of a file (used to count skipped companion files)."""
-    return sum(1 for _ in LineReader(Chunk(Source(path, 0))))
+    try:
+        return sum(1 for _ in LineReader(Chunk(Source(path, 0))))
+    except CORRUPT as exc:
+        raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
 
 
 def read_raw_line(source_path: str, line_no: int) -> bytes | None:
