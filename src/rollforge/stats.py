@@ -38,7 +38,7 @@ class Inventory:
     lines: int = 0
     rejected: list[Reject] = field(default_factory=list)
     rewards: array = field(default_factory=lambda: array("d"))
-    prompts: dict[str, _PromptGroup] = field(default_factory=dict)
+    prompts: dict[int, _PromptGroup] = field(default_factory=dict)
     facts: Counter = field(default_factory=Counter)
     task_types: Counter = field(default_factory=Counter)
     with_tools: int = 0
@@ -55,7 +55,7 @@ class Inventory:
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
-        self.prompts.setdefault(record.prompt_id, _PromptGroup()).add(record.reward)
+        self.prompts.setdefault(int(record.prompt_id, 16), _PromptGroup()).add(record.reward)  # int: compact
         self.facts.update(record.facts)
         self.task_types[record.task_type] += 1
         self.with_tools += record.uses_tools

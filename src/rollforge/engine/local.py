@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,9 +59,7 @@ def scan(
     workers exist (a thread started before them would stop them from being forked)."""
     workers = workers or default_workers()
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
-    results = list(_run(chunks, job, spill_dir, workers, started or (lambda: None)))
-    results.sort(key=lambda r: r.number)
-    return _merge(results, chunks, job)
+    return _merge(_run(chunks, job, spill_dir, workers, started or (lambda: None)), chunks, job)
 
 
 def _context() -> Any:
@@ -96,8 +94,10 @@ def _run(
                 bar.advance(task, size)
 
 
-def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
-    out = Scan(sample=merge_sample(results, job))
+def _merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
+    """Fold chunk results, in chunk order, into one Scan; each is let go once folded (flat memory)."""
+    out = Scan()
+    samples: list[ChunkResult] = []
     first_line: dict[str, int] = {}
     for result, chunk in zip(results, chunks, strict=True):
         base = first_line.get(chunk.source.path, 0)
@@ -113,6 +113,8 @@ def _merge(results: list[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
         _append_paths(out.sft_paths, result.sft_paths)
         _append_paths(out.dpo_paths, result.dpo_paths)
         _append_counts(out.skipped, result.skipped)
+        samples.append(ChunkResult(result.number, sample=result.sample))  # only the sample candidates stay
+    out.sample = merge_sample(samples, job)
     return out
 
 

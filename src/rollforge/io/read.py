@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import zlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -30,15 +32,16 @@ class _Keys(msgspec.Struct):
 class Materialized:
     """Index of a *_materialized_inputs file: (task index, rollout index) -> that input row's fields.
 
-    For a plain local file only offsets are kept and rows are read back on demand, so a large companion
-    costs a few numbers per row of memory; compressed or remote ones keep their lines.
+    For a plain local file only sorted keys and offsets are kept (16 bytes a row, in arrays) and rows are
+    read back on demand; compressed or remote ones keep their lines.
     """
 
     def __init__(self, path: str) -> None:
         self.source = Source(path, 0)
-        self.rows: dict[tuple[Any, Any], tuple[int, int] | bytes] = {}
         seekable = self.source.compression is None and not is_url(path)
         self.fd = os.open(path, os.O_RDONLY) if seekable else None
+        self.lines: dict[tuple[Any, Any], bytes] = {}  # rows without int indices, or not seekable
+        found: list[tuple[int, int, int]] = []
         keys = msgspec.json.Decoder(_Keys)
         try:
             for _, offset, line in LineReader(Chunk(self.source)):
@@ -46,24 +49,41 @@ class Materialized:
                     k = keys.decode(line)
                 except msgspec.MsgspecError:
                     continue  # a bad planned row only means nothing to restore for it
-                self.rows[(k._ng_task_index, k._ng_rollout_index)] = (offset, len(line)) if seekable else line
+                packed = _pack(k._ng_task_index, k._ng_rollout_index)
+                if seekable and packed is not None:
+                    found.append((packed, offset, len(line)))
+                else:
+                    self.lines[(k._ng_task_index, k._ng_rollout_index)] = line
         except CORRUPT as exc:
             raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
+        found.sort()
+        self.keys = array("q", (f[0] for f in found))
+        self.offsets = array("q", (f[1] for f in found))
+        self.lengths = array("q", (f[2] for f in found))
 
     def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
-        where = self.rows.get((task_index, rollout_index))
-        if where is None:
+        line = self.lines.get((task_index, rollout_index))
+        packed = _pack(task_index, rollout_index)
+        if line is None and packed is not None and self.fd is not None:
+            at = bisect_left(self.keys, packed)
+            if at < len(self.keys) and self.keys[at] == packed:
+                line = os.pread(self.fd, self.lengths[at], self.offsets[at])
+        if line is None:
             return None
-        if isinstance(where, tuple):
-            assert self.fd is not None
-            line = os.pread(self.fd, where[1], where[0])
-        else:
-            line = where
         try:
             value = msgspec.json.decode(line)
         except msgspec.MsgspecError:
             return None
         return value if isinstance(value, dict) else None
+
+
+def _pack(task_index: Any, rollout_index: Any) -> int | None:
+    """Two small non-negative int indices as one int64 key; None for anything else."""
+    ok = all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 31
+        for v in (task_index, rollout_index)
+    )
+    return (task_index << 31) | rollout_index if ok else None
 
 
 @lru_cache(maxsize=4)
