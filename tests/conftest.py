@@ -16,6 +16,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "rollouts"
 SHARED_ROLLOUTS = ROOT.parent / "shared" / "rollouts" / "nemo-gym"
+# The data files of a release built with the defaults (trl + nemo-rl formats).
+RELEASE_DATA_FILES = [
+    "sft/train.jsonl",
+    "sft/validation.jsonl",
+    "dpo/train.jsonl",
+    "dpo/validation.jsonl",
+    "nemo-rl/sft_train.jsonl",
+    "nemo-rl/sft_validation.jsonl",
+    "nemo-rl/dpo_train.jsonl",
+    "nemo-rl/dpo_validation.jsonl",
+    "review/sample.jsonl",
+    "rejected.jsonl",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

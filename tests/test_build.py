@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import RELEASE_DATA_FILES
 
 from rollforge.build.recipe import load_recipe, make_recipe
 from rollforge.build.release import build
 from rollforge.cli.main import main
 from rollforge.errors import RollforgeError
-
-DATA_FILES = [
-    "sft/train.jsonl",
-    "sft/validation.jsonl",
-    "dpo/train.jsonl",
-    "dpo/validation.jsonl",
-    "nemo-rl/sft_train.jsonl",
-    "nemo-rl/sft_validation.jsonl",
-    "nemo-rl/dpo_train.jsonl",
-    "nemo-rl/dpo_validation.jsonl",
-    "review/sample.jsonl",
-    "rejected.jsonl",
-]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +78,7 @@ def test_init_writes_a_recipe_that_builds(tmp_path: Path, examples_dir: Path) ->
 
 def test_release_layout(release) -> None:
     names = {str(p.relative_to(release.path)) for p in release.path.rglob("*") if p.is_file()}
-    expected = {*DATA_FILES, "README.md", "manifest.json", "report.html"}
+    expected = {*RELEASE_DATA_FILES, "README.md", "manifest.json", "report.html"}
     expected |= {f"trainer-configs/{n}" for n in ("README.md", "trl_sft.yaml", "trl_dpo.yaml", "nemo_rl_sft.yaml", "nemo_rl_dpo.yaml")}  # fmt: skip
     assert names == expected
     assert not [p for p in release.path.parent.iterdir() if p.name.startswith(".")], "no hidden leftovers"
@@ -159,7 +147,7 @@ def test_rebuild_is_byte_identical_and_never_overwrites(release, examples_dir: P
         make_recipe({"inputs": [str(examples_dir)], "output": str(release.path.parent), "workers": 1})
     )
     assert again.path.name == "v2"
-    for name in DATA_FILES:
+    for name in RELEASE_DATA_FILES:
         assert (again.path / name).read_bytes() == (release.path / name).read_bytes(), name
     with pytest.raises(RollforgeError, match="already exists"):
         build(

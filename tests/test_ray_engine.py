@@ -6,24 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import RELEASE_DATA_FILES
 
 from rollforge.build.recipe import make_recipe
 from rollforge.build.release import build
 
 pytest.importorskip("ray")
-
-FILES = [
-    "sft/train.jsonl",
-    "sft/validation.jsonl",
-    "dpo/train.jsonl",
-    "dpo/validation.jsonl",
-    "nemo-rl/sft_train.jsonl",
-    "nemo-rl/sft_validation.jsonl",
-    "nemo-rl/dpo_train.jsonl",
-    "nemo-rl/dpo_validation.jsonl",
-    "review/sample.jsonl",
-    "rejected.jsonl",
-]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +34,7 @@ def test_ray_build_equals_local_build(ray_local, examples_dir: Path, tmp_path: P
     }
     local = build(make_recipe({**common, "version": "local", "workers": 2}))
     remote = build(make_recipe({**common, "version": "ray", "engine": "ray", "workers": 2}))
-    for name in FILES:
+    for name in RELEASE_DATA_FILES:
         local_rows = (local.path / name).read_bytes().splitlines()
         ray_rows = (remote.path / name).read_bytes().splitlines()
         assert set(ray_rows) == set(local_rows), name

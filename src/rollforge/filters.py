@@ -185,16 +185,3 @@ def filter_options(values: dict[str, Any]) -> FilterOptions:
         near_threshold=values.get("near_threshold", 0.9),
         labels=values.get("labels") or values.get("review_db"),
     )
-
-
-def describe(opts: FilterOptions) -> dict[str, Any]:
-    """The options as plain JSON (for manifests and --json)."""
-    out: dict[str, Any] = {}
-    for name in FilterOptions.__dataclass_fields__:
-        value = getattr(opts, name)
-        if isinstance(value, Success):
-            value = {"threshold": value.threshold, "field": value.field}
-        elif isinstance(value, Where):
-            value = value.source
-        out[name] = value
-    return out

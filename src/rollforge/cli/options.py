@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rollforge import progress
 from rollforge.engine.choose import ENGINES, Engine
@@ -140,7 +139,3 @@ def parse_strata(text: str | None) -> tuple[Stratum, ...]:
     except ValueError as exc:
         raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
     return tuple(strata)
-
-
-def describe_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k != "func"}

@@ -15,7 +15,6 @@ import msgspec
 from rollforge.schema import Raw, text
 
 REASONING_MODES = ("field", "think", "drop")  # reasoning_content | inline <think> tags | dropped
-ARGUMENT_MODES = ("object", "string")  # parsed object (HF chat templates) | JSON string (OpenAI format)
 
 
 def style(

@@ -29,10 +29,6 @@ class Chunk:
     start: int = 0
     end: int | None = None
 
-    @property
-    def whole(self) -> bool:
-        return self.start == 0 and self.end is None
-
 
 def open_stream(source: Source) -> BinaryIO:
     if source.path == STDIN:

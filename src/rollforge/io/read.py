@@ -16,7 +16,7 @@ import zstandard
 from rollforge.decode import LineDecoder
 from rollforge.errors import RollforgeError
 from rollforge.filters import certain_failure
-from rollforge.io.lines import Chunk, LineReader, open_stream
+from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.sources import Discovery, Source, discover, is_url
 from rollforge.rollout import Head, Reject, Rollout
 
@@ -144,15 +144,3 @@ def count_lines(path: str) -> int:
         return sum(1 for _ in LineReader(Chunk(Source(path, 0))))
     except CORRUPT as exc:
         raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
-
-
-def read_raw_line(source_path: str, line_no: int) -> bytes | None:
-    """The raw bytes of one line (1-based), streaming to it; for review samples and debugging."""
-    stream = open_stream(Source(source_path, 0))
-    try:
-        for number, line in enumerate(stream, start=1):
-            if number == line_no:
-                return line
-    finally:
-        stream.close()
-    return None
