@@ -1,7 +1,7 @@
 """What is in a set of rollouts files: counts, reward statistics, shapes and warnings (``rollforge inspect``).
 
-:class:`Inventory` is fed records one at a time (memory: one float per rollout plus a few numbers per
-prompt) and partial inventories merge, so parallel workers can each build one.
+:class:`Inventory` is fed records one at a time (memory: three 8-byte numbers per rollout, kept in
+arrays) and partial inventories merge, so parallel workers can each build one.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ REASONING_SHAPES = (
 EXAMPLES_PER_REASON = 3
 
 
-@dataclass(slots=True)
-class _PromptGroup:
-    rollouts: int = 0
-    low: float = math.inf
-    high: float = -math.inf
+def prompt_groups(prompt_ids: array, rewards: array) -> tuple[int, Counter, int]:
+    """(distinct prompts, rollouts per prompt -> prompts, prompts whose rewards differ), by sorting the two
+    columns: 16 bytes a rollout, where a dict of per-prompt objects would take a few hundred."""
+    import numpy as np
 
-    def add(self, reward: float) -> None:
-        self.rollouts += 1
-        self.low = min(self.low, reward)
-        self.high = max(self.high, reward)
+    if not prompt_ids:
+        return 0, Counter(), 0
+    ids = np.frombuffer(prompt_ids, dtype=np.uint64)
+    order = np.argsort(ids, kind="stable")
+    ids, values = ids[order], np.frombuffer(rewards, dtype=np.float64)[order]
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    sizes = np.diff(np.append(starts, len(ids)))
+    spread = np.maximum.reduceat(values, starts) > np.minimum.reduceat(values, starts)
+    return len(starts), Counter(sizes.tolist()), int(spread.sum())
 
 
 @dataclass
@@ -38,7 +42,8 @@ class Inventory:
     lines: int = 0
     rejected: list[Reject] = field(default_factory=list)
     rewards: array = field(default_factory=lambda: array("d"))
-    prompts: dict[int, _PromptGroup] = field(default_factory=dict)
+    prompt_ids: array = field(default_factory=lambda: array("Q"))  # converted rollouts: prompt id and reward
+    prompt_rewards: array = field(default_factory=lambda: array("d"))
     facts: Counter = field(default_factory=Counter)
     task_types: Counter = field(default_factory=Counter)
     with_tools: int = 0
@@ -55,7 +60,8 @@ class Inventory:
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
-        self.prompts.setdefault(int(record.prompt_id, 16), _PromptGroup()).add(record.reward)  # int: compact
+        self.prompt_ids.append(int(record.prompt_id, 16))
+        self.prompt_rewards.append(record.reward)
         self.facts.update(record.facts)
         self.task_types[record.task_type] += 1
         self.with_tools += record.uses_tools
@@ -66,10 +72,8 @@ class Inventory:
         self.lines += other.lines
         self.rejected.extend(other.rejected)
         self.rewards.extend(other.rewards)
-        for pid, group in other.prompts.items():
-            mine = self.prompts.setdefault(pid, _PromptGroup())
-            mine.rollouts += group.rollouts
-            mine.low, mine.high = min(mine.low, group.low), max(mine.high, group.high)
+        self.prompt_ids.extend(other.prompt_ids)
+        self.prompt_rewards.extend(other.prompt_rewards)
         self.facts.update(other.facts)
         self.task_types.update(other.task_types)
         self.with_tools += other.with_tools
@@ -83,14 +87,13 @@ class Inventory:
 
     def summary(self) -> dict[str, Any]:
         """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
-        per_prompt = Counter(g.rollouts for g in self.prompts.values())
-        contrastive = sum(1 for g in self.prompts.values() if g.high > g.low)
+        prompts, per_prompt, contrastive = prompt_groups(self.prompt_ids, self.prompt_rewards)
         return {
             "lines": self.lines,
             "rollouts": self.rollouts,
             "rejected": [{"file": r.file, "line": r.line, "reason": r.reason} for r in self.rejected],
             "rejected_by_reason": self._rejects_by_reason(),
-            "prompts": len(self.prompts),
+            "prompts": prompts,
             "rollouts_per_prompt": {str(k): per_prompt[k] for k in sorted(per_prompt)},
             "prompts_with_reward_spread": contrastive,
             "task_types": dict(self.task_types.most_common()),
@@ -103,7 +106,7 @@ class Inventory:
             "tool_use_rate": self.with_tools / self.rollouts if self.rollouts else 0.0,
             "truncated": self.truncated,
             "files": dict(self.files),
-            "warnings": self.warnings(contrastive),
+            "warnings": self.warnings(contrastive, prompts),
         }
 
     def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:
@@ -115,7 +118,7 @@ class Inventory:
                 entry["examples"].append(f"{r.where()}: {r.message}")
         return out
 
-    def warnings(self, contrastive: int) -> list[str]:
+    def warnings(self, contrastive: int, prompts: int) -> list[str]:
         warn = []
         if self.lines and not self.rollouts:
             warn.append("no line is a usable rollout: see the reject reasons")
@@ -123,7 +126,7 @@ class Inventory:
             warn.append("no prompt has two rollouts with different rewards: no DPO pairs possible")
         if self.rejected and len(self.rejected) >= 0.1 * self.lines:
             warn.append(f"{len(self.rejected)} of {self.lines} lines rejected: check the reject reasons")
-        if self.rollouts and len(self.prompts) == self.rollouts:
+        if self.rollouts and prompts == self.rollouts:
             warn.append("every prompt has a single rollout: collect with --num-repeats > 1 for DPO")
         if self.rewards and min(self.rewards) == max(self.rewards):
             warn.append(f"every reward is {self.rewards[0]}: nothing to filter or pair on")

@@ -41,7 +41,7 @@ class Materialized:
         seekable = self.source.compression is None and not is_url(path)
         self.fd = os.open(path, os.O_RDONLY) if seekable else None
         self.lines: dict[tuple[Any, Any], bytes] = {}  # rows without int indices, or not seekable
-        found: list[tuple[int, int, int]] = []
+        keys_, offsets, lengths = array("q"), array("q"), array("q")  # 24 bytes a row, not a tuple each
         keys = msgspec.json.Decoder(_Keys)
         try:
             for _, offset, line in LineReader(Chunk(self.source)):
@@ -51,15 +51,14 @@ class Materialized:
                     continue  # a bad planned row only means nothing to restore for it
                 packed = _pack(k._ng_task_index, k._ng_rollout_index)
                 if seekable and packed is not None:
-                    found.append((packed, offset, len(line)))
+                    keys_.append(packed)
+                    offsets.append(offset)
+                    lengths.append(len(line))
                 else:
                     self.lines[(k._ng_task_index, k._ng_rollout_index)] = line
         except CORRUPT as exc:
             raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
-        found.sort()
-        self.keys = array("q", (f[0] for f in found))
-        self.offsets = array("q", (f[1] for f in found))
-        self.lengths = array("q", (f[2] for f in found))
+        self.keys, self.offsets, self.lengths = _sorted_by_key(keys_, offsets, lengths)
 
     def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
         line = self.lines.get((task_index, rollout_index))
@@ -75,6 +74,19 @@ class Materialized:
         except msgspec.MsgspecError:
             return None
         return value if isinstance(value, dict) else None
+
+
+def _sorted_by_key(keys: array, offsets: array, lengths: array) -> tuple[array, array, array]:
+    import numpy as np
+
+    order = np.argsort(np.frombuffer(keys, dtype=np.int64), kind="stable")
+
+    def reorder(column: array) -> array:
+        out = array("q")
+        out.frombytes(np.frombuffer(column, dtype=np.int64)[order].tobytes())
+        return out
+
+    return reorder(keys), reorder(offsets), reorder(lengths)
 
 
 def _pack(task_index: Any, rollout_index: Any) -> int | None:
