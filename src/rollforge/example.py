@@ -400,21 +400,33 @@ def _companions(out: Path, name: str, planned: list[dict[str, Any]]) -> None:
         fh.write(orjson.dumps({"rollouts": len(planned), "note": "written by rollforge example"}))
 
 
-def heldout_tasks(count: int = 20, seed: int = 0) -> list[dict[str, Any]]:
-    """Single-turn math tasks for evaluation (`rollforge collect`): NeMo Gym input rows with an
-    `expected_answer`, none of them a prompt of the example corpus (their numbers and text differ)."""
-    rng = random.Random(f"heldout-{seed}")
-    rows = []
-    for i in range(count):
-        a, b = rng.randint(100, 999), rng.randint(100, 999)  # the corpus multiplies numbers below 100
-        rows.append({
-            "responses_create_params": {"input": [{"role": "user", "content": f"Compute {a} * {b}. Reply with the number."}]},
-            "expected_answer": str(a * b), "task_id": f"heldout-{i}", "metadata": {"task_type": "math"},
-        })  # fmt: skip
-    return rows
+def heldout_tasks(n: int = 20, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` single-turn math tasks for evaluation with ``rollforge collect``: NeMo Gym input rows
+    (``responses_create_params.input``, ``expected_answer``, ``metadata.task_type``; no response).
+
+    None is a prompt of the example corpus: the corpus multiplies numbers below 100, these multiply
+    three-digit numbers, and no pair repeats, so every row is its own prompt (its own ``prompt_id``)."""
+    rng = random.Random(f"heldout-{seed}")  # a stream of its own: the corpus's output does not move
+    pairs: dict[tuple[int, int], None] = {}  # insertion-ordered set: the rows are the same on every run
+    while len(pairs) < n:
+        pairs[rng.randint(100, 999), rng.randint(100, 999)] = None
+    return [
+        {
+            "responses_create_params": {
+                "input": [{"role": "user", "content": f"Compute {a} * {b}. Reply with the number."}]
+            },
+            "expected_answer": str(a * b),
+            "task_id": f"heldout-{i}",
+            "metadata": {"task_type": "math"},
+        }
+        for i, (a, b) in enumerate(pairs)
+    ]
 
 
-def write_heldout_tasks(path: str | Path, count: int = 20, seed: int = 0) -> int:
+def write_heldout_tasks(path: str | Path, n: int = 20, seed: int = 0) -> int:
+    """Write :func:`heldout_tasks` to ``path`` as JSONL, the tasks file of ``rollforge collect``; returns
+    the rows written."""
+    rows = heldout_tasks(n, seed)
     with atomic_file(path) as fh:
-        fh.writelines(orjson.dumps(row) + b"\n" for row in heldout_tasks(count, seed))
-    return count
+        fh.writelines(orjson.dumps(row) + b"\n" for row in rows)
+    return len(rows)

@@ -167,8 +167,13 @@ def build_tiny_model(
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
+    # do_sample as chat checkpoints ship it: `transformers serve` samples only when the model's generation config
+    # says so (a request's temperature alone does not turn sampling on), so greedy would make every repeat alike.
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, max_new_tokens=64
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=64,
+        do_sample=True,
     )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -34,9 +34,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--heldout-tasks",
         metavar="FILE",
-        help="also write held-out math tasks (NeMo Gym input rows) for `rollforge collect`",
+        help="also write held-out math tasks for `rollforge collect` (NeMo Gym input rows, none of them a "
+        "prompt of the corpus)",
     )
-    parser.add_argument("--heldout-count", type=int, default=20, help="held-out tasks to write (default: 20)")
+    parser.add_argument(
+        "--heldout-count", type=int, default=20, metavar="N", help="held-out tasks to write (default: 20)"
+    )
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.set_defaults(func=run)
 
@@ -49,13 +52,17 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         bad_lines=not args.no_bad_lines,
     )
+    summary: dict[str, Any] = {"output": args.output, "rollouts": counts}
     if args.heldout_tasks:
-        write_heldout_tasks(args.heldout_tasks, args.heldout_count, args.seed)
+        written = write_heldout_tasks(args.heldout_tasks, n=args.heldout_count, seed=args.seed)
+        summary["heldout_tasks"] = {"path": args.heldout_tasks, "tasks": written}
     if args.json:
-        print_json({"output": args.output, "rollouts": counts})
-    else:
-        print(
-            f"wrote {sum(counts.values())} rollouts to {args.output}: "
-            + ", ".join(f"{k} {v}" for k, v in counts.items())
-        )
+        print_json(summary)
+        return 0
+    print(
+        f"wrote {sum(counts.values())} rollouts to {args.output}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    if args.heldout_tasks:
+        print(f"wrote {summary['heldout_tasks']['tasks']} held-out tasks to {args.heldout_tasks}")
     return 0
