@@ -127,7 +127,13 @@ def test_the_terminal_tables(
         ("math", "3"),
     ]:
         assert row(label, value), (label, value, out)
-    for title in ("reward", "task types", "items in response.output", "reasoning shapes", "rejected lines"):
+    for title in (
+        "reward",
+        "task types",
+        "items by type (input + output)",
+        "reasoning shapes",
+        "rejected lines",
+    ):
         assert title in out
     assert f"{small}:5" in out and "0.4375" in out  # a reject's file:line, the mean reward
     assert f"companion failures: {small.parent / 'run_failures.jsonl'} (2 failed rows skipped)" in out

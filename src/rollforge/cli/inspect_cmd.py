@@ -78,7 +78,7 @@ def render(s: dict[str, Any], console: Console) -> None:
         table.add_row(*[_fmt(reward[c] if c in reward else q[c]) for c in cols])
         console.print(table)
     _counts(console, "task types", s["task_types"])
-    _counts(console, "items in response.output", s["items"])
+    _counts(console, "items by type (input + output)", s["items"])
     _counts(console, "reasoning shapes", s["reasoning"])
     if s["rejected_by_reason"]:
         table = Table(title="rejected lines", title_justify="left")
