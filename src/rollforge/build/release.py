@@ -114,7 +114,7 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
         sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
-        dpo_sel = DpoSelection(pairs=[])
+        dpo_sel = DpoSelection()
         if job.dpo:
             dpo_sel = engine.select_dpo(
                 result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, str(spill)

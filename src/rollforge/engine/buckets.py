@@ -34,7 +34,7 @@ def select_dpo_bucketed(
     buckets = max(2, math.ceil(len(index) * CANDIDATE_BYTES / (budget_mb * 2**20)) * 2)
     paths = [os.path.join(spill_dir, f"dpo-bucket-{b:04d}.bin") for b in range(buckets)]
     _spill_candidates(index, paths)
-    result = DpoSelection(pairs=[], prompts=0)
+    result = DpoSelection(prompts=0)
     ordered: list[tuple[int, int, Pair]] = []  # (first row of the prompt, position, pair)
     for path in paths:
         for first, pairs, reason in _pair_bucket(path, job, strategy, min_margin, max_pairs):
@@ -44,7 +44,7 @@ def select_dpo_bucketed(
             ordered += [(first, i, pair) for i, pair in enumerate(pairs)]
         os.unlink(path)
     ordered.sort(key=lambda item: (item[0], item[1]))
-    result.pairs = [pair for _, _, pair in ordered]
+    result.pairs.extend(pair for _, _, pair in ordered)
     result.unpaired += Counter()
     return result
 

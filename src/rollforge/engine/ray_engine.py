@@ -21,8 +21,8 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.local import Scan, _merge, chunk_size
-from rollforge.engine.select import DpoSelection, first_appearance_order
-from rollforge.engine.worker import REASON_CODES, ChunkResult, process_chunk
+from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order
+from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import Discovery
@@ -105,30 +105,6 @@ def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any
     return pair
 
 
-def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
-    """The DPO candidates as numpy columns (a few bytes a rollout, not a Python object each)."""
-    import numpy as np
-
-    reason = np.frombuffer(index.reason, dtype=np.int8)
-    prompt = np.frombuffer(index.prompt, dtype=np.uint64)
-    eligible = reason == 0
-    rate = job.filters.min_task_success_rate
-    if rate is not None:
-        _, inverse = np.unique(prompt, return_inverse=True)
-        wins = np.bincount(inverse, weights=np.frombuffer(index.success, dtype=np.int8))
-        eligible &= (wins / np.bincount(inverse))[inverse] >= rate
-    keep = reason != REASON_CODES["no_assistant_turn"]
-    columns = {
-        "prompt": prompt.view(np.int64),  # Arrow has no sort for uint64 extension types: same bits, signed
-        "row": np.arange(len(index), dtype=np.int64),
-        "reward": np.frombuffer(index.reward, dtype=np.float64),
-        "eligible": eligible,
-        "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
-        "key": np.frombuffer(index.key, dtype=np.uint64),
-    }
-    return {name: column[keep] for name, column in columns.items()}
-
-
 def select_dpo(
     index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> DpoSelection:
@@ -137,7 +113,8 @@ def select_dpo(
 
     ray = _ray()
     columns = candidate_columns(index, job)
-    result = DpoSelection(pairs=[], prompts=len(set(index.prompt)))
+    result = DpoSelection(prompts=len(set(index.prompt)))
+    pairs: list[tuple[int, int]] = []
     result.unpaired["no_assistant_turn"] = result.prompts - len(set(columns["prompt"].tolist()))
     if len(columns["row"]):
         grouped = (
@@ -152,14 +129,7 @@ def select_dpo(
                 if reason:
                     result.unpaired[str(reason)] += 1
                 elif chosen >= 0:
-                    result.pairs.append(
-                        (_candidate(index, columns, int(chosen)), _candidate(index, columns, int(rejected)))
-                    )
-    result.pairs = first_appearance_order(result.pairs, index)
+                    pairs.append((int(chosen), int(rejected)))
+    result.pairs = first_appearance_order(pairs, index)
     result.unpaired += Counter()
     return result
-
-
-def _candidate(index: RowIndex, columns: dict[str, Any], row: int) -> Candidate:
-    eligible = bool(columns["eligible"][columns["row"].searchsorted(row)])
-    return Candidate(row, index.reward[row], eligible, index.trajectory[row], index.key[row])

@@ -3,8 +3,11 @@ the per-prompt success rate, duplicates, per-category caps, and DPO pairing."""
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
@@ -70,8 +73,30 @@ def _cap_categories(index: RowIndex, reasons: list[str | None], cap: int) -> Non
 
 
 @dataclass
+class PairRows:
+    """The chosen pairs as two columns of row numbers, 16 bytes a pair: rewards and ids are in the index."""
+
+    chosen: array = field(default_factory=lambda: array("q"))
+    rejected: array = field(default_factory=lambda: array("q"))
+
+    def add(self, chosen: int, rejected: int) -> None:
+        self.chosen.append(chosen)
+        self.rejected.append(rejected)
+
+    def extend(self, pairs: Iterable[Pair]) -> None:
+        for chosen, rejected in pairs:
+            self.add(chosen.row, rejected.row)
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self.chosen, self.rejected, strict=True)
+
+
+@dataclass
 class DpoSelection:
-    pairs: list[Pair]
+    pairs: PairRows = field(default_factory=PairRows)
     prompts: int = 0
     unpaired: Counter = field(default_factory=Counter)  # reason -> prompts without a pair
     not_chosen: Counter = field(
@@ -86,28 +111,60 @@ def ineligible(index: RowIndex, job: Job) -> Counter:
     return Counter(r for r in reasons if r is not None)
 
 
-def group_candidates(index: RowIndex, job: Job) -> tuple[dict[int, list[Candidate]], int]:
-    """Every valid rollout with an assistant turn, grouped by prompt in order of first appearance; and the
-    number of prompts left with no such rollout."""
-    reasons = [REASON_NAMES.get(code) for code in index.reason]
-    _task_success_rate(index, job, reasons)
-    no_turn = REASON_CODES["no_assistant_turn"]
-    groups: dict[int, list[Candidate]] = {}
-    for row in range(len(index)):
-        if index.reason[row] == no_turn:
-            continue  # nothing to compare: not even a rejected side
-        candidate = Candidate(
-            row=row,
-            reward=index.reward[row],
-            eligible=reasons[row] is None,
-            trajectory=index.trajectory[row],
-            key=index.key[row],
-        )
-        groups.setdefault(index.prompt[row], []).append(candidate)
-    return groups, len(set(index.prompt)) - len(groups)
+def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
+    """The DPO candidates as numpy columns, a few bytes a rollout and no Python object each: every valid
+    rollout with an assistant turn (a rollout without one is not even a rejected side), in input order.
+    ``eligible``: passes the quality filters (per-prompt success rate included), so it may be chosen."""
+    import numpy as np
+
+    reason = np.frombuffer(index.reason, dtype=np.int8)
+    prompt = np.frombuffer(index.prompt, dtype=np.uint64)
+    eligible = reason == 0
+    rate = job.filters.min_task_success_rate
+    if rate is not None:
+        _, inverse = np.unique(prompt, return_inverse=True)
+        wins = np.bincount(inverse, weights=np.frombuffer(index.success, dtype=np.int8))
+        eligible &= (wins / np.bincount(inverse))[inverse] >= rate
+    keep = reason != REASON_CODES["no_assistant_turn"]
+    columns = {
+        "prompt": prompt.view(np.int64),  # Arrow has no sort for uint64 extension types: same bits, signed
+        "row": np.arange(len(index), dtype=np.int64),
+        "reward": np.frombuffer(index.reward, dtype=np.float64),
+        "eligible": eligible,
+        "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
+        "key": np.frombuffer(index.key, dtype=np.uint64),
+    }
+    return {name: column[keep] for name, column in columns.items()}
 
 
-def first_appearance_order(pairs: list[Pair], index: RowIndex) -> list[Pair]:
+def prompt_count(index: RowIndex) -> int:
+    import numpy as np
+
+    return int(np.unique(np.frombuffer(index.prompt, dtype=np.uint64)).size)
+
+
+def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
+    """The candidates of each prompt, in input order, prompts in order of their first candidate. Groups
+    come from a stable sort of the compact columns; Python objects exist for one group at a time."""
+    import numpy as np
+
+    columns = candidate_columns(index, job)
+    if not len(columns["row"]):
+        return
+    order = np.argsort(columns["prompt"], kind="stable")
+    columns = {name: column[order] for name, column in columns.items()}
+    prompts = columns["prompt"]
+    starts = np.flatnonzero(np.r_[True, prompts[1:] != prompts[:-1]])
+    ends = np.r_[starts[1:], len(prompts)]
+    by_first_row = np.argsort(columns["row"][starts], kind="stable")
+    fields = ("row", "reward", "eligible", "trajectory", "key")
+    for group in by_first_row.tolist():
+        lo, hi = int(starts[group]), int(ends[group])
+        values = [columns[name][lo:hi].tolist() for name in fields]
+        yield [Candidate(*member) for member in zip(*values, strict=True)]
+
+
+def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> PairRows:
     """Pairs ordered by where their prompt's first candidate (a rollout with an assistant turn) appears in
     the input, as ``group_candidates`` orders the groups; stable within a prompt."""
     no_turn = REASON_CODES["no_assistant_turn"]
@@ -115,20 +172,24 @@ def first_appearance_order(pairs: list[Pair], index: RowIndex) -> list[Pair]:
     for row, prompt in enumerate(index.prompt):
         if index.reason[row] != no_turn:
             first.setdefault(prompt, row)
-    return sorted(pairs, key=lambda pair: first[index.prompt[pair[0].row]])
+    out = PairRows()
+    for chosen, rejected in sorted(pairs, key=lambda pair: first[index.prompt[pair[0]]]):
+        out.add(chosen, rejected)
+    return out
 
 
 def select_dpo(
     index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> DpoSelection:
     """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
-    groups, missing = group_candidates(index, job)
-    result = DpoSelection(pairs=[], prompts=len(set(index.prompt)))
-    result.unpaired["no_assistant_turn"] = missing
-    for group in groups.values():
+    result = DpoSelection(prompts=prompt_count(index))
+    groups = 0
+    for group in grouped_candidates(index, job):
+        groups += 1
         pairs, reason = pair_group(group, strategy, min_margin, max_pairs)
-        result.pairs += pairs
+        result.pairs.extend(pairs)
         if reason:
             result.unpaired[reason] += 1
+    result.unpaired["no_assistant_turn"] = result.prompts - groups
     result.unpaired += Counter()  # drops zero counts
     return result

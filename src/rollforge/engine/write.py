@@ -126,10 +126,8 @@ def write_dpo(
     with SplitWriters(paths) as out, spill_reader(scan.dpo_paths[k]) as spill:
         for chosen, rejected in selection.pairs:
             good, bad = (
-                _pieces.decode(
-                    spill.read(index.chunk[c.row], placement.offset[c.row], placement.length[c.row])
-                )
-                for c in (chosen, rejected)
+                _pieces.decode(spill.read(index.chunk[row], placement.offset[row], placement.length[row]))
+                for row in (chosen, rejected)
             )
             # Grouped by prompt_id; equal prompt bytes guarantee no hash collision paired two prompts.
             if good.prompt != bad.prompt:
@@ -137,13 +135,13 @@ def write_dpo(
                 continue
             if split:
                 good, bad = split_at_divergence(good, bad, notes)
-            prompt_id = id_hex(index.prompt[chosen.row])
+            prompt_id = id_hex(index.prompt[chosen])
             info = PairInfo(
-                chosen.reward,
-                rejected.reward,
+                index.reward[chosen],
+                index.reward[rejected],
                 prompt_id,
-                id_hex(index.rollout[chosen.row]),
-                id_hex(index.rollout[rejected.row]),
+                id_hex(index.rollout[chosen]),
+                id_hex(index.rollout[rejected]),
             )
             try:
                 out.write(split_of(prompt_id), assemble(good, bad, info, fmt))
