@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from rollforge.build.recipe import Recipe
 from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output
-from rollforge.engine.local import Scan, default_workers
+from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.errors import RollforgeError
@@ -32,6 +31,7 @@ from rollforge.export.sharegpt import dataset_info
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.sources import discover
+from rollforge.parallel import Call, run_calls
 from rollforge.pipeline import read_accounting, split_function, write_sample
 from rollforge.progress import status
 
@@ -154,24 +154,18 @@ def _write_datasets(
     split: bool,
     workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
-    """Every format's files, written by a few threads (the rows are rendered already: this is reading the
-    spill, writing and hashing, which release the GIL). Processes would each need a copy of the index."""
-    threads = min(workers or default_workers(), len(job.sft) + len(job.dpo))
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        sft = {
-            o.format: pool.submit(write_sft, result, sft_sel, _paths(tmp, o.format, "sft"), split_of, k)
-            for k, o in enumerate(job.sft)
-        }
-        dpo = {
-            o.format: pool.submit(
-                write_dpo, result, dpo_sel, _paths(tmp, o.format, "dpo"), split_of, o.format, split, k
-            )
-            for k, o in enumerate(job.dpo)
-        }
-        written = (
-            {f: future.result() for f, future in sft.items()},
-            {f: future.result() for f, future in dpo.items()},
-        )
+    """Every format's files, one task each, on several cores (the rows are rendered already: a task reads
+    the spill, assembles DPO rows, writes and hashes). Results come back in the order of the formats."""
+    calls: list[Call] = [(write_sft, (result, sft_sel, _paths(tmp, o.format, "sft"), split_of, k))
+                         for k, o in enumerate(job.sft)]  # fmt: skip
+    calls += [(write_dpo, (result, dpo_sel, _paths(tmp, o.format, "dpo"), split_of, o.format, split, k))
+              for k, o in enumerate(job.dpo)]  # fmt: skip
+    done = run_calls(calls, workers)
+    sft_formats, dpo_formats = [o.format for o in job.sft], [o.format for o in job.dpo]
+    written = (
+        dict(zip(sft_formats, done[: len(sft_formats)], strict=True)),
+        dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
+    )
     if "sharegpt" in written[0]:
         info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
         with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
@@ -235,5 +229,7 @@ def _inventory(result: Scan) -> dict[str, Any]:
 def _report(tmp: Path, recipe: Recipe) -> None:
     from rollforge.report import report_paths, write_report
 
-    data = report_paths([str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens)
-    write_report(data, tmp / "report.html")
+    data = report_paths(
+        [str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens, workers=recipe.workers
+    )
+    write_report(data, tmp / "report.html", recipe.workers)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         write_report,
     )
 
-    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens)
+    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None)
     write_report(data, args.output)
     if args.json:
         print_json({"output": args.output, **data.summary()})

@@ -4,8 +4,6 @@ files); results are merged in chunk order, so the output never depends on which 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +15,7 @@ from rollforge.engine.job import Job
 from rollforge.engine.worker import ChunkResult, merge_sample, process_chunk
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import Discovery
+from rollforge.parallel import default_workers, fork_is_safe
 from rollforge.progress import progress_bar
 from rollforge.rollout import Reject
 from rollforge.stats import Inventory
@@ -37,10 +36,6 @@ class Scan:
     sample: list[tuple] = field(default_factory=list)
     dropped_early: Counter = field(default_factory=Counter)  # filter reason -> rollouts dropped unconverted
     lines_by_file: Counter = field(default_factory=Counter)  # non-blank lines read per input file
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def chunk_size(total_bytes: int, workers: int) -> int:
@@ -65,9 +60,7 @@ def scan(
 def _context() -> Any:
     """fork when this process runs no other thread (workers start in milliseconds, with everything already
     imported); spawn otherwise, since forking a threaded process can deadlock the child."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
 
 
 def _run(

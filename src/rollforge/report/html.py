@@ -99,8 +99,8 @@ def _thresholds() -> list[tuple[str, str]]:
     return [(name, num(getattr(checks, name))) for name in names]
 
 
-def render_html(data: ReportData) -> str:
-    """The report page (a few hundred KB: the figures are embedded)."""
+def render_html(data: ReportData, workers: int | None = 1) -> str:
+    """The report page (a few hundred KB: the figures are embedded, drawn on up to ``workers`` cores)."""
     from rollforge.report.plots import figures  # matplotlib loads only when a page is drawn
 
     summary = data.summary()
@@ -111,7 +111,7 @@ def render_html(data: ReportData) -> str:
         .render(
             data=data,
             s=summary,
-            plots=figures(data),
+            plots=figures(data, workers),
             stats=_stat_tables(data),
             stat_columns=STAT_COLUMNS,
             splits=data.split_names(),
@@ -127,8 +127,8 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_report(data: ReportData, path: str | os.PathLike[str]) -> None:
-    """Write the HTML report atomically (a reader never sees half a page)."""
-    html = render_html(data)
+def write_report(data: ReportData, path: str | os.PathLike[str], workers: int | None = None) -> None:
+    """Write the HTML report atomically (a reader never sees half a page); figures on ``workers`` cores."""
+    html = render_html(data, workers)
     with atomic_file(path) as fh:
         fh.write(html.encode("utf-8"))

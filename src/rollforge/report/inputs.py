@@ -23,6 +23,7 @@ from rollforge.errors import RollforgeError
 from rollforge.io.lines import Chunk, LineReader, open_stream
 from rollforge.io.read import iter_records
 from rollforge.io.sources import STDIN, Discovery, Source, discover, split_name
+from rollforge.parallel import Call, run_calls
 from rollforge.progress import track
 from rollforge.report.compute import ReportBuilder
 from rollforge.report.data import ReportData
@@ -78,8 +79,9 @@ def _split_of(path: str) -> str:
 class _Reader:
     """Routes every path's rows into one builder and remembers what the report should say about them."""
 
-    def __init__(self, builder: ReportBuilder) -> None:
+    def __init__(self, builder: ReportBuilder, workers: int | None = 1) -> None:
         self.builder = builder
+        self.workers = workers
         self.manifest: dict[str, Any] | None = None
         self.splits: dict[str, list[str]] = {}
         self.rollouts: list[Source] = []
@@ -104,9 +106,23 @@ class _Reader:
         if not isinstance(manifest, dict):
             raise RollforgeError(f"{directory}/{MANIFEST} is not a JSON object")
         self.manifest = manifest
-        for kind in ("sft", "dpo"):
-            for path in sorted(glob.glob(os.path.join(glob.escape(directory), kind, "*.jsonl*"))):
-                self.released(kind, path, os.path.relpath(path, directory))
+        files = {
+            kind: sorted(glob.glob(os.path.join(glob.escape(directory), kind, "*.jsonl*")))
+            for kind in ("sft", "dpo")
+        }
+        if self.workers == 1 or not self.builder.empty:
+            for kind, paths in files.items():
+                for path in paths:
+                    self.released(kind, path, os.path.relpath(path, directory))
+            return
+        # SFT rows and DPO pairs fill separate parts of a report: read them on two cores at once.
+        calls: list[Call] = [
+            (_read_released, (kind, paths, directory, self.builder.options)) for kind, paths in files.items()
+        ]
+        for part, splits in run_calls(calls, self.workers):
+            self.builder.absorb(part)
+            for split, shown in splits.items():
+                self.splits.setdefault(split, []).extend(shown)
 
     def other(self, path: str) -> None:
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
@@ -151,13 +167,26 @@ class _Reader:
         }
 
 
-def report_paths(paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None) -> ReportData:
-    """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc)."""
+def _read_released(
+    kind: str, paths: list[str], directory: str, options: dict[str, Any]
+) -> tuple[ReportBuilder, dict[str, list[str]]]:
+    """One kind of a release's files, read into a builder of its own (and the splits they name)."""
+    reader = _Reader(ReportBuilder(**options))
+    for path in paths:
+        reader.released(kind, path, os.path.relpath(path, directory))
+    return reader.builder, reader.splits
+
+
+def report_paths(
+    paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None, workers: int | None = 1
+) -> ReportData:
+    """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc);
+    a release's SFT and DPO files are read on up to ``workers`` cores (None: all)."""
     if not paths:
         raise RollforgeError(
             "no input given", hint="pass a release directory, released JSONL files or rollouts"
         )
-    reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens))
+    reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens), workers)
     for path in paths:
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST)):
             reader.release(path)

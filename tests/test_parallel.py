@@ -1,0 +1,54 @@
+"""Tasks on several cores (rollforge.parallel) and the parts of a build and a report that use them: the
+results must be those of one core, in the order of the calls."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from test_report_cli import make_release
+
+from rollforge.parallel import fork_is_safe, run_calls
+from rollforge.report import report_paths
+from rollforge.report.plots import FIGURES, figures
+
+
+def _pid_and_square(x: int) -> tuple[int, int]:
+    return os.getpid(), x * x
+
+
+def test_results_keep_the_order_of_the_calls_and_use_other_processes():
+    done = run_calls([(_pid_and_square, (x,)) for x in range(8)], 2)
+    assert [square for _, square in done] == [x * x for x in range(8)]
+    if fork_is_safe():
+        assert os.getpid() not in {pid for pid, _ in done}
+
+
+def test_one_worker_runs_in_this_process():
+    assert {pid for pid, _ in run_calls([(_pid_and_square, (3,))] * 3, 1)} == {os.getpid()}
+
+
+def test_another_thread_means_threads_not_fork():
+    """Forking while another thread runs can deadlock the child: then the calls run on threads."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not fork_is_safe()
+        done = run_calls([(_pid_and_square, (x,)) for x in range(4)], 2)
+    finally:
+        stop.set()
+        other.join()
+    assert done == [(os.getpid(), x * x) for x in range(4)]
+
+
+def test_report_of_a_release_is_the_same_on_two_cores(tmp_path):
+    release = str(make_release(tmp_path))
+    one, two = report_paths([release], workers=1), report_paths([release], workers=2)
+    for data in (one, two):
+        data.created_at = ""
+    assert two.summary() == one.summary()
+    assert two.splits == one.splits and two.prompts == one.prompts
+    drawn_one, drawn_two = figures(one, 1), figures(two, 2)
+    assert drawn_two == drawn_one
+    assert list(drawn_two) == [name for name in FIGURES if name in drawn_two] and len(drawn_two) >= 4
