@@ -5,8 +5,9 @@
     python benchmarks/run.py --quick          # 2k and 4k rollouts, 1 run: a smoke test
     python benchmarks/run.py --sizes 50000 --commands sft dpo --workers 2 --no-tutorial
 
-Each measurement is a fresh process; its peak memory is the RSS of the whole process tree (rollforge's
-worker processes included), polled every 20 ms. Corpora come from `rollforge example --no-bad-lines` (the
+Each measurement is a fresh process; its peak memory is the PSS of the whole process tree (rollforge's
+worker processes included: pages they share are counted once, split between them), polled every 20 ms,
+with the RSS sum (an upper bound that counts shared pages once per process) beside it. Corpora come from `rollforge example --no-bad-lines` (the
 tutorial's code stops at the first bad line) and are cached in benchmarks/.corpora until the generator
 changes. The corpus is read once before every measurement so both sides read from the page cache. The
 table goes to stdout, the full write-up to benchmarks/RESULTS.md.
@@ -41,6 +42,7 @@ TUTORIAL_FILTERS = ["--min-reward", "0.7", "--success-only", "--min-items", "3",
 ROWS_FILE = {"sft": "sft", "dpo": "dpo", "sample": "review"}
 LARGE = 200_000
 POLL_SECONDS = 0.02
+PSS_EVERY = 5  # PSS costs ~1 ms a process to read (RSS ~0.05 ms): read it on every 5th poll, 100 ms apart
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class Run:
     who: str  # "rollforge" or "tutorial"
     workers: int
     seconds: float  # median over the repeats
-    peak_tree_mb: float  # max over the repeats, as are the two below
-    peak_single_mb: float
+    peak_tree_mb: float  # PSS of the process tree: max over the repeats, as are the two below
+    peak_single_mb: float  # RSS of the largest single process
+    peak_rss_sum_mb: float  # RSS summed over the tree: counts pages a forked worker shares once per process
     rows: int | None  # output rows (sft, dpo, sample)
 
 
@@ -100,33 +103,44 @@ def warm(folder: Path) -> None:
                 pass
 
 
-def measure(cmd: list[str], log: Path) -> tuple[float, float, float]:
-    """Wall seconds, and the peak RSS (MB) of the process tree and of its largest single process."""
+def measure(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
+    """Wall seconds, and the peak (MB) of the process tree's PSS, of its largest process's RSS and of the
+    tree's RSS sum."""
     with open(log, "wb") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
         parent = psutil.Process(proc.pid)
-        tree = single = 0
+        pss = single = rss = polls = 0
         while proc.poll() is None:
             try:
                 procs = [parent, *parent.children(recursive=True)]
             except psutil.Error:  # the parent is exiting
                 procs = []
-            sizes = [_rss(p) for p in procs]
-            tree, single = max(tree, sum(sizes)), max(single, *sizes, 0)
+            sizes = [_memory(p, polls % PSS_EVERY == 0) for p in procs]
+            polls += 1
+            pss = max(pss, sum(s[1] for s in sizes))
+            rss = max(rss, sum(s[0] for s in sizes))
+            single = max(single, *(s[0] for s in sizes), 0)
             time.sleep(POLL_SECONDS)
         seconds = time.perf_counter() - start
     if proc.returncode:
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}\n{tail}")
-    return seconds, tree / 2**20, single / 2**20
+    return seconds, pss / 2**20, single / 2**20, rss / 2**20
 
 
-def _rss(proc: psutil.Process) -> int:
+def _memory(proc: psutil.Process, with_pss: bool) -> tuple[int, int]:
+    """(RSS, PSS); PSS 0 when not asked for, and RSS where the system has none per process (not Linux)."""
     try:
-        return proc.memory_info().rss
+        if not with_pss:
+            return proc.memory_info().rss, 0
+        info = proc.memory_full_info()
+        return info.rss, getattr(info, "pss", info.rss)
+    except psutil.AccessDenied:
+        rss = proc.memory_info().rss
+        return rss, rss
     except psutil.Error:  # exited between listing and reading
-        return 0
+        return 0, 0
 
 
 def command_line(command: str, who: str, workers: int, data: Corpus, out: Path) -> list[str]:
@@ -150,18 +164,20 @@ def count_rows(out: Path, command: str) -> int | None:
 
 
 def run_one(data: Corpus, command: str, who: str, workers: int, repeat: int, scratch: Path) -> Run:
-    times, trees, singles, rows = [], [], [], None
+    times, trees, singles, sums, rows = [], [], [], [], None
     for _ in range(repeat):
         warm(data.folder)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             out = Path(tmp)
             cmd = command_line(command, who, workers, data, out)
-            seconds, tree, single = measure(cmd, out / "stderr.log")
+            seconds, tree, single, rss_sum = measure(cmd, out / "stderr.log")
             rows = count_rows(out, command)
         times.append(seconds)
         trees.append(tree)
         singles.append(single)
-    run = Run(data.rollouts, command, who, workers, statistics.median(times), max(trees), max(singles), rows)
+        sums.append(rss_sum)
+    run = Run(data.rollouts, command, who, workers, statistics.median(times), max(trees), max(singles),
+              max(sums), rows)  # fmt: skip
     label = f"{who} {workers} worker{'s' if workers > 1 else ''}" if who == "rollforge" else who
     figures = f"{run.seconds:7.2f} s {run.peak_tree_mb:6.0f} MB"
     print(f"{data.rollouts:>8,} {command:<7} {label:<21} {figures}", file=sys.stderr)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS = ["rollouts", "command", "who", "workers", "wall s", "MB/s", "rollouts/s", "peak RSS tree MB",
-           "largest process MB", "rows out", "tutorial time / this", "1 worker time / 2"]  # fmt: skip
+COLUMNS = ["rollouts", "command", "who", "workers", "wall s", "MB/s", "rollouts/s", "peak PSS tree MB",
+           "largest process RSS MB", "RSS sum MB", "rows out", "tutorial time / this", "1 worker time / 2"]  # fmt: skip
 
 
 def cells(line: str) -> list[str]:
@@ -25,6 +25,8 @@ def test_bench_quick_prints_the_table(tmp_path: Path) -> None:
     assert [(r[1], r[2], r[3]) for r in rows] == [("sft", "rollforge", "1"), ("sft", "rollforge", "2"),
                                                   ("sft", "tutorial", "1")]  # fmt: skip
     assert all(float(r[4]) > 0 and float(r[7]) > 0 for r in rows)
-    assert rows[0][9] == rows[2][9]  # the same filters keep the same rollouts on both sides
-    assert rows[1][10].endswith("x") and rows[1][11].endswith("x")
+    # PSS counts shared pages once: never above the RSS sum, which counts them once per process
+    assert all(float(r[7].replace(",", "")) <= float(r[9].replace(",", "")) for r in rows)
+    assert rows[0][10] == rows[2][10]  # the same filters keep the same rollouts on both sides
+    assert rows[1][11].endswith("x") and rows[1][12].endswith("x")
     assert "`sft` >= 8x the tutorial" in done.stdout

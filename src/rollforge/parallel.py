@@ -27,13 +27,14 @@ def fork_is_safe() -> bool:
     return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def run_calls(calls: Sequence[Call], workers: int | None) -> list[Any]:
-    """``[f(*args) for f, args in calls]`` on up to ``workers`` cores (None: all of them)."""
+def run_calls(calls: Sequence[Call], workers: int | None, processes: bool = True) -> list[Any]:
+    """``[f(*args) for f, args in calls]`` on up to ``workers`` cores (None: all of them). ``processes=False``
+    for work that mostly waits on the disk or runs outside the GIL: threads share memory for free."""
     workers = min(workers or default_workers(), len(calls))
     if workers <= 1:
         return [function(*args) for function, args in calls]
     pool: Executor
-    if fork_is_safe():
+    if processes and fork_is_safe():
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     else:
         pool = ThreadPoolExecutor(workers)

@@ -1,6 +1,6 @@
 """The compact per-rollout index a run keeps in memory: a few numbers per rollout, never the rollout.
 
-Columns are typed arrays (about 60 bytes a rollout); ids are the 64-bit values of their hex strings.
+Columns are typed arrays (about 50 bytes a rollout); ids are the 64-bit values of their hex strings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Placement:
     """Where each row's rendered bytes for one output format sit in its chunk's spill file."""
 
     offset: array = field(default_factory=lambda: array("q"))
-    length: array = field(default_factory=lambda: array("q"))
+    length: array = field(default_factory=lambda: array("i"))  # a rendered row is under 2 GiB
     notes: dict[int, dict[str, int]] = field(
         default_factory=dict
     )  # row -> export notes (trimmed messages...)
@@ -39,10 +39,10 @@ class RowIndex:
     reward: array = field(default_factory=lambda: array("d"))
     reason: array = field(default_factory=lambda: array("b"))  # per-rollout filter code, 0 = kept
     success: array = field(default_factory=lambda: array("b"))
-    trajectory: array = field(default_factory=lambda: array("Q"))
-    full: array = field(default_factory=lambda: array("Q"))
+    trajectory: array = field(default_factory=lambda: array("Q"))  # only with DPO outputs
+    full: array = field(default_factory=lambda: array("Q"))  # only with --dedup exact
     key: array = field(default_factory=lambda: array("Q"))
-    chunk: array = field(default_factory=lambda: array("l"))
+    chunk: array = field(default_factory=lambda: array("i"))
     category: list[str] = field(default_factory=list)  # only with --balance-by
     minhash: list[Any] = field(default_factory=list)  # only with --dedup near
     sft: list[Placement] = field(default_factory=list)  # one per SFT output format

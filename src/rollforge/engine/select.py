@@ -111,30 +111,41 @@ def ineligible(index: RowIndex, job: Job) -> Counter:
     return Counter(r for r in reasons if r is not None)
 
 
-def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
-    """The DPO candidates as numpy columns, a few bytes a rollout and no Python object each: every valid
-    rollout with an assistant turn (a rollout without one is not even a rejected side), in input order.
-    ``eligible``: passes the quality filters (per-prompt success rate included), so it may be chosen."""
+def eligible_rows(index: RowIndex, job: Job) -> Any:
+    """Per row (numpy bool): passes the quality filters, per-prompt success rate included: may be chosen."""
     import numpy as np
 
-    reason = np.frombuffer(index.reason, dtype=np.int8)
-    prompt = np.frombuffer(index.prompt, dtype=np.uint64)
-    eligible = reason == 0
+    eligible = np.frombuffer(index.reason, dtype=np.int8) == 0
     rate = job.filters.min_task_success_rate
     if rate is not None:
-        _, inverse = np.unique(prompt, return_inverse=True)
+        _, inverse = np.unique(np.frombuffer(index.prompt, dtype=np.uint64), return_inverse=True)
         wins = np.bincount(inverse, weights=np.frombuffer(index.success, dtype=np.int8))
         eligible &= (wins / np.bincount(inverse))[inverse] >= rate
-    keep = reason != REASON_CODES["no_assistant_turn"]
+    return eligible
+
+
+def candidate_rows(index: RowIndex) -> Any:
+    """Rows that may be a side of a pair: valid rollouts with an assistant turn (numpy int64, input order)."""
+    import numpy as np
+
+    return np.flatnonzero(np.frombuffer(index.reason, dtype=np.int8) != REASON_CODES["no_assistant_turn"])
+
+
+def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
+    """The DPO candidates as numpy columns, a few bytes a rollout and no Python object each (Ray's input)."""
+    import numpy as np
+
+    rows = candidate_rows(index)
     columns = {
-        "prompt": prompt.view(np.int64),  # Arrow has no sort for uint64 extension types: same bits, signed
-        "row": np.arange(len(index), dtype=np.int64),
+        "prompt": np.frombuffer(
+            index.prompt, dtype=np.int64
+        ),  # Arrow sorts no uint64 extension type: same bits
         "reward": np.frombuffer(index.reward, dtype=np.float64),
-        "eligible": eligible,
+        "eligible": eligible_rows(index, job),
         "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
         "key": np.frombuffer(index.key, dtype=np.uint64),
     }
-    return {name: column[keep] for name, column in columns.items()}
+    return {"row": rows, **{name: column[rows] for name, column in columns.items()}}
 
 
 def prompt_count(index: RowIndex) -> int:
@@ -145,23 +156,24 @@ def prompt_count(index: RowIndex) -> int:
 
 def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
     """The candidates of each prompt, in input order, prompts in order of their first candidate. Groups
-    come from a stable sort of the compact columns; Python objects exist for one group at a time."""
+    come from a stable sort of candidate rows by prompt (a few bytes a rollout while it runs); Python
+    objects exist for one group at a time."""
     import numpy as np
 
-    columns = candidate_columns(index, job)
-    if not len(columns["row"]):
+    rows = candidate_rows(index)
+    if not len(rows):
         return
-    order = np.argsort(columns["prompt"], kind="stable")
-    columns = {name: column[order] for name, column in columns.items()}
-    prompts = columns["prompt"]
-    starts = np.flatnonzero(np.r_[True, prompts[1:] != prompts[:-1]])
-    ends = np.r_[starts[1:], len(prompts)]
-    by_first_row = np.argsort(columns["row"][starts], kind="stable")
-    fields = ("row", "reward", "eligible", "trajectory", "key")
-    for group in by_first_row.tolist():
-        lo, hi = int(starts[group]), int(ends[group])
-        values = [columns[name][lo:hi].tolist() for name in fields]
-        yield [Candidate(*member) for member in zip(*values, strict=True)]
+    prompts = np.frombuffer(index.prompt, dtype=np.uint64)
+    rows = rows[np.argsort(prompts[rows], kind="stable")]
+    grouped = prompts[rows]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    del grouped
+    eligible = eligible_rows(index, job)
+    reward, trajectory, key = index.reward, index.trajectory, index.key
+    for group in np.argsort(rows[starts], kind="stable").tolist():
+        members = rows[starts[group] : ends[group]].tolist()
+        yield [Candidate(r, reward[r], bool(eligible[r]), trajectory[r], key[r]) for r in members]
 
 
 def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> PairRows:

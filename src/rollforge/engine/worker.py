@@ -155,8 +155,10 @@ def _index(index: RowIndex, job: Job, r: Rollout, reason: str | None, chunk: int
     index.reward.append(r.reward)
     index.reason.append(REASON_CODES[reason] if reason else 0)
     index.success.append(job.filters.success(r))
-    index.trajectory.append(trajectory_hash(r) if job.dpo else 0)
-    index.full.append(full_hash(r) if job.filters.dedup == "exact" else 0)
+    if job.dpo:  # columns only the steps that read them fill (8 bytes a rollout each)
+        index.trajectory.append(trajectory_hash(r))
+    if job.filters.dedup == "exact":
+        index.full.append(full_hash(r))
     index.key.append(job.key(r.rollout_id))
     index.chunk.append(chunk)
     if job.balance_by:
