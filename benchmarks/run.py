@@ -42,7 +42,9 @@ TUTORIAL_FILTERS = ["--min-reward", "0.7", "--success-only", "--min-items", "3",
 ROWS_FILE = {"sft": "sft", "dpo": "dpo", "sample": "review"}
 LARGE = 200_000
 POLL_SECONDS = 0.02
-PSS_EVERY = 5  # PSS costs ~1 ms a process to read (RSS ~0.05 ms): read it on every 5th poll, 100 ms apart
+# PSS costs ~1 ms a process to read (RSS ~0.05 ms): read on every poll for the first 100 ms (a short run,
+# or one whose first read met the process mid-exec, still gets a figure), then on every 5th poll.
+PSS_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def measure(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
                 procs = [parent, *parent.children(recursive=True)]
             except psutil.Error:  # the parent is exiting
                 procs = []
-            sizes = [_memory(p, polls % PSS_EVERY == 0) for p in procs]
+            sizes = [_memory(p, polls < PSS_EVERY or polls % PSS_EVERY == 0) for p in procs]
             polls += 1
             pss = max(pss, sum(s[1] for s in sizes))
             rss = max(rss, sum(s[0] for s in sizes))
