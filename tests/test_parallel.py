@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 from test_report_cli import make_release
 
+from rollforge.errors import RollforgeError
 from rollforge.parallel import fork_is_safe, run_calls
 from rollforge.report import report_paths
 from rollforge.report.plots import FIGURES, figures
@@ -52,3 +54,12 @@ def test_report_of_a_release_is_the_same_on_two_cores(tmp_path):
     drawn_one, drawn_two = figures(one, 1), figures(two, 2)
     assert drawn_two == drawn_one
     assert list(drawn_two) == [name for name in FIGURES if name in drawn_two] and len(drawn_two) >= 4
+
+
+def test_a_bad_row_read_on_another_core_is_the_same_one_line_error(tmp_path):
+    release = make_release(tmp_path)
+    with open(release / "dpo" / "train.jsonl", "a") as fh:
+        fh.write("{not json\n")
+    for workers in (1, 2):
+        with pytest.raises(RollforgeError, match=r"dpo/train\.jsonl:3: not valid JSON"):
+            report_paths([str(release)], workers=workers)
