@@ -1,8 +1,9 @@
-"""A few independent, CPU-bound tasks on several cores (the writers of a release, the report's figures).
+"""A few independent tasks on several cores (a report's SFT and DPO reading, its figures; a release's writers).
 
 Forked processes when that is safe: they start in milliseconds with everything already imported, and the
 GIL no longer serialises the Python work. Forking a process that runs another thread (a progress spinner
-on a terminal) can deadlock the child, so then the tasks run on threads instead, as they did before.
+on a terminal) can deadlock the child, so then the tasks run on threads instead (as does work that mostly
+waits on the disk: ``processes=False``).
 Results come back in the order of the calls.
 """
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None)
-    write_report(data, args.output)
+    write_report(data, args.output, workers=None)
     if args.json:
         print_json({"output": args.output, **data.summary()})
     else:

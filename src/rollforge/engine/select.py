@@ -137,9 +137,8 @@ def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
 
     rows = candidate_rows(index)
     columns = {
-        "prompt": np.frombuffer(
-            index.prompt, dtype=np.int64
-        ),  # Arrow sorts no uint64 extension type: same bits
+        # Arrow sorts no uint64 extension type: the same bits as int64
+        "prompt": np.frombuffer(index.prompt, dtype=np.int64),
         "reward": np.frombuffer(index.reward, dtype=np.float64),
         "eligible": eligible_rows(index, job),
         "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
@@ -178,7 +177,7 @@ def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
 
 def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> PairRows:
     """Pairs ordered by where their prompt's first candidate (a rollout with an assistant turn) appears in
-    the input, as ``group_candidates`` orders the groups; stable within a prompt."""
+    the input, as ``grouped_candidates`` orders the groups; stable within a prompt."""
     no_turn = REASON_CODES["no_assistant_turn"]
     first: dict[int, int] = {}
     for row, prompt in enumerate(index.prompt):

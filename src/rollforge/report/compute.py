@@ -12,7 +12,7 @@ from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
 from rollforge.report.rows import parse_tools
-from rollforge.report.tokens import TokenizerCounter, token_counter
+from rollforge.report.tokens import token_counter
 
 Row = Mapping[str, Any]
 # A row alone (unsplit), or (split name, row) for rows read from a named split such as "train".
@@ -41,10 +41,8 @@ class ReportBuilder:
     def __init__(self, *, tokenizer: str | None = None, max_tokens: int | None = None) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive number of tokens, got {max_tokens}")
-        self.options: dict[str, Any] = {
-            "tokenizer": tokenizer,
-            "max_tokens": max_tokens,
-        }  # for a twin builder
+        # What a twin builder (reading other files in another process) is made with.
+        self.options: dict[str, Any] = {"tokenizer": tokenizer, "max_tokens": max_tokens}
         self.counter = token_counter(tokenizer)
         self.max_tokens = max_tokens
         self.sft = SftPart()
@@ -65,7 +63,7 @@ class ReportBuilder:
             self.dpo = other.dpo
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
-        if other.counter.template_errors and isinstance(self.counter, TokenizerCounter):
+        if other.counter.template_errors:
             self.counter.template_errors += other.counter.template_errors
 
     def _over(self, tokens: int) -> bool:

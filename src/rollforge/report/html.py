@@ -127,7 +127,7 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
     )
 
 
-def write_report(data: ReportData, path: str | os.PathLike[str], workers: int | None = None) -> None:
+def write_report(data: ReportData, path: str | os.PathLike[str], workers: int | None = 1) -> None:
     """Write the HTML report atomically (a reader never sees half a page); figures on ``workers`` cores."""
     html = render_html(data, workers)
     with atomic_file(path) as fh:

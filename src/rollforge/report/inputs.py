@@ -95,6 +95,10 @@ class _Reader:
         for row in track(_released_rows(path), f"reading {shown}"):
             add(row, split)
 
+    def released_files(self, kind: str, paths: list[str], directory: str) -> None:
+        for path in paths:
+            self.released(kind, path, os.path.relpath(path, directory))
+
     def release(self, directory: str) -> None:
         if self.manifest is not None:
             raise RollforgeError("more than one release directory given", hint="report one release at a time")
@@ -112,8 +116,7 @@ class _Reader:
         }
         if self.workers == 1 or not self.builder.empty:
             for kind, paths in files.items():
-                for path in paths:
-                    self.released(kind, path, os.path.relpath(path, directory))
+                self.released_files(kind, paths, directory)
             return
         # SFT rows and DPO pairs fill separate parts of a report: read them on two cores at once.
         calls: list[Call] = [
@@ -172,8 +175,7 @@ def _read_released(
 ) -> tuple[ReportBuilder, dict[str, list[str]]]:
     """One kind of a release's files, read into a builder of its own (and the splits they name)."""
     reader = _Reader(ReportBuilder(**options))
-    for path in paths:
-        reader.released(kind, path, os.path.relpath(path, directory))
+    reader.released_files(kind, paths, directory)
     return reader.builder, reader.splits
 
 

@@ -193,6 +193,7 @@ def figures(data: ReportData, workers: int | None = 1) -> dict[str, str]:
 def draw(names: Sequence[str], data: ReportData) -> dict[str, str | None]:
     """The named figures (None where there is nothing to plot)."""
     makers = _makers(data)
+    assert tuple(makers) == FIGURES, "FIGURES lists every figure, in page order"
     return {name: makers[name]() for name in names}
 
 
