@@ -285,6 +285,27 @@ def test_materialized_inputs_restore_only_missing_fields(tmp_path: Path) -> None
     assert isinstance(head, Head) and head.fields["task_id"] == "t0" and head.task_type == "mine"
 
 
+def test_reading_with_companions_imports_no_numpy(tmp_path: Path) -> None:
+    """Workers read rollouts and join companions without numpy (it would add about 13 MB to each worker);
+    planned rows in shuffled order are still found by their indices."""
+    keys = [(t, r) for t in range(40) for r in range(3)]
+    random.Random(7).shuffle(keys)
+    write(tmp_path / "run_materialized_inputs.jsonl", [
+        json.dumps({"_ng_task_index": t, "_ng_rollout_index": r, "task_id": f"t{t}.{r}"}).encode() for t, r in keys
+    ])  # fmt: skip
+    write(
+        tmp_path / "run.jsonl",
+        [row(i, _ng_task_index=t, _ng_rollout_index=r) for i, (t, r) in enumerate(keys)],
+    )
+    script = (
+        "import sys; from rollforge.io.read import read_rollouts; "
+        f"ids = [r.fields.get('task_id') for r in read_rollouts([{str(tmp_path)!r}])]; "
+        "print(len(ids), len(set(ids)), None in ids, 'numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["120", "120", "False", "False"]
+
+
 def test_random_chunks_cover_every_line_once(tmp_path: Path) -> None:
     """Byte ranges of any size (most split lines) give every non-blank line exactly once, with its physical
     line number once chunk counts are added up, as the engine does."""
