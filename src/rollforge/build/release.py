@@ -103,6 +103,17 @@ def layout(fmt: str, kind: str, split: str) -> str:
 
 
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
+    data, outputs = _datasets_and_manifest(recipe, tmp, final)
+    # The scan's index is gone by now: the report's forked readers and figure drawers copy a small parent.
+    with status("writing the validation report"):
+        _report(tmp, recipe)
+    return Release(final, data, outputs)
+
+
+def _datasets_and_manifest(
+    recipe: Recipe, tmp: Path, final: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Scan, select and write the datasets, sample, rejects, manifest, card and trainer configs."""
     started = now()
     discovery = discover(recipe.inputs)
     job = _job(recipe)
@@ -139,9 +150,7 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
         fh.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
     write_card(tmp, final, data, has_dpo=bool(job.dpo))
     write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
-    with status("writing the validation report"):
-        _report(tmp, recipe)
-    return Release(final, data, outputs)
+    return data, outputs
 
 
 def _write_datasets(
