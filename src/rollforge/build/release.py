@@ -104,7 +104,7 @@ def layout(fmt: str, kind: str, split: str) -> str:
 
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data, outputs = _datasets_and_manifest(recipe, tmp, final)
-    # The scan's index is gone by now: the report's forked readers and figure drawers copy a small parent.
+    # The scan's index and selections are freed here, before the report forks its readers and figure drawers.
     with status("writing the validation report"):
         _report(tmp, recipe)
     return Release(final, data, outputs)

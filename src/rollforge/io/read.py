@@ -80,7 +80,8 @@ def _sorted_by_key(keys: array, offsets: array, lengths: array) -> tuple[array, 
     # A plain stable sort, not numpy: this runs in every worker, and importing numpy there would add about
     # 13 MB to each worker's memory for a sort of a few tens of milliseconds.
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    return tuple(array("q", [column[i] for i in order]) for column in (keys, offsets, lengths))  # type: ignore[return-value]
+    keys, offsets, lengths = (array("q", [column[i] for i in order]) for column in (keys, offsets, lengths))
+    return keys, offsets, lengths
 
 
 def _pack(task_index: Any, rollout_index: Any) -> int | None:
