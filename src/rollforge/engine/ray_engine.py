@@ -21,7 +21,7 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.local import Scan, _merge, chunk_size
-from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order
+from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order, prompt_count
 from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
@@ -109,13 +109,14 @@ def select_dpo(
     index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> DpoSelection:
     """DPO pairs via Ray Data's groupby on prompt_id; same pairs, in the same order, as the local engine."""
+    import numpy as np
     import pyarrow
 
     ray = _ray()
     columns = candidate_columns(index, job)
-    result = DpoSelection(prompts=len(set(index.prompt)))
+    result = DpoSelection(prompts=prompt_count(index))
     pairs: list[tuple[int, int]] = []
-    result.unpaired["no_assistant_turn"] = result.prompts - len(set(columns["prompt"].tolist()))
+    result.unpaired["no_assistant_turn"] = result.prompts - np.unique(columns["prompt"]).size
     if len(columns["row"]):
         grouped = (
             ray.data.from_arrow(pyarrow.table(columns))
