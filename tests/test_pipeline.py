@@ -89,6 +89,18 @@ def test_sft_json_accounting_adds_up(
     assert acc["written"] == len(read_jsonl(tmp_path / "sft.jsonl")) > 0
 
 
+def test_a_malformed_prompt_is_rejected_even_when_a_filter_would_drop_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The cheap first look decodes the prompt as conversion does, so a low reward does not hide a bad line."""
+    bad_prompt = [{"type": "message", "role": 5, "content": "hi"}]  # a role that is not a string
+    rows = [rollout("fine", [answer("ok")], 1.0), rollout(bad_prompt, [answer("ok")], 0.0)]
+    path = write_jsonl(tmp_path / "run.jsonl", rows)
+    acc = cli_json(capsys, "sft", path, "-o", str(tmp_path / "sft.jsonl"), "--min-reward", "0.5")
+    check_sft_accounting(acc)
+    assert (acc["written"], acc["filtered"], acc["rejected"]) == (1, {}, {"malformed_item": 1})
+
+
 def test_dpo_json_accounting_adds_up(
     tmp_path: Path, examples_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from rollforge.convert import convert
-from rollforge.head import head_of, head_type
+from rollforge.head import head_of
 from rollforge.identity import prompt_id, rollout_id
 from rollforge.reasons import Unconvertible
 from rollforge.rewards import reward_of
@@ -57,9 +57,22 @@ class LineDecoder:
         self.arguments = arguments
         self.lazy_text = lazy_text
         self.field_names = tuple(dict.fromkeys((*DEFAULT_FIELDS, *extra_fields)))
+        self._line_fields = tuple(n for n in self.field_names if n not in CORE_FIELDS)  # as Rollout.fields
         self.type = line_type(self.field_names)
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.type)
-        self._head: msgspec.json.Decoder[Any] = msgspec.json.Decoder(head_type(self.field_names))
+        companion = msgspec.defstruct("PlannedRow", [(n, Any, msgspec.UNSET) for n in self.field_names])
+        self._companion: msgspec.json.Decoder[Any] = msgspec.json.Decoder(companion)
+
+    def companion_fields(self, line: bytes) -> dict[str, Any] | None:
+        """The fields this decoder keeps (every field with ``all_fields``) of a companion file's row; None
+        if the row is not a JSON object."""
+        if self.all_fields:
+            return object_fields(line)
+        try:
+            row = self._companion.decode(line)
+        except msgspec.MsgspecError:
+            return None
+        return {n: v for n in self.field_names if (v := getattr(row, n)) is not msgspec.UNSET}
 
     def parse_head(
         self, line: bytes, file: str, line_no: int, restore: Restore | None = None
@@ -69,19 +82,27 @@ class LineDecoder:
         if bad_utf8(line):
             return Reject(file, line_no, "invalid_json", "not valid UTF-8")
         try:
-            obj = self._head.decode(line)
+            obj = self._decoder.decode(line)
         except msgspec.MsgspecError:
             parsed = self.parse(line, file, line_no, restore)  # precise reject, or a NaN-literal line
             return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
         if restore is not None:  # restored fields go on the struct, so Head.fields sees them
             for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
-                if key in self.field_names and getattr(obj, key, None) is msgspec.UNSET:
+                if key in self._line_fields and getattr(obj, key) is msgspec.UNSET:
                     setattr(obj, key, value)
-        head = head_of(obj, self.field_names, line, file, line_no, self.arguments)
+        head = head_of(obj, self._line_fields, line, file, line_no, self.arguments)
         if isinstance(head, Reject):  # rare, so the full parse costs little
             parsed = self.parse(line, file, line_no, restore)
             return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
         return head
+
+    def parse_rest(self, head: Head, restore: Restore | None = None) -> Rollout | Reject:
+        """What :meth:`parse` gives for the line of ``head``, converting the struct the head was read from
+        (its restored fields already on it) rather than decoding the line again."""
+        obj, line = head.decoded, head.raw_line
+        if obj is None or self.all_fields:  # a head made from a full parse, or fields read from the line
+            return self.parse(line, head.file, head.line, restore)
+        return self._to_rollout(obj, self._fields(obj, line), line, head.file, head.line)
 
     def parse(self, line: bytes, file: str, line_no: int, restore: Restore | None = None) -> Rollout | Reject:
         """Decode and convert one line. ``restore(task_index, rollout_index)`` returns materialized-input
@@ -171,6 +192,15 @@ class LineDecoder:
             task_index=_int_or_none(obj._ng_task_index),
             rollout_index=_int_or_none(obj._ng_rollout_index),
         )
+
+
+def object_fields(line: bytes) -> dict[str, Any] | None:
+    """Every field of a JSON object line; None if the line is not one."""
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.MsgspecError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def bad_utf8(line: bytes) -> bool:

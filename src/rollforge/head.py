@@ -1,6 +1,7 @@
-"""The cheap first look at a line: reward, fields, and the item types and roles of ``response.output``
-(no text, no prompt). Filters that need only these drop most rollouts before any conversion; a line that
-survives is then decoded and converted in full, and every filter runs again on the real conversation.
+"""The cheap first look at a decoded line: reward, fields, and the item types and roles of
+``response.output`` (no text is decoded, nothing is converted). Filters that need only these drop most
+rollouts before any conversion; the struct of a line that survives is then converted, and every filter
+runs again on the real conversation.
 
 Everything decided here is certain: reward, fields, item counts, tool use and truncation are exact; the
 turn count is a range (a reasoning-only turn may or may not hold text), and the filters use its bounds.
@@ -9,52 +10,25 @@ turn count is a range (a reasoning-only turn may or may not hold text), and the 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Union
+from typing import Any
 
 import msgspec
 
 from rollforge.convert import parse_arguments
 from rollforge.rewards import reward_of
 from rollforge.rollout import Head, Reject
-from rollforge.schema import NULL
+from rollforge.schema import Item, Params
 
 KNOWN_ITEMS = frozenset({"message", "reasoning", "function_call", "function_call_output"})
 MODEL_ITEMS = frozenset({"reasoning", "function_call"})
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
-class ItemHead(msgspec.Struct):
-    type: Optional[str] = None  # noqa: UP045 (msgspec resolves these annotations at runtime)
-    role: Optional[str] = None  # noqa: UP045
-    call_id: Optional[str] = None  # noqa: UP045
-    arguments: msgspec.Raw = NULL
-    content: msgspec.Raw = NULL  # raw: only looked at, never decoded
-    summary: msgspec.Raw = NULL
-
-
-class ResponseHead(msgspec.Struct):
-    output: Optional[list[Union[ItemHead, list[ItemHead]]]] = None  # noqa: UP007, UP045
-    incomplete_details: Any = None
-    status: Any = None
-
-
-def head_type(extra_fields: tuple[str, ...]) -> type:
-    fields: list[tuple[str, Any, Any]] = [
-        ("response", Optional[ResponseHead], msgspec.UNSET),  # noqa: UP045
-        ("responses_create_params", Any, msgspec.UNSET),
-        ("reward", Any, msgspec.UNSET),
-        ("_ng_task_index", Any, None),
-        ("_ng_rollout_index", Any, None),
-    ]
-    names = [n for n in extra_fields if n not in {f[0] for f in fields}]
-    fields += [(name, Any, msgspec.UNSET) for name in names]
-    return msgspec.defstruct("RolloutHead", fields)
-
-
 def head_of(
     obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line_no: int, arguments: str = "object"
 ) -> Head | Reject:
-    """A :class:`Head` from a decoded head struct, or the Reject conversion would also give."""
+    """A :class:`Head` from a line decoded with ``rollforge.schema.line_type``, or the Reject conversion
+    would also give."""
     response = obj.response
     if response is None or response is msgspec.UNSET:
         return Reject(
@@ -87,28 +61,28 @@ _BLANK = rb"(?:\\[nrt]|\s|</?think>)*"
 _REAL = rb"(?:[\x21\x23-\x3b\x3d-\x5b\x5d-\x7e]|\\[^nrtfbu]|<(?!/?think>))"
 _STRING_HAS_TEXT = re.compile(rb'"' + _BLANK + _REAL)
 _PART_HAS_TEXT = re.compile(rb'"(?:text|refusal)"\s*:\s*"' + _BLANK + _REAL)  # searches stop at the first hit
-_SUMMARY_HAS_TEXT = re.compile(rb'"text"\s*:\s*"' + _BLANK + _REAL)  # conversion reads only summary texts
 
 
-def _leaves_a_message(kind: str, item: ItemHead) -> bool:
+def _leaves_a_message(kind: str, item: Item) -> bool:
     """Whether this model item surely yields an assistant message, judged from its raw bytes: a call
-    always does; text or reasoning when it holds something besides think tags and whitespace."""
+    always does; text or reasoning when it holds something besides think tags and whitespace (of
+    reasoning, the head reads only summary texts, as conversion does first)."""
     if kind == "function_call":
         return True
-    raw = item.summary if kind == "reasoning" else item.content
     if kind == "reasoning":
-        pattern = _SUMMARY_HAS_TEXT
-    else:
-        pattern = _STRING_HAS_TEXT if memoryview(raw)[0] == ord('"') else _PART_HAS_TEXT
-    return pattern.match(raw) is not None if pattern is _STRING_HAS_TEXT else pattern.search(raw) is not None
+        return any(_STRING_HAS_TEXT.match(part.text) for part in item.summary or ())
+    raw = item.content
+    if memoryview(raw)[0] == ord('"'):
+        return _STRING_HAS_TEXT.match(raw) is not None
+    return _PART_HAS_TEXT.search(raw) is not None
 
 
-def _input_calls(params: Any) -> set[str]:
+def _input_calls(params: Params) -> set[str]:
     """call_ids of function calls in the prompt (an output may answer a call made in the input)."""
-    items = params.get("input") if isinstance(params, dict) else None
+    items = params.input
     if not isinstance(items, list):
         return set()
-    return {i["call_id"] for i in items if isinstance(i, dict) and isinstance(i.get("call_id"), str)}
+    return {i.call_id for i in items if i.call_id is not None}
 
 
 def _walk(output: list[Any], calls_seen: set[str], arguments: str) -> tuple[Any, ...]:

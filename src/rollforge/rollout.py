@@ -110,12 +110,12 @@ class Head(_Fields):
     for conversion. Turn counts are bounds: a turn of reasoning alone may or may not hold text. Fields and
     the rollout id are worked out only if a filter asks for them."""
 
-    __slots__ = ("_fields", "_line", "_names", "_obj", "file", "line", "n_items", "reward", "truncated",
+    __slots__ = ("_fields", "_names", "decoded", "file", "line", "n_items", "raw_line", "reward", "truncated",
                  "turns_at_least", "turns_at_most", "uses_tools")  # fmt: skip
 
     def __init__(self, file: str, line: int, raw: bytes, obj: Any, names: tuple[str, ...], reward: float,
                  n_items: int, truncated: bool, uses_tools: bool, turns: tuple[int, int]) -> None:  # fmt: skip
-        self.file, self.line, self._line, self._obj, self._names = file, line, raw, obj, names
+        self.file, self.line, self.raw_line, self.decoded, self._names = file, line, raw, obj, names
         self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
         self.turns_at_least, self.turns_at_most = turns
         self._fields: dict[str, Any] | None = None
@@ -123,12 +123,14 @@ class Head(_Fields):
     @property
     def fields(self) -> dict[str, Any]:  # type: ignore[override]
         if self._fields is None:
-            self._fields = {n: v for n in self._names if (v := getattr(self._obj, n, _UNSET)) is not _UNSET}
+            self._fields = {
+                n: v for n in self._names if (v := getattr(self.decoded, n, _UNSET)) is not _UNSET
+            }
         return self._fields
 
     def with_turns(self, turns: int) -> Head:
         """This head with an exact turn count (to test a check at each end of the range)."""
-        view = Head(self.file, self.line, self._line, self._obj, self._names, self.reward, self.n_items,
+        view = Head(self.file, self.line, self.raw_line, self.decoded, self._names, self.reward, self.n_items,
                     self.truncated, self.uses_tools, (turns, turns))  # fmt: skip
         view._fields = self._fields
         return view
@@ -137,4 +139,4 @@ class Head(_Fields):
     def rollout_id(self) -> str:  # type: ignore[override]
         from rollforge.identity import rollout_id
 
-        return rollout_id(self._line)
+        return rollout_id(self.raw_line)

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import zstandard
 
-from rollforge.decode import LineDecoder
+from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
 from rollforge.filters import certain_failure
 from rollforge.io.lines import Chunk, LineReader
@@ -60,20 +60,30 @@ class Materialized:
             raise RollforgeError(f"cannot read companion file {path}: {exc}") from None
         self.keys, self.offsets, self.lengths = _sorted_by_key(keys_, offsets, lengths)
 
-    def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
+    def line(self, task_index: Any, rollout_index: Any) -> bytes | None:
+        """The input row planned for this (task index, rollout index), as read; None if there is none."""
         line = self.lines.get((task_index, rollout_index))
         packed = _pack(task_index, rollout_index)
         if line is None and packed is not None and self.fd is not None:
             at = bisect_left(self.keys, packed)
             if at < len(self.keys) and self.keys[at] == packed:
                 line = os.pread(self.fd, self.lengths[at], self.offsets[at])
-        if line is None:
-            return None
-        try:
-            value = msgspec.json.decode(line)
-        except msgspec.MsgspecError:
-            return None
-        return value if isinstance(value, dict) else None
+        return line
+
+    def restore(self, task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
+        """Every field of the planned input row (None if there is none, or it is not a JSON object)."""
+        line = self.line(task_index, rollout_index)
+        return None if line is None else object_fields(line)
+
+    def restorer(self, decoder: LineDecoder) -> Restore:
+        """``restore`` for one decoder: only the fields it keeps are decoded (a planned row repeats the
+        whole prompt, which the rollout already holds)."""
+
+        def restore(task_index: Any, rollout_index: Any) -> dict[str, Any] | None:
+            line = self.line(task_index, rollout_index)
+            return None if line is None else decoder.companion_fields(line)
+
+        return restore
 
 
 def _sorted_by_key(keys: array, offsets: array, lengths: array) -> tuple[array, array, array]:
@@ -119,16 +129,19 @@ def read_chunk_raw(
     as that Head (no conversion), the others are parsed in full.
     """
     reader = reader or LineReader(chunk)
-    restore = load_materialized(chunk.source.materialized).restore if chunk.source.materialized else None
+    materialized = chunk.source.materialized
+    restore = load_materialized(materialized).restorer(decoder) if materialized else None
     path = chunk.source.path
     try:
         for index, _, line in reader:
-            if head_checks is not None:
-                head = decoder.parse_head(line, path, index + 1, restore)
-                if not isinstance(head, Head) or certain_failure(head_checks, head) is not None:
-                    yield head, line
-                    continue
-            yield decoder.parse(line, path, index + 1, restore), line
+            if head_checks is None:
+                yield decoder.parse(line, path, index + 1, restore), line
+                continue
+            head = decoder.parse_head(line, path, index + 1, restore)
+            if not isinstance(head, Head) or certain_failure(head_checks, head) is not None:
+                yield head, line
+            else:
+                yield decoder.parse_rest(head, restore), line
     except CORRUPT as exc:
         yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""
 
