@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 DEMO_OUT := demo-output
 
-.PHONY: demo test lint bench bench-large install install-dev browser clean example
+.PHONY: demo test lint bench bench-large bench-ceiling install install-dev browser clean example
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: $(BENCH_STAMP)
 
 bench-large: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py --large $(BENCH_ARGS)
+
+# The most any run on rollforge's decoder and conversion could gain over the tutorial (ceiling.py).
+bench-ceiling: $(BENCH_STAMP)
+	$(PY) benchmarks/ceiling.py $(BENCH_ARGS)
 
 example: $(STAMP)
 	$(VENV)/bin/rollforge example -o examples/rollouts

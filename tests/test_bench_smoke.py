@@ -30,3 +30,15 @@ def test_bench_quick_prints_the_table(tmp_path: Path) -> None:
     assert rows[0][10] == rows[2][10]  # the same filters keep the same rollouts on both sides
     assert rows[1][11].endswith("x") and rows[1][12].endswith("x")
     assert "`sft` >= 8x the tutorial" in done.stdout
+
+
+def test_ceiling_prints_a_bound_per_command(tmp_path: Path) -> None:
+    cmd = [sys.executable, "benchmarks/ceiling.py", "--sizes", "500", "--repeat", "1", "--no-write",
+           "--corpora", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    rows = [cells(line) for line in done.stdout.splitlines()[2:]]
+    assert [r[1] for r in rows] == ["sft", "dpo", "build"]
+    for row in rows:
+        tutorial, work, start_up, ceiling = (float(v.rstrip("x")) for v in row[2:6])
+        assert tutorial > 0 and work > 0 and start_up > 0
+        assert abs(ceiling - tutorial / (start_up + work / 2)) < 0.05 * ceiling  # the bound as documented
