@@ -4,9 +4,10 @@ For `sft`, `dpo` and `build` it times, in this process on one core, only the wor
 skip: decoding every line against the schema (a bad line must be found and reported, so every line is
 decoded), and converting and rendering the rollouts that end up in the output (the ones rollforge writes
 on the same corpus, in the formats it writes by default: `build` also renders its SFT rows as nemo-rl).
-`build` adds the import of matplotlib, without which its report has no plots, and nothing for drawing them.
-Everything else rollforge does counts as free: filters, index, grouping, pairing, writing files, hashes,
-manifest, review sample, report. Two workers count as exactly twice one, even for the matplotlib import.
+`build` adds writing its dataset files (their bytes as rollforge's build wrote them, with the sha256 the
+manifest records) and the import of matplotlib, without which its report has no plots; drawing them is
+free. Everything else rollforge does counts as free: filters, index, grouping, pairing, the other files,
+review sample, report. Two workers count as exactly twice one, even for the import and the writing.
 The ceiling is then
 
     tutorial wall time / (start-up of an interpreter that imports msgspec + that work / 2)
@@ -21,7 +22,9 @@ compiled code. The table goes to stdout and to benchmarks/CEILING.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -48,24 +51,44 @@ FILTERS = FilterOptions(min_reward=0.7, success_only=True, min_items=3, max_item
 _encode = msgspec.json.Encoder().encode
 
 
-def written_ids(folder: Path, scratch: Path) -> tuple[set[str], set[str]]:
-    """Rollout ids rollforge writes as SFT rows (the tutorial's filters) and as sides of DPO pairs."""
+Wanted = dict[str, tuple[set[str], set[str]]]  # command -> (ids written as SFT rows, ids in DPO pairs)
+
+
+def _ids(sft_files: list[Path], dpo_files: list[Path]) -> tuple[set[str], set[str]]:
+    decode = msgspec.json.decode
+    sft = {decode(line)["rollout_id"] for path in sft_files for line in path.read_bytes().splitlines()}
+    pairs = [decode(line) for path in dpo_files for line in path.read_bytes().splitlines()]
+    return sft, {p["chosen_id"] for p in pairs} | {p["rejected_id"] for p in pairs}
+
+
+def written(folder: Path, scratch: Path) -> tuple[Wanted, list[Path]]:
+    """The rollouts each command writes, by id, as rollforge runs them in the benchmark (sft with the
+    tutorial's filters, dpo with its defaults, build with both), and the files of the build's datasets."""
+    import run  # beside this file: the benchmark's command lines
+
     make_sft([str(folder)], str(scratch / "sft.jsonl"), FILTERS, workers=1)
     make_dpo([str(folder)], str(scratch / "dpo.jsonl"), workers=1)
-    decode = msgspec.json.decode
-    with open(scratch / "sft.jsonl", "rb") as fh:
-        sft = {decode(line)["rollout_id"] for line in fh}
-    with open(scratch / "dpo.jsonl", "rb") as fh:
-        dpo = {side for line in fh for side in (lambda p: (p["chosen_id"], p["rejected_id"]))(decode(line))}
-    return sft, dpo
+    cmd = [*run.ROLLFORGE, "build", str(folder), "-o", str(scratch / "releases"), *run.TUTORIAL_FILTERS]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    release = scratch / "releases" / "v1"
+    datasets = sorted(p for kind in ("sft", "dpo", "nemo-rl") for p in (release / kind).glob("*.jsonl"))
+    wanted = {
+        "sft": (_ids([scratch / "sft.jsonl"], [])[0], set()),
+        "dpo": (set(), _ids([], [scratch / "dpo.jsonl"])[1]),
+        "build": _ids(sorted((release / "sft").glob("*.jsonl")), sorted((release / "dpo").glob("*.jsonl"))),
+    }
+    return wanted, datasets
 
 
-def floor_seconds(files: list[str], sft: set[str], dpo: set[str]) -> dict[str, float]:
+def floor_seconds(files: list[str], wanted: Wanted) -> dict[str, float]:
     """One core's seconds of the unavoidable work of each command (the best of three passes)."""
     decoder = LineDecoder(lazy_text=True)
     lines = [line for path in files for line in Path(path).read_bytes().splitlines() if line.strip()]
-    wanted = {"sft": sft, "dpo": dpo, "build": sft | dpo}
-    chosen = {cmd: [line for line in lines if rollout_id(line) in ids] for cmd, ids in wanted.items()}
+    ids = [rollout_id(line) for line in lines]
+    chosen = {}
+    for cmd, (sft, dpo) in wanted.items():
+        out = sft | dpo
+        chosen[cmd] = [line for line, rid in zip(lines, ids, strict=True) if rid in out]
 
     def decode_all() -> None:
         for line in lines:  # nothing kept: holding every struct would time the garbage collector instead
@@ -74,19 +97,34 @@ def floor_seconds(files: list[str], sft: set[str], dpo: set[str]) -> dict[str, f
     decode = min(_timed(decode_all) for _ in range(3))
 
     def convert_and_render(cmd: str) -> None:
+        sft, dpo = wanted[cmd]
         for line in chosen[cmd]:
             rollout = decoder.parse(line, "f", 1)
             assert isinstance(rollout, Rollout)
             record = to_record(rollout)
-            if cmd != "dpo" and rollout.rollout_id in sft:
+            if rollout.rollout_id in sft:
                 for fmt in ("trl", "nemo-rl") if cmd == "build" else ("trl",):
                     _encode(sft_export.sft_row(record, fmt, "field", Counter()))
-            if cmd != "sft" and rollout.rollout_id in dpo:
+            if rollout.rollout_id in dpo:
                 _encode(dpo_export.pieces(record, "trl", "field"))
 
     return {
         cmd: decode + min(_timed(lambda c=cmd: convert_and_render(c)) for _ in range(3)) for cmd in wanted
     }
+
+
+def release_io(datasets: list[Path], scratch: Path) -> float:
+    """Seconds to write the build's dataset files once their bytes exist, with the sha256 the manifest
+    records of each (the best of three)."""
+    contents = [path.read_bytes() for path in datasets]
+
+    def write_all() -> None:
+        for n, data in enumerate(contents):
+            with open(scratch / f"copy-{n}.jsonl", "wb") as fh:
+                fh.write(data)
+            hashlib.sha256(data).hexdigest()
+
+    return min(_timed(write_all) for _ in range(3))
 
 
 def _timed(work: object) -> float:
@@ -113,9 +151,9 @@ def measure(size: int, repeat: int, corpora: Path) -> list[dict[str, float | int
     start_up = wall([sys.executable, "-c", "import msgspec"], 5)
     plots = wall([sys.executable, "-c", "import msgspec, matplotlib.pyplot"], 5) - start_up
     with tempfile.TemporaryDirectory(dir=corpora) as tmp:
-        sft, dpo = written_ids(data.folder, Path(tmp))
-        floors = floor_seconds(data.files, sft, dpo)
-        floors["build"] += plots
+        wanted, datasets = written(data.folder, Path(tmp))
+        floors = floor_seconds(data.files, wanted)
+        floors["build"] += plots + release_io(datasets, Path(tmp))
         rows = []
         for command, floor in floors.items():
             tutorial = wall([*run.TUTORIAL, command, tmp, *data.files], repeat)
@@ -148,13 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpora", type=Path, default=HERE / ".corpora", help="corpus cache")
     args = parser.parse_args(argv)
     args.corpora.mkdir(parents=True, exist_ok=True)
+    import results  # beside this file: the machine's description
+
+    started, load = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()[0]
     rows = [row for size in sorted(set(args.sizes)) for row in measure(size, args.repeat, args.corpora)]
     text = table(rows)
     print(text)
     if not args.no_write:
         doc = (HERE / "ceiling.py").read_text().split('"""')[1].strip()
-        (HERE / "CEILING.md").write_text(f"# Ceiling\n\n{doc}\n\n{text}\n\nRaw figures:\n\n```json\n"
-                                         f"{json.dumps(rows, indent=1)}\n```\n")  # fmt: skip
+        where = (f"Measured {started} on: {results.machine()}. 1-minute load average {load:.1f} before and "
+                 f"{os.getloadavg()[0]:.1f} after. Tutorial runs per size: {args.repeat} (median).")  # fmt: skip
+        (HERE / "CEILING.md").write_text(f"# Ceiling\n\n{doc}\n\n{where}\n\n{text}\n\nRaw figures:\n\n"
+                                         f"```json\n{json.dumps(rows, indent=1)}\n```\n")  # fmt: skip
     return 0
 
 

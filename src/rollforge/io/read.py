@@ -126,7 +126,7 @@ def read_chunk_raw(
     """Like :func:`read_chunk`, with each record's raw line.
 
     With ``head_checks``, each line is first decoded as a :class:`Head`; one that fails a check is yielded
-    as that Head (no conversion), the others are parsed in full.
+    as that Head (no conversion); the others are converted from the struct their head was read from.
     """
     reader = reader or LineReader(chunk)
     materialized = chunk.source.materialized
