@@ -249,3 +249,18 @@ def test_the_bundled_example_is_what_rollforge_example_writes(
     assert sorted(p.name for p in (tmp_path / "ex").iterdir()) == bundled
     for name in bundled:
         assert (tmp_path / "ex" / name).read_bytes() == (examples_dir / name).read_bytes(), name
+
+
+def test_pipelines_count_rollouts_without_keeping_a_value_each(examples_dir: Path) -> None:
+    """sft, dpo and sample read no statistics: their inventory counts, and keeps nothing per rollout."""
+    from rollforge.engine.job import Job
+    from rollforge.engine.local import scan
+    from rollforge.io.sources import discover
+
+    full = scan(discover([str(examples_dir)]), Job(), None, 2).inventory
+    counted = scan(discover([str(examples_dir)]), Job(statistics=False), None, 2).inventory
+    assert (counted.lines, counted.rollouts, len(counted.rejected)) == (full.lines, 480, len(full.rejected))
+    assert full.rollouts == len(full.rewards) == 480
+    assert not (counted.rewards or counted.prompt_ids or counted.prompt_rewards)
+    with pytest.raises(AssertionError, match="counts only"):
+        counted.summary()

@@ -92,7 +92,7 @@ def make_sft(
     opts = options or SftOptions()
     reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
     job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
-              seed=seed)  # fmt: skip
+              seed=seed, statistics=False)  # fmt: skip
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
         selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
@@ -115,7 +115,8 @@ def make_dpo(
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed)
+    job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed,
+              statistics=False)  # fmt: skip
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discover(paths), job, spill)
@@ -153,7 +154,9 @@ def make_sample(
     engine: Engine | None = None,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
-    job = Job(strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False))
+    job = Job(
+        strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False), statistics=False
+    )
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
     write_sample(result.sample, output)

@@ -39,7 +39,9 @@ def prompt_groups(prompt_ids: array, rewards: array) -> tuple[int, Counter, int]
 
 @dataclass
 class Inventory:
+    values: bool = True  # keep rewards and prompt ids per rollout (for summary); False: counts only
     lines: int = 0
+    rollouts: int = 0
     rejected: list[Reject] = field(default_factory=list)
     rewards: array = field(default_factory=lambda: array("d"))
     prompt_ids: array = field(default_factory=lambda: array("Q"))  # converted rollouts: prompt id and reward
@@ -56,12 +58,15 @@ class Inventory:
         if isinstance(record, Reject):
             self.rejected.append(record)
             return
-        self.rewards.append(record.reward)
+        self.rollouts += 1
+        if self.values:
+            self.rewards.append(record.reward)
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
-        self.prompt_ids.append(int(record.prompt_id, 16))
-        self.prompt_rewards.append(record.reward)
+        if self.values:
+            self.prompt_ids.append(int(record.prompt_id, 16))
+            self.prompt_rewards.append(record.reward)
         self.facts.update(record.facts)
         self.task_types[record.task_type] += 1
         self.with_tools += record.uses_tools
@@ -69,7 +74,9 @@ class Inventory:
         self.files[record.file] += 1
 
     def merge(self, other: Inventory) -> None:
+        self.values = self.values and other.values
         self.lines += other.lines
+        self.rollouts += other.rollouts
         self.rejected.extend(other.rejected)
         self.rewards.extend(other.rewards)
         self.prompt_ids.extend(other.prompt_ids)
@@ -81,12 +88,9 @@ class Inventory:
         self.files.update(other.files)
         self.unconverted += other.unconverted
 
-    @property
-    def rollouts(self) -> int:
-        return len(self.rewards)
-
     def summary(self) -> dict[str, Any]:
         """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
+        assert self.values, "an inventory that kept counts only has no summary"
         prompts, per_prompt, contrastive = prompt_groups(self.prompt_ids, self.prompt_rewards)
         return {
             "lines": self.lines,

@@ -49,6 +49,7 @@ class Job:
     balance_by: str | None = None
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
+    statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only
 
     @property
     def arguments(self) -> str:

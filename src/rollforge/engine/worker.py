@@ -81,7 +81,8 @@ class _Spill:
 
 
 def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) -> ChunkResult:
-    result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft])
+    result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft],
+                         inventory=Inventory(values=job.statistics))  # fmt: skip
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
     checks = build_checks(job.filters)
