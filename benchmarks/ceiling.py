@@ -55,11 +55,16 @@ _encode = msgspec.json.Encoder().encode
 Wanted = dict[str, tuple[set[str], set[str]]]  # command -> (ids written as SFT rows, ids in DPO pairs)
 
 
-def _ids(sft_files: list[Path], dpo_files: list[Path]) -> tuple[set[str], set[str]]:
-    decode = msgspec.json.decode
-    sft = {decode(line)["rollout_id"] for path in sft_files for line in path.read_bytes().splitlines()}
-    pairs = [decode(line) for path in dpo_files for line in path.read_bytes().splitlines()]
-    return sft, {p["chosen_id"] for p in pairs} | {p["rejected_id"] for p in pairs}
+def _sft_ids(files: list[Path]) -> set[str]:
+    return {
+        msgspec.json.decode(line)["rollout_id"] for path in files for line in path.read_bytes().splitlines()
+    }
+
+
+def _pair_ids(files: list[Path]) -> set[str]:
+    """Rollout ids on either side of a pair."""
+    pairs = [msgspec.json.decode(line) for path in files for line in path.read_bytes().splitlines()]
+    return {p["chosen_id"] for p in pairs} | {p["rejected_id"] for p in pairs}
 
 
 def written(folder: Path, scratch: Path) -> tuple[Wanted, list[Path]]:
@@ -74,9 +79,12 @@ def written(folder: Path, scratch: Path) -> tuple[Wanted, list[Path]]:
     release = scratch / "releases" / "v1"
     datasets = sorted(p for kind in ("sft", "dpo", "nemo-rl") for p in (release / kind).glob("*.jsonl"))
     wanted = {
-        "sft": (_ids([scratch / "sft.jsonl"], [])[0], set()),
-        "dpo": (set(), _ids([], [scratch / "dpo.jsonl"])[1]),
-        "build": _ids(sorted((release / "sft").glob("*.jsonl")), sorted((release / "dpo").glob("*.jsonl"))),
+        "sft": (_sft_ids([scratch / "sft.jsonl"]), set()),
+        "dpo": (set(), _pair_ids([scratch / "dpo.jsonl"])),
+        "build": (
+            _sft_ids(sorted((release / "sft").glob("*.jsonl"))),
+            _pair_ids(sorted((release / "dpo").glob("*.jsonl"))),
+        ),
     }
     return wanted, datasets
 

@@ -1,7 +1,8 @@
 """What is in a set of rollouts files: counts, reward statistics, shapes and warnings (``rollforge inspect``).
 
 :class:`Inventory` is fed records one at a time (memory: three 8-byte numbers per rollout, kept in
-arrays) and partial inventories merge, so parallel workers can each build one.
+arrays, for the summary; none with ``values=False``, which counts only) and partial inventories merge, so
+parallel workers can each build one.
 """
 
 from __future__ import annotations
