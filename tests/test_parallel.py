@@ -63,3 +63,35 @@ def test_a_bad_row_read_on_another_core_is_the_same_one_line_error(tmp_path):
     for workers in (1, 2):
         with pytest.raises(RollforgeError, match=r"dpo/train\.jsonl:3: not valid JSON"):
             report_paths([str(release)], workers=workers)
+
+
+def test_a_large_release_file_is_read_in_byte_ranges_with_the_same_report(tmp_path):
+    """Parts of about equal size, cut inside the big SFT file: same numbers, same files named, and a bad
+    row deep in a later range still gets its line number in the file."""
+    from rollforge.report.inputs import _parts
+
+    release = make_release(tmp_path, sft_train=30_000, manifest_train=30_000)  # about 6 MB of SFT rows
+    files = {kind: sorted(str(p) for p in (release / kind).glob("*.jsonl")) for kind in ("sft", "dpo")}
+    parts = _parts(files, 2)
+    ranges = [chunk for part in parts for _, chunk in part]
+    big = [c for c in ranges if c.source.path.endswith("sft/train.jsonl")]
+    assert len(parts) == 2 and len(big) > 2  # the big file is cut, and its ranges go to both parts
+    assert all(any(c in big for _, c in part) for part in parts)
+    ends = [c.end for c in big]
+    assert [c.start for c in big] == [0, *ends[:-1]]  # contiguous, in order, each byte once
+    assert big[-1].end is None and {os.path.basename(c.source.path) for c in ranges} >= {"validation.jsonl"}
+    sizes = [sum((c.end or c.source.size) - c.start for _, c in part) for part in parts]
+    assert max(sizes) < 0.7 * sum(sizes)
+
+    one, two = report_paths([str(release)], workers=1), report_paths([str(release)], workers=2)
+    for data in (one, two):
+        data.created_at = ""
+    assert two.summary() == one.summary() and two.summary()["sft"]["rows"] == 30_001
+    assert two.splits == one.splits and two.prompts == one.prompts
+
+    lines = (release / "sft" / "train.jsonl").read_text().splitlines(keepends=True)
+    lines[25_000] = "{not json\n"
+    (release / "sft" / "train.jsonl").write_text("".join(lines))
+    for workers in (1, 2):
+        with pytest.raises(RollforgeError, match=r"sft/train\.jsonl:25001: not valid JSON"):
+            report_paths([str(release)], workers=workers)

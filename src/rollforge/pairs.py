@@ -26,7 +26,7 @@ UNPAIRED_REASONS = {
 }
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs 4x, and a build makes one per rollout
 class Candidate:
     row: int  # global input order: the index of the rollout in the run
     reward: float

@@ -168,11 +168,11 @@ def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     del grouped
-    eligible = eligible_rows(index, job)
+    eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array costs 10x
     reward, trajectory, key = index.reward, index.trajectory, index.key
     for group in np.argsort(rows[starts], kind="stable").tolist():
         members = rows[starts[group] : ends[group]].tolist()
-        yield [Candidate(r, reward[r], bool(eligible[r]), trajectory[r], key[r]) for r in members]
+        yield [Candidate(r, reward[r], eligible[r], trajectory[r], key[r]) for r in members]
 
 
 def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> PairRows:

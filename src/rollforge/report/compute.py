@@ -53,18 +53,14 @@ class ReportBuilder:
     def empty(self) -> bool:
         return not self.sft.rows and not self.dpo.pairs
 
-    def absorb(self, other: ReportBuilder) -> None:
-        """Take over the rows a twin builder read (same options) where this one has none of that kind."""
-        if other.sft.rows:
-            assert not self.sft.rows, "absorb fills an empty part only"
-            self.sft = other.sft
-        if other.dpo.pairs:
-            assert not self.dpo.pairs, "absorb fills an empty part only"
-            self.dpo = other.dpo
+    def merge(self, other: ReportBuilder) -> None:
+        """Add the rows a twin builder (same options) read after this one's: the result is as if this
+        builder had read them itself."""
+        self.sft.merge(other.sft)
+        self.dpo.merge(other.dpo)
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
-        if other.counter.template_errors:
-            self.counter.template_errors += other.counter.template_errors
+        self.counter.template_errors += other.counter.template_errors
 
     def _over(self, tokens: int) -> bool:
         return self.max_tokens is not None and tokens > self.max_tokens

@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 
 from rollforge.errors import RollforgeError
-from rollforge.io.lines import Chunk, LineReader, open_stream
+from rollforge.io.lines import Chunk, LineReader, plan_chunks
 from rollforge.io.read import iter_records
 from rollforge.io.sources import STDIN, Discovery, Source, discover, split_name
-from rollforge.parallel import Call, run_calls
+from rollforge.parallel import Call, default_workers, run_calls
 from rollforge.progress import track
 from rollforge.report.compute import ReportBuilder
 from rollforge.report.data import ReportData
@@ -54,21 +54,27 @@ def _peek_kind(source: Source) -> str:
     return "rollouts"
 
 
-def _released_rows(path: str) -> Iterator[dict[str, Any]]:
-    stream = open_stream(Source(path, os.path.getsize(path)))
-    try:
-        for number, line in enumerate(stream, start=1):
-            if line.isspace():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise RollforgeError(f"{path}:{number}: not valid JSON ({exc})") from exc
-            if not isinstance(row, dict):
-                raise RollforgeError(f"{path}:{number}: a row must be a JSON object")
-            yield row
-    finally:
-        stream.close()
+def _released_rows(path: str, chunk: Chunk | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of a released file, or of one byte range of it (a row belongs to the range it starts in)."""
+    chunk = chunk or Chunk(Source(path, os.path.getsize(path)))
+    for index, offset, line in LineReader(chunk):
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise RollforgeError(
+                f"{path}:{_line_number(chunk, index, offset)}: not valid JSON ({exc})"
+            ) from exc
+        if not isinstance(row, dict):
+            raise RollforgeError(f"{path}:{_line_number(chunk, index, offset)}: a row must be a JSON object")
+        yield row
+
+
+def _line_number(chunk: Chunk, index: int, offset: int) -> int:
+    """The 1-based line number in the file of the line at ``offset`` (counted only for an error message)."""
+    if not chunk.start:
+        return index + 1
+    with open(chunk.source.path, "rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
 
 
 def _split_of(path: str) -> str:
@@ -118,14 +124,19 @@ class _Reader:
             for kind, paths in files.items():
                 self.released_files(kind, paths, directory)
             return
-        # SFT rows and DPO pairs fill separate parts of a report: read them on two cores at once.
+        # Both kinds, cut into byte ranges, on every core: a builder per part, merged in file order.
         calls: list[Call] = [
-            (_read_released, (kind, paths, directory, self.builder.options)) for kind, paths in files.items()
+            (_read_part, (part, directory, self.builder.options)) for part in _parts(files, self.workers)
         ]
-        for part, splits in run_calls(calls, self.workers):
-            self.builder.absorb(part)
+        for builder, splits in run_calls(calls, self.workers):
+            self.builder.merge(builder)
             for split, shown in splits.items():
-                self.splits.setdefault(split, []).extend(shown)
+                self._name_files(split, shown)
+
+    def _name_files(self, split: str, shown: list[str]) -> None:
+        """Remember which files a split was read from (a file read in several parts is named once)."""
+        known = self.splits.setdefault(split, [])
+        known += [name for name in shown if name not in known]
 
     def other(self, path: str) -> None:
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
@@ -170,13 +181,40 @@ class _Reader:
         }
 
 
-def _read_released(
-    kind: str, paths: list[str], directory: str, options: dict[str, Any]
+Part = list[tuple[str, Chunk]]  # (kind, byte range of a released file), in file order
+
+
+def _parts(files: dict[str, list[str]], workers: int | None) -> list[Part]:
+    """The files of both kinds as up to ``workers`` parts of about equal size, each a run of byte ranges in
+    file order (ranges of a quarter part each, so the parts come out even however the files are sized)."""
+    workers = workers or default_workers()
+    sources = [(kind, Source(path, os.path.getsize(path))) for kind, paths in files.items() for path in paths]
+    total = sum(source.size for _, source in sources)
+    share = total / workers or 1.0
+    parts: list[Part] = [[] for _ in range(workers)]
+    done = 0  # bytes before the current range, over all files
+    for kind, source in sources:
+        for chunk in plan_chunks([source], max(1 << 20, int(share / 4) + 1)):
+            parts[min(workers - 1, int(done / share))].append((kind, chunk))
+            done += (chunk.end or source.size) - chunk.start
+    return [part for part in parts if part]
+
+
+def _read_part(
+    part: Part, directory: str, options: dict[str, Any]
 ) -> tuple[ReportBuilder, dict[str, list[str]]]:
-    """One kind of a release's files, read into a builder of its own (and the splits they name)."""
-    reader = _Reader(ReportBuilder(**options))
-    reader.released_files(kind, paths, directory)
-    return reader.builder, reader.splits
+    """One part of a release's files, read into a builder of its own (and the splits its files name)."""
+    builder, splits = ReportBuilder(**options), dict[str, list[str]]()
+    for kind, chunk in part:
+        path = chunk.source.path
+        split = _split_of(path)
+        shown = os.path.relpath(path, directory)
+        if split != UNSPLIT and shown not in splits.get(split, []):
+            splits.setdefault(split, []).append(shown)
+        add = builder.add_dpo if kind == "dpo" else builder.add_sft
+        for row in _released_rows(path, chunk):
+            add(row, split)
+    return builder, splits
 
 
 def report_paths(

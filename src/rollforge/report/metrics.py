@@ -10,7 +10,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,20 @@ def share(part: int, whole: int) -> float:
 
 def _reward(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def merge_parts(part: Any, other: Any) -> None:
+    """Add ``other``'s rows to ``part`` (same class), field by field: counts and counters add up, per-row
+    arrays extend, so ``other``'s rows come after ``part``'s as if one part had read them all."""
+    for f in fields(part):
+        mine, theirs = getattr(part, f.name), getattr(other, f.name)
+        if isinstance(mine, Counter):
+            mine.update(theirs)
+        elif isinstance(mine, array):
+            mine.extend(theirs)
+        else:
+            assert isinstance(mine, int), f"{f.name}: a count, a Counter or an array"
+            setattr(part, f.name, mine + theirs)
 
 
 @dataclass
@@ -91,6 +105,10 @@ class SftPart:
         if isinstance(row.get("truncated"), bool):
             self.truncation_known += 1
             self.truncated += row["truncated"]
+
+    def merge(self, other: SftPart) -> None:
+        assert not self.duplicates and not other.duplicates, "merge before finish()"
+        merge_parts(self, other)
 
     def finish(self) -> None:
         """Count duplicate answers from the hashes, then drop the hashes."""
@@ -162,6 +180,9 @@ class DpoPart:
         self.over_max += over_max
         if "task_type" in row:
             self.task_types[str(row.get("task_type") or "unknown")] += 1
+
+    def merge(self, other: DpoPart) -> None:
+        merge_parts(self, other)
 
     @property
     def pairs(self) -> int:
