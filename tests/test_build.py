@@ -140,6 +140,7 @@ def test_report_numbers_match_the_manifest(release) -> None:
     html = (release.path / "report.html").read_text()
     assert f">{acc['sft']['train']}<" in html or f" {acc['sft']['train']} " in html
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+    assert f"<code>{release.path.resolve()}</code>" in html and ".partial" not in html  # names the release
 
 
 def test_rebuild_is_byte_identical_and_never_overwrites(release, examples_dir: Path) -> None:

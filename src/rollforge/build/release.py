@@ -106,7 +106,7 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data, outputs = _datasets_and_manifest(recipe, tmp, final)
     # The scan's index and selections are freed here, before the report forks its readers and figure drawers.
     with status("writing the validation report"):
-        _report(tmp, recipe)
+        _report(tmp, final, recipe)
     return Release(final, data, outputs)
 
 
@@ -163,14 +163,15 @@ def _write_datasets(
     split: bool,
     workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
-    """Every format's files, one task each, on a few threads (the rows are rendered already: a task reads
-    the spill, writes and hashes, mostly outside the GIL; measured, forked processes were no faster and
-    each held a copy of the index). Results come back in the order of the formats."""
+    """Every format's files, one task each, on up to ``workers`` cores. The rows are rendered already, but
+    copying them is still Python work per row (and a DPO row is assembled from its two sides), so forked
+    processes beat threads: at 100k rollouts on 2 cores, 1.0 s against 1.6 s. Each task gets its own copy of
+    the index (about 120 bytes a rollout). Results come back in the order of the formats."""
     calls: list[Call] = [(write_sft, (result, sft_sel, _paths(tmp, o.format, "sft"), split_of, k))
                          for k, o in enumerate(job.sft)]  # fmt: skip
     calls += [(write_dpo, (result, dpo_sel, _paths(tmp, o.format, "dpo"), split_of, o.format, split, k))
               for k, o in enumerate(job.dpo)]  # fmt: skip
-    done = run_calls(calls, workers, processes=False)
+    done = run_calls(calls, workers, processes=True)
     sft_formats, dpo_formats = [o.format for o in job.sft], [o.format for o in job.dpo]
     written = (
         dict(zip(sft_formats, done[: len(sft_formats)], strict=True)),
@@ -236,10 +237,11 @@ def _inventory(result: Scan) -> dict[str, Any]:
     return summary
 
 
-def _report(tmp: Path, recipe: Recipe) -> None:
+def _report(tmp: Path, final: Path, recipe: Recipe) -> None:
     from rollforge.report import report_paths, write_report
 
     data = report_paths(
         [str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens, workers=recipe.workers
     )
+    data.sources = [str(final)]  # the page names the release, not the hidden directory it is built in
     write_report(data, tmp / "report.html", recipe.workers)
