@@ -1,14 +1,20 @@
 """The most any run on rollforge's decoder and conversion rules could gain over the tutorial's pipeline.
 
 For `sft`, `dpo` and `build` it times, in this process on one core, only the work no correct run can
-skip: decoding every line against the schema (a bad line must be found and reported, so every line is
-decoded), and converting and rendering the rollouts that end up in the output (the ones rollforge writes
-on the same corpus, in the formats it writes by default: `build` also renders its SFT rows as nemo-rl).
-`build` adds writing its dataset files (their bytes as rollforge's build wrote them, with the sha256 the
-manifest records) and the import of matplotlib, without which its report has no plots; drawing them is
-free. Everything else rollforge does counts as free: filters, index, grouping, pairing, the other files,
-review sample, report. Two workers count as exactly twice one, even for the import and the writing.
-The ceiling is then
+skip:
+- decoding every line against the schema (a bad line must be found and reported, so every line is
+  decoded);
+- for `dpo` and `build`, naming each rollout's prompt and trajectory, the least grouping by prompt and
+  never pairing identical trajectories need: the decoded prompt and output encoded canonically (sorted
+  keys) and hashed, without converting them;
+- converting and rendering the rollouts that end up in the output (the ones rollforge writes on the same
+  corpus, in the formats it writes by default: `build` also renders its SFT rows as nemo-rl);
+- for `build`, what its release holds besides: the sha256 of every input (the manifest records them), its
+  dataset files written with their sha256 (their bytes as rollforge's build wrote them), and its report's
+  figures (matplotlib imported, and each figure drawn from the release's numbers).
+Everything else rollforge does counts as free: filters, index, pairing, reading the release back for the
+report's numbers, the other files, the review sample. Two workers count as exactly twice one, even for the
+import and the writing. The ceiling is then
 
     tutorial wall time / (start-up of an interpreter that imports msgspec + that work / 2)
 
@@ -35,6 +41,7 @@ from collections import Counter
 from pathlib import Path
 
 import msgspec
+import xxhash
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
@@ -50,6 +57,7 @@ TARGETS = {"sft": 8.0, "dpo": 8.0, "build": 10.0}
 # The tutorial's filters (see run.TUTORIAL_FILTERS), as the Python API takes them.
 FILTERS = FilterOptions(min_reward=0.7, success_only=True, min_items=3, max_items=15)
 _encode = msgspec.json.Encoder().encode
+_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 Wanted = dict[str, tuple[set[str], set[str]]]  # command -> (ids written as SFT rows, ids in DPO pairs)
@@ -103,7 +111,14 @@ def floor_seconds(files: list[str], wanted: Wanted) -> dict[str, float]:
         for line in lines:  # nothing kept: holding every struct would time the garbage collector instead
             decoder._decoder.decode(line)
 
+    def decode_and_name_all() -> None:
+        for line in lines:
+            obj = decoder._decoder.decode(line)
+            xxhash.xxh3_64_intdigest(_sorted(obj.responses_create_params))
+            xxhash.xxh3_64_intdigest(_sorted(obj.response.output))
+
     decode = min(_timed(decode_all) for _ in range(3))
+    decode_and_name = min(_timed(decode_and_name_all) for _ in range(3))
 
     def convert_and_render(cmd: str) -> None:
         sft, dpo = wanted[cmd]
@@ -117,15 +132,21 @@ def floor_seconds(files: list[str], wanted: Wanted) -> dict[str, float]:
             if rollout.rollout_id in dpo:
                 _encode(dpo_export.pieces(record, "trl", "field"))
 
+    first = {"sft": decode, "dpo": decode_and_name, "build": decode_and_name}
     return {
-        cmd: decode + min(_timed(lambda c=cmd: convert_and_render(c)) for _ in range(3)) for cmd in wanted
+        cmd: first[cmd] + min(_timed(lambda c=cmd: convert_and_render(c)) for _ in range(3)) for cmd in wanted
     }
 
 
-def release_io(datasets: list[Path], scratch: Path) -> float:
-    """Seconds to write the build's dataset files once their bytes exist, with the sha256 the manifest
-    records of each (the best of three)."""
+def release_io(inputs: list[str], datasets: list[Path], scratch: Path) -> float:
+    """Seconds to hash the inputs, and to write the build's dataset files once their bytes exist, with the
+    sha256 the manifest records of each (the best of three)."""
     contents = [path.read_bytes() for path in datasets]
+
+    def hash_inputs() -> None:
+        for path in inputs:
+            with open(path, "rb") as fh:
+                hashlib.file_digest(fh, "sha256").hexdigest()
 
     def write_all() -> None:
         for n, data in enumerate(contents):
@@ -133,7 +154,17 @@ def release_io(datasets: list[Path], scratch: Path) -> float:
                 fh.write(data)
             hashlib.sha256(data).hexdigest()
 
-    return min(_timed(write_all) for _ in range(3))
+    return min(_timed(hash_inputs) for _ in range(3)) + min(_timed(write_all) for _ in range(3))
+
+
+def drawing(release: Path) -> float:
+    """Seconds to draw the report's figures from the release's numbers (the best of three; reading the
+    release back for those numbers is free)."""
+    from rollforge.report import report_paths
+    from rollforge.report.plots import FIGURES, draw
+
+    data = report_paths([str(release)])
+    return min(_timed(lambda: draw(FIGURES, data)) for _ in range(3))
 
 
 def _timed(work: object) -> float:
@@ -162,8 +193,9 @@ def measure(size: int, repeat: int, corpora: Path) -> list[dict[str, float | int
     with tempfile.TemporaryDirectory(dir=corpora) as tmp:
         wanted, datasets = written(data.folder, Path(tmp))
         floors = floor_seconds(data.files, wanted)
-        floors["build"] += plots + release_io(datasets, Path(tmp))
-        rows = []
+        release = Path(tmp) / "releases" / "v1"
+        floors["build"] += plots + release_io(data.files, datasets, Path(tmp)) + drawing(release)
+        rows: list[dict[str, float | int | str]] = []
         for command, floor in floors.items():
             tutorial = wall([*run.TUTORIAL, command, tmp, *data.files], repeat)
             ceiling = tutorial / (start_up + floor / 2)
