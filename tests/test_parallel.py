@@ -95,3 +95,22 @@ def test_a_large_release_file_is_read_in_byte_ranges_with_the_same_report(tmp_pa
     for workers in (1, 2):
         with pytest.raises(RollforgeError, match=r"sft/train\.jsonl:25001: not valid JSON"):
             report_paths([str(release)], workers=workers)
+
+
+def _read_inherited(name: str) -> tuple[int, object]:
+    from rollforge.parallel import inherited
+
+    return os.getpid(), inherited(name)
+
+
+def test_shared_values_reach_the_workers_without_being_arguments():
+    from rollforge.parallel import inherited, shared
+
+    big = list(range(100_000))
+    with shared(index=big):
+        done = run_calls([(_read_inherited, ("index",))] * 3, 2)
+    assert [value for _, value in done] == [big] * 3
+    if fork_is_safe():
+        assert os.getpid() not in {pid for pid, _ in done}
+    with pytest.raises(KeyError):
+        inherited("index")  # gone once the block ends

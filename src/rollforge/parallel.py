@@ -4,19 +4,40 @@ Forked processes when that is safe: they start in milliseconds with everything a
 GIL no longer serialises the Python work. Forking a process that runs another thread (a progress spinner
 on a terminal) can deadlock the child, so then the tasks run on threads instead (as does work that mostly
 waits on the disk: ``processes=False``).
-Results come back in the order of the calls.
+Results come back in the order of the calls. Large inputs every call reads (a run's index) go through
+:func:`shared` rather than the arguments: forked processes inherit them instead of each receiving a pickled
+copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 Call = tuple[Callable[..., Any], tuple[Any, ...]]  # a module-level function (picklable) and its arguments
+_SHARED: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def shared(**values: Any) -> Iterator[None]:
+    """Make ``values`` readable with :func:`inherited` by the calls that ``run_calls`` runs inside this block.
+    Forked workers start after it is entered, so they inherit the values (pages shared copy-on-write, no
+    pickling); threads and this process read them directly."""
+    _SHARED.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            del _SHARED[name]
+
+
+def inherited(name: str) -> Any:
+    return _SHARED[name]
 
 
 def default_workers() -> int:

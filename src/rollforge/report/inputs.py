@@ -73,8 +73,12 @@ def _line_number(chunk: Chunk, index: int, offset: int) -> int:
     """The 1-based line number in the file of the line at ``offset`` (counted only for an error message)."""
     if not chunk.start:
         return index + 1
+    newlines = 0
     with open(chunk.source.path, "rb") as fh:
-        return fh.read(offset).count(b"\n") + 1
+        while offset > 0 and (block := fh.read(min(offset, 1 << 20))):
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
 
 
 def _split_of(path: str) -> str:
