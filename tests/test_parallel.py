@@ -20,10 +20,13 @@ def _pid_and_square(x: int) -> tuple[int, int]:
 
 
 def test_results_keep_the_order_of_the_calls_and_use_other_processes():
+    """This process runs every other call itself (it would only wait otherwise); a forked one the rest."""
     done = run_calls([(_pid_and_square, (x,)) for x in range(8)], 2)
     assert [square for _, square in done] == [x * x for x in range(8)]
+    pids = [pid for pid, _ in done]
+    assert set(pids[0::2]) == {os.getpid()}
     if fork_is_safe():
-        assert os.getpid() not in {pid for pid, _ in done}
+        assert len(set(pids[1::2])) == 1 and os.getpid() not in pids[1::2]
 
 
 def test_one_worker_runs_in_this_process():
@@ -111,6 +114,6 @@ def test_shared_values_reach_the_workers_without_being_arguments():
         done = run_calls([(_read_inherited, ("index",))] * 3, 2)
     assert [value for _, value in done] == [big] * 3
     if fork_is_safe():
-        assert os.getpid() not in {pid for pid, _ in done}
+        assert os.getpid() != done[1][0]  # read in a forked worker, from memory it inherited
     with pytest.raises(KeyError):
         inherited("index")  # gone once the block ends

@@ -2,8 +2,7 @@
 
 Forked processes when that is safe: they start in milliseconds with everything already imported, and the
 GIL no longer serialises the Python work. Forking a process that runs another thread (a progress spinner
-on a terminal) can deadlock the child, so then the tasks run on threads instead (as does work that mostly
-waits on the disk: ``processes=False``).
+on a terminal) can deadlock the child, so then the tasks run on threads instead.
 Results come back in the order of the calls. Large inputs every call reads (a run's index) go through
 :func:`shared` rather than the arguments: forked processes inherit them instead of each receiving a pickled
 copy.
@@ -49,17 +48,20 @@ def fork_is_safe() -> bool:
     return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def run_calls(calls: Sequence[Call], workers: int | None, processes: bool = True) -> list[Any]:
-    """``[f(*args) for f, args in calls]`` on up to ``workers`` cores (None: all of them). ``processes=False``
-    for work that mostly waits on the disk or runs outside the GIL: threads share memory for free."""
+def run_calls(calls: Sequence[Call], workers: int | None) -> list[Any]:
+    """``[f(*args) for f, args in calls]`` on up to ``workers`` cores (None: all of them). This process
+    runs every ``workers``-th call itself while the others run in ``workers - 1`` forked processes (threads
+    when forking is unsafe): the process that would only wait does a share, and one process fewer holds
+    memory (a report's figure drawers are about 60 MB each)."""
     workers = min(workers or default_workers(), len(calls))
     if workers <= 1:
         return [function(*args) for function, args in calls]
     pool: Executor
-    if processes and fork_is_safe():
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    if fork_is_safe():
+        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
     else:
-        pool = ThreadPoolExecutor(workers)
+        pool = ThreadPoolExecutor(workers - 1)
     with pool:
-        futures = [pool.submit(function, *args) for function, args in calls]
-        return [future.result() for future in futures]
+        futures = {n: pool.submit(f, *args) for n, (f, args) in enumerate(calls) if n % workers}
+        mine = {n: f(*args) for n, (f, args) in enumerate(calls) if not n % workers}
+        return [mine[n] if n in mine else futures[n].result() for n in range(len(calls))]
