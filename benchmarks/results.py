@@ -213,12 +213,13 @@ def document(runs: list[Any], corpora: list[Any], reproduce: str, load: tuple[fl
         *corpus_lines(corpora), "",
         "## What is measured", "",
         "Each run is a fresh process, after the corpus was read once into the page cache. Wall time includes "
-        "interpreter start-up and is the median of the runs. Peak memory is the largest PSS summed over the "
-        "process tree (parent and workers, polled every 20 ms; PSS counts a page that forked workers share "
-        "with the parent once, split between them), beside the RSS of the largest single process and the "
-        "RSS summed over the tree (an upper bound: it counts each shared page once per process); each the "
-        "maximum over the runs. The memory targets are judged on PSS. MB/s and rollouts/s are the rollouts "
-        "files' size and count over wall time.", "",
+        "interpreter start-up and is the median of the timed runs, which nobody polls (polling a 10 s build "
+        "takes ~1 s of CPU, which a 2-worker run on 2 cores would pay and a 1-worker run would not). Memory "
+        "comes from one more run: the largest PSS summed over the process tree (parent and workers, polled "
+        "every 20 ms; PSS counts a page that forked workers share with the parent once, split between them), "
+        "beside the RSS of the largest single process and the RSS summed over the tree (an upper bound: it "
+        "counts each shared page once per process). The memory targets are judged on PSS. MB/s and "
+        "rollouts/s are the rollouts files' size and count over wall time.", "",
         "- `inspect --json`: read and convert every rollout (issue 2); the tutorial has no counterpart.",
         "- `sft`: the tutorial's filter + `process_sft_data`; rollforge `sft` with the same filters "
         "(`--min-reward 0.7 --success-only --min-items 3 --max-items 15`).",

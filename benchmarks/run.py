@@ -45,6 +45,10 @@ POLL_SECONDS = 0.02
 # PSS costs ~1 ms a process to read (RSS ~0.05 ms): read on every poll for the first 100 ms (a short run,
 # or one whose first read met the process mid-exec, still gets a figure), then on every 5th poll.
 PSS_EVERY = 5
+# Listing the process tree scans all of /proc (~1.5 ms): every 5th poll only (a new process is seen within
+# 100 ms). Even so the polls of a 10 s build take ~1 s of CPU (reading PSS of a large process costs ~4 ms),
+# which a 2-worker run on 2 cores pays and a 1-worker run does not: times come from runs nobody polls.
+TREE_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -105,19 +109,24 @@ def warm(folder: Path) -> None:
                 pass
 
 
-def measure(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
+def measure(cmd: list[str], log: Path, watch: bool = True) -> tuple[float, float, float, float]:
     """Wall seconds, and the peak (MB) of the process tree's PSS, of its largest process's RSS and of the
-    tree's RSS sum."""
+    tree's RSS sum (0 unless ``watch``: then the polls cost the run some CPU)."""
     with open(log, "wb") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+        if not watch:
+            proc.wait()
+            return _finished(proc, cmd, log, time.perf_counter() - start), 0.0, 0.0, 0.0
         parent = psutil.Process(proc.pid)
         pss = single = rss = polls = 0
+        procs: list[psutil.Process] = []
         while proc.poll() is None:
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-            except psutil.Error:  # the parent is exiting
-                procs = []
+            if polls % TREE_EVERY == 0:
+                try:
+                    procs = [parent, *parent.children(recursive=True)]
+                except psutil.Error:  # the parent is exiting
+                    procs = []
             sizes = [_memory(p, polls < PSS_EVERY or polls % PSS_EVERY == 0) for p in procs]
             polls += 1
             pss = max(pss, sum(s[1] for s in sizes))
@@ -125,10 +134,14 @@ def measure(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
             single = max(single, *(s[0] for s in sizes), 0)
             time.sleep(POLL_SECONDS)
         seconds = time.perf_counter() - start
+    return _finished(proc, cmd, log, seconds), pss / 2**20, single / 2**20, rss / 2**20
+
+
+def _finished(proc: subprocess.Popen, cmd: list[str], log: Path, seconds: float) -> float:
     if proc.returncode:
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}\n{tail}")
-    return seconds, pss / 2**20, single / 2**20, rss / 2**20
+    return seconds
 
 
 def _memory(proc: psutil.Process, with_pss: bool) -> tuple[int, int]:
@@ -166,20 +179,18 @@ def count_rows(out: Path, command: str) -> int | None:
 
 
 def run_one(data: Corpus, command: str, who: str, workers: int, repeat: int, scratch: Path) -> Run:
-    times, trees, singles, sums, rows = [], [], [], [], None
-    for _ in range(repeat):
+    """``repeat`` timed runs nobody polls, then one more whose memory is polled (its time is not kept)."""
+    times, rows = [], None
+    for watch in [False] * repeat + [True]:
         warm(data.folder)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             out = Path(tmp)
             cmd = command_line(command, who, workers, data, out)
-            seconds, tree, single, rss_sum = measure(cmd, out / "stderr.log")
+            seconds, tree, single, rss_sum = measure(cmd, out / "stderr.log", watch)
             rows = count_rows(out, command)
-        times.append(seconds)
-        trees.append(tree)
-        singles.append(single)
-        sums.append(rss_sum)
-    run = Run(data.rollouts, command, who, workers, statistics.median(times), max(trees), max(singles),
-              max(sums), rows)  # fmt: skip
+        if not watch:
+            times.append(seconds)
+    run = Run(data.rollouts, command, who, workers, statistics.median(times), tree, single, rss_sum, rows)
     label = f"{who} {workers} worker{'s' if workers > 1 else ''}" if who == "rollforge" else who
     figures = f"{run.seconds:7.2f} s {run.peak_tree_mb:6.0f} MB"
     print(f"{data.rollouts:>8,} {command:<7} {label:<21} {figures}", file=sys.stderr)
