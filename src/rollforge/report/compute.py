@@ -49,10 +49,6 @@ class ReportBuilder:
         self.dpo = DpoPart()
         self._prompts: dict[str, set[str]] = {}  # split -> prompt ids, for the overlap between splits
 
-    @property
-    def empty(self) -> bool:
-        return not self.sft.rows and not self.dpo.pairs
-
     def merge(self, other: ReportBuilder) -> None:
         """Add the rows a twin builder (same options) read after this one's: the result is as if this
         builder had read them itself."""

@@ -124,7 +124,7 @@ class _Reader:
             kind: sorted(glob.glob(os.path.join(glob.escape(directory), kind, "*.jsonl*")))
             for kind in ("sft", "dpo")
         }
-        if self.workers == 1 or not self.builder.empty:
+        if self.workers == 1:
             for kind, paths in files.items():
                 self.released_files(kind, paths, directory)
             return
@@ -140,7 +140,9 @@ class _Reader:
     def _name_files(self, split: str, shown: list[str]) -> None:
         """Remember which files a split was read from (a file read in several parts is named once)."""
         known = self.splits.setdefault(split, [])
-        known += [name for name in shown if name not in known]
+        for name in shown:
+            if name not in known:
+                known.append(name)
 
     def other(self, path: str) -> None:
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
@@ -212,9 +214,8 @@ def _read_part(
     for kind, chunk in part:
         path = chunk.source.path
         split = _split_of(path)
-        shown = os.path.relpath(path, directory)
-        if split != UNSPLIT and shown not in splits.get(split, []):
-            splits.setdefault(split, []).append(shown)
+        if split != UNSPLIT:  # a file cut into several ranges is named once, by _Reader._name_files
+            splits.setdefault(split, []).append(os.path.relpath(path, directory))
         add = builder.add_dpo if kind == "dpo" else builder.add_sft
         for row in _released_rows(path, chunk):
             add(row, split)
