@@ -31,3 +31,9 @@ def test_every_command_in_the_readme_exists() -> None:
     code = "\n".join(README.split("```")[1::2]) + "\n" + "\n".join(re.findall(r"`([^`\n]+)`", README))
     used = set(re.findall(r"(?:^|\$ |`)rollforge ([a-z]+)", code, flags=re.MULTILINE))
     assert used <= commands, used - commands
+
+
+def test_every_picture_in_the_readme_exists() -> None:
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert "docs/review-pair.png" in pictures
+    assert [p for p in pictures if not (ROOT / p).is_file()] == []

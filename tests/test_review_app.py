@@ -59,7 +59,7 @@ def csrf_of(html: str) -> str:
 def find(index: RolloutIndex, task_type: str | None = None, file_part: str = "") -> str:
     for e in index.entries:
         if (task_type is None or e.task_type == task_type) and file_part in index.sources[e.source].path:
-            return e.rollout_id
+            return e.id
     raise AssertionError(f"no rollout with task type {task_type!r} in {file_part!r}")
 
 
@@ -67,7 +67,7 @@ def test_index_counts_rejects_and_keeps_offsets(index: RolloutIndex) -> None:
     assert len(index) == 60 + 3 + 1
     assert sum(index.rejected.values()) == 5  # the example's deliberately bad lines
     for entry in index.entries[:10]:
-        assert index.load_rollout(entry).rollout_id == entry.rollout_id
+        assert index.load_rollout(entry).rollout_id == entry.id
 
 
 def test_compressed_files_are_reread_by_offset(tmp_path: Path) -> None:
@@ -77,9 +77,9 @@ def test_compressed_files_are_reread_by_offset(tmp_path: Path) -> None:
     index = RolloutIndex.load([str(tmp_path / "rollouts.jsonl.gz")])
     assert len(index) == 3
     for entry in index.entries:
-        assert index.load_rollout(entry).rollout_id == entry.rollout_id
+        assert index.load_rollout(entry).rollout_id == entry.id
     client = make_client(index, tmp_path / "r.sqlite")
-    assert client.get(f"/r/{index.entries[2].rollout_id}").status_code == 200
+    assert client.get(f"/r/{index.entries[2].id}").status_code == 200
 
 
 def test_list_page_filters_and_paginates(client: TestClient, index: RolloutIndex) -> None:
@@ -104,7 +104,7 @@ def test_conversation_page_shows_roles_boundary_and_tool_calls(
     client: TestClient, index: RolloutIndex
 ) -> None:
     rid = next(
-        e.rollout_id
+        e.id
         for e in index.entries
         if "tool_calling" in index.sources[e.source].path
         and any(m.get("tool_calls") and m.get("reasoning_content") for m in index.load_rollout(e).messages)
@@ -120,7 +120,7 @@ def test_conversation_page_shows_roles_boundary_and_tool_calls(
 
 def test_environment_user_turns_are_marked(client: TestClient, index: RolloutIndex) -> None:
     rid = next(
-        e.rollout_id
+        e.id
         for e in index.entries
         if any(m["role"] == "user" for m in index.load_rollout(e).completion)
         and "example" in index.sources[e.source].path
@@ -129,7 +129,7 @@ def test_environment_user_turns_are_marked(client: TestClient, index: RolloutInd
 
 
 def test_hostile_text_is_escaped_everywhere(client: TestClient, index: RolloutIndex) -> None:
-    hostile = [e.rollout_id for e in index.entries if "hostile" in index.sources[e.source].path]
+    hostile = [e.id for e in index.entries if "hostile" in index.sources[e.source].path]
     pages = [client.get("/").text, *(client.get(f"/r/{rid}").text for rid in hostile)]
     for html in pages:
         assert Tags(html).injected() == []
@@ -151,7 +151,7 @@ def test_security_headers(client: TestClient) -> None:
 def test_label_needs_csrf_token_and_same_origin(
     client: TestClient, index: RolloutIndex, tmp_path: Path
 ) -> None:
-    rid = index.entries[0].rollout_id
+    rid = index.entries[0].id
     token = csrf_of(client.get(f"/r/{rid}").text)
 
     def status(data: dict[str, str], **headers: str) -> int:
@@ -171,7 +171,7 @@ def test_label_needs_csrf_token_and_same_origin(
         headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # a form POST under no-referrer
     )  # fmt: skip
     assert ok.status_code == 303
-    assert ok.headers["location"].startswith(f"/r/{index.entries[1].rollout_id}?status=unlabelled&done={rid}")
+    assert ok.headers["location"].startswith(f"/r/{index.entries[1].id}?status=unlabelled&done={rid}")
     store = LabelStore(tmp_path / "review.sqlite")
     assert store.current() == {rid: "reject"}
     assert store.history(rid)[0].note == "bad\nanswer"
@@ -179,12 +179,15 @@ def test_label_needs_csrf_token_and_same_origin(
 
 
 def test_next_and_previous_follow_the_filter(client: TestClient, index: RolloutIndex) -> None:
-    math = [e.rollout_id for e in index.entries if e.task_type == "math"]
+    math = [e.id for e in index.entries if e.task_type == "math"]
     html = client.get(f"/r/{math[1]}?task=math").text
     assert f'href="/r/{math[2]}?task=math" data-key="j"' in html
     assert f'href="/r/{math[0]}?task=math" data-key="k"' in html
-    assert 'href="/?task=math" data-key="u"' in html
-    assert 'href="/?page=2" data-key="u"' in client.get(f"/r/{index.entries[55].rollout_id}").text
+    assert f'href="/?task=math#at-{math[1]}" data-key="u"' in html
+    assert (
+        f'href="/?page=2#at-{index.entries[55].id}" data-key="u"'
+        in client.get(f"/r/{index.entries[55].id}").text
+    )
 
 
 def test_loopback_server_refuses_foreign_host_header(client: TestClient) -> None:
@@ -214,7 +217,7 @@ def test_rollouts_are_addressed_by_id_only(client: TestClient, index: RolloutInd
         "/static/..%2F..%2Fdb.py",
     ):
         assert client.get(path).status_code == 404, path
-    rid = index.entries[0].rollout_id
+    rid = index.entries[0].id
     assert client.get(f"/r/{rid}/full/..%2Fetc").status_code == 404
     assert client.get(f"/r/{rid}/full/m999.c").status_code == 404
 

@@ -115,3 +115,22 @@ def test_public_bind_with_token_demands_it(rollouts: Path, tmp_path: Path) -> No
             assert response.status == 200
     finally:
         stop_server(proc)
+
+
+def test_a_dpo_file_is_served_as_pairs(
+    rollouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dpo = tmp_path / "dpo.jsonl"
+    assert main(["dpo", str(rollouts), "-o", str(dpo), "--format", "nemo-rl", "-q"]) == 0
+    pairs = len(dpo.read_bytes().splitlines())
+    assert pairs > 0
+    proc, url = start_server([str(dpo), "--db", str(tmp_path / "p.sqlite")])
+    try:
+        with urllib.request.urlopen(url) as response:
+            assert f"{pairs} of {pairs} DPO pairs" in response.read().decode()
+    finally:
+        stop_server(proc)
+    assert proc.stderr is not None and f"rollforge review: {pairs} DPO pairs" in proc.stderr.read()
+    capsys.readouterr()
+    assert main(["review", str(dpo), str(rollouts), "--db", str(tmp_path / "x.sqlite")]) == 1
+    assert "one review shows one kind" in capsys.readouterr().err

@@ -95,6 +95,87 @@ def write_hostile(directory: Path) -> Path:
     return path
 
 
+ENCRYPTED = {"type": "reasoning", "summary": [], "encrypted_content": "gAAAAB" + "x" * 80}
+HIDDEN = {"type": "reasoning", "summary": [], "encrypted_content": None}
+FORECAST = {"city": "Lyon", "days": [{"day": "Sat", "high": 24}, {"day": "Sun", "high": 19}]}
+
+
+def view_rows() -> list[dict[str, Any]]:
+    """Shapes the conversation view must show well: tool outputs that are JSON strings (an object encoded
+    twice, a plain text encoded once), arguments encoded twice, encrypted and hidden reasoning attached to a
+    turn, alone between turns and alone at the end."""
+    tools = [
+        {"type": "function", "name": "get_forecast", "parameters": {"type": "object"}},
+        {"type": "function", "name": "get_air_quality", "parameters": {"type": "object"}},
+    ]
+    answer = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "Saturday."}],
+    }
+    json_tools = {
+        "responses_create_params": {
+            "input": [_msg("user", "Which day is better for a ride in Lyon?")],
+            "tools": tools,
+        },
+        "response": {
+            "output": [
+                ENCRYPTED,
+                _call("c1", "get_forecast", json.dumps({"city": "Lyon"})),
+                _output("c1", json.dumps(json.dumps(FORECAST))),
+                ENCRYPTED,
+                _call("c2", "get_air_quality", json.dumps(json.dumps({"city": "Lyon"}))),
+                _output("c2", json.dumps("AQI 31 (good)\nPM2.5 7")),
+                HIDDEN,
+                answer,
+            ]
+        },
+        "reward": 1.0,
+        "metadata": {"task_type": "views"},
+    }
+    alone = {
+        "responses_create_params": {"input": [_msg("user", "Think twice.")]},
+        "response": {
+            "output": [
+                _msg("assistant", "First answer."),
+                _msg("user", "Are you sure?"),
+                ENCRYPTED,  # a turn of reasoning alone, then the environment speaks again
+                _msg("user", "Hello?"),
+                _msg("assistant", "Yes."),
+                _msg("user", "Thanks."),
+                HIDDEN,  # the last turn: reasoning alone
+            ]
+        },
+        "reward": 0.5,
+        "metadata": {"task_type": "views"},
+    }
+    return [json_tools, alone]
+
+
+def surrogate_row() -> dict[str, Any]:
+    """Lone surrogates where a rollout line can carry them: inside the JSON text of tool arguments and tool
+    outputs (the line itself is valid JSON; the inner texts decode to lone surrogates)."""
+    return {
+        "responses_create_params": {"input": [_msg("user", "surrogates")]},
+        "response": {
+            "output": [
+                _call("c1", "lookup", json.dumps({"q": "\ud800 lone high", "k": "\udfff"})),
+                _output("c1", json.dumps({"found": "\udc00 lone low"})),
+                _call("c2", "lookup", json.dumps({"q": "ok"})),
+                _output("c2", json.dumps(json.dumps("\ud83d half an emoji"))),
+                _msg("assistant", "done"),
+            ]
+        },
+        "reward": 1.0,
+    }
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
 def big_row(target_bytes: int = 1_050_000, steps: int = 150) -> dict[str, Any]:
     """One rollout of about ``target_bytes`` with ``steps`` tool round trips (300+ items) and one very long
     tool output."""

@@ -21,7 +21,8 @@ function_call                                    ``{"id": call_id, "type": "func
 function_call_output                             ``tool`` message with ``tool_call_id``, ``name`` (of its call)
 reasoning summary / reasoning_text content       ``reasoning_content`` (several joined by a blank line)
 reasoning with no text (hidden, encrypted)       nothing to train on (facts ``reasoning_hidden`` /
-                                                 ``reasoning_encrypted``)
+                                                 ``reasoning_encrypted``); where it was is kept in
+                                                 ``Conversation.hidden_reasoning`` for viewers
 ``<think>x</think>`` in assistant text           ``x`` -> ``reasoning_content``; a lone ``</think>``: the text
                                                  before it; an unclosed ``<think>``: the text after it
 text parts ``input_text``/``output_text``        text; ``refusal`` parts -> text (fact ``refusals``)
@@ -73,13 +74,16 @@ class Conversation:
     n_items: int = 0  # items in response.output (the tutorial's "turns")
     assistant_turns: int = 0  # assistant messages after the prompt
     uses_tools: bool = False
+    # (message index, "hidden" | "encrypted") per model turn that had reasoning without text: the index of
+    # that turn's assistant message, or of the message after it when the turn produced nothing else.
+    hidden_reasoning: tuple[tuple[int, str], ...] = ()
 
 
 class _Builder:
     """Walks items in order, building messages and counting facts."""
 
-    __slots__ = ("answered", "call_names", "calls", "facts", "in_output", "messages", "prompt_len", "reasoning",
-                 "texts")  # fmt: skip
+    __slots__ = ("answered", "call_names", "calls", "facts", "hidden", "hidden_at", "in_output", "messages",
+                 "prompt_len", "reasoning", "texts")  # fmt: skip
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
@@ -91,11 +95,16 @@ class _Builder:
         self.answered: set[str] = set()
         self.in_output = False
         self.prompt_len: int | None = None
+        self.hidden: str | None = None  # the open model turn had reasoning without text
+        self.hidden_at: list[tuple[int, str]] = []
 
     def fact(self, name: str, n: int = 1) -> None:
         self.facts[name] = self.facts.get(name, 0) + n
 
     def flush(self) -> None:
+        if self.hidden is not None:
+            self.hidden_at.append((len(self.messages), self.hidden))
+            self.hidden = None
         if not (self.reasoning or self.texts or self.calls):
             return
         msg: dict[str, Any] = {"role": "assistant", "content": _join(self.texts, "")}
@@ -200,9 +209,10 @@ class _Builder:
             self.fact("reasoning_summary")
             self.reasoning.append(_join(texts, "\n\n"))
         else:
-            self.fact(
-                "reasoning_hidden" if item.encrypted_content in (NULL, EMPTY) else "reasoning_encrypted"
-            )
+            kind = "hidden" if item.encrypted_content in (NULL, EMPTY) else "encrypted"
+            self.fact(f"reasoning_{kind}")
+            if self.hidden != "encrypted":  # a turn with both kinds is shown as encrypted
+                self.hidden = kind
 
     def _function_call(self, item: Item) -> None:
         call_id, name = item.call_id, item.name
@@ -373,4 +383,7 @@ def _finish(builder: _Builder, params: Params, response: Any, n_items: int) -> C
             turns += 1
             calls += "tool_calls" in msg
     tools = chat_tools(params.tools)
-    return Conversation(messages, tools, prompt_len, builder.facts, truncated, n_items, turns, calls > 0)
+    uses_tools, hidden = calls > 0, tuple(builder.hidden_at)
+    return Conversation(
+        messages, tools, prompt_len, builder.facts, truncated, n_items, turns, uses_tools, hidden
+    )

@@ -191,6 +191,7 @@ class LineDecoder:
             uses_tools=conv.uses_tools,
             task_index=_int_or_none(obj._ng_task_index),
             rollout_index=_int_or_none(obj._ng_rollout_index),
+            hidden_reasoning=conv.hidden_reasoning,
         )
 
 

@@ -87,6 +87,7 @@ class Rollout(_Fields):
     uses_tools: bool = False  # the model called a tool
     task_index: int | None = None  # _ng_task_index: per NeMo Gym run only, a hint, never an identity
     rollout_index: int | None = None  # _ng_rollout_index
+    hidden_reasoning: tuple[tuple[int, str], ...] = ()  # see rollforge.convert.Conversation
 
     @property
     def prompt(self) -> list[dict[str, Any]]:

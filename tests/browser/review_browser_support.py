@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.test_review_fixtures import start_server, stop_server
@@ -31,3 +32,16 @@ class Servers:
 
     def stop(self, url: str) -> None:
         stop_server(self.procs.pop(url))
+
+
+def press_and_wait(page: Any, key: str) -> None:
+    """Press a key that navigates, and wait for the new page."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def current_id(page: Any) -> str:
+    """The id of the rollout or pair the page shows."""
+    match = re.search(r"/r/([0-9a-f]{16})", page.url)
+    assert match, page.url
+    return match.group(1)

@@ -3,7 +3,6 @@ CSRF."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from rollforge.review.db import LabelStore, load_labels
-from tests.browser.review_browser_support import Servers, launch
+from tests.browser.review_browser_support import Servers, current_id, launch, press_and_wait
 from tests.test_review_fixtures import Tags
 
 NewPage = Callable[[], Any]
@@ -23,17 +22,6 @@ def rollout_ids(page: Any, url: str) -> list[str]:
     page.goto(url)
     hrefs = page.locator("a[data-row]").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     return [href.split("/r/")[1].split("?")[0] for href in hrefs]
-
-
-def press_and_wait(page: Any, key: str) -> None:
-    with page.expect_navigation():
-        page.keyboard.press(key)
-
-
-def current_id(page: Any) -> str:
-    match = re.search(r"/r/([0-9a-f]{16})", page.url)
-    assert match, page.url
-    return match.group(1)
 
 
 def test_keyboard_review_flow(new_page: NewPage, servers: Servers, corpus: Path, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from rollforge.review.index import DEFAULT_STRATA
 
 EXAMPLES = """\
   rollforge review rollouts/ --db review.sqlite             # open the URL it prints; press ? for keys
+  rollforge review releases/v1 --db pairs.sqlite            # a release's DPO pairs, chosen beside rejected
+  rollforge review dpo.jsonl --db pairs.sqlite              # a DPO file: trl, nemo-rl or openai format
   rollforge review a.jsonl b.jsonl --db review.sqlite --strata 0.3,0.7 --reviewer alice
   rollforge review rollouts/ --db review.sqlite --host 0.0.0.0 --token $(openssl rand -hex 16)
   rollforge review export --db review.sqlite -o labels.jsonl
@@ -37,14 +39,20 @@ def add_parser(sub: Any) -> None:
         "review",
         help="label rollouts accept / reject / flag in a local web app (labels in SQLite)",
         description="Serve a keyboard-first review app over rollouts files: a filtered list (reward stratum, "
-        "task type, label) with progress, and a conversation view with tool calls, reasoning and metadata. "
-        "Labels go to an SQLite file (--db) with their history; `rollforge review export` writes them as "
-        "JSONL, and the SFT/DPO filters read them. Listens on 127.0.0.1; any other --host needs --token "
-        "(then every request must carry it).",
+        "task type, label; each row with its prompt, turns, tool calls and length) with progress, and a "
+        "conversation view with tool calls, JSON tool outputs decoded and indented, reasoning (hidden or "
+        "encrypted reasoning marked) and metadata; N jumps to the next unlabelled one. Given a DPO file "
+        "(trl, nemo-rl or openai format) or a release directory (its dpo/ split) it shows pairs instead, "
+        "chosen beside rejected, labelled under the pair's id. Labels go to an SQLite file (--db) with their "
+        "history; `rollforge review export` writes them as JSONL, and the SFT/DPO filters read them. Listens "
+        "on 127.0.0.1; any other --host needs --token (then every request must carry it).",
         examples=EXAMPLES,
     )
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="rollouts files, directories or globs; or `export`"
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="rollouts files, directories or globs; DPO files or a release directory; or `export`",
     )
     parser.add_argument("--db", required=True, metavar="FILE", help="labels database (created if missing)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -59,7 +67,8 @@ def add_parser(sub: Any) -> None:
         type=_strata,
         default=DEFAULT_STRATA,
         metavar="T1,T2",
-        help="reward thresholds of the list's strata (default: 0.5,0.8: < 0.5, [0.5, 0.8), >= 0.8)",
+        help="reward thresholds of the list's strata, margin thresholds for pairs "
+        "(default: 0.5,0.8: < 0.5, [0.5, 0.8), >= 0.8)",
     )
     parser.add_argument(
         "-o", "--output", metavar="FILE", help="with `export`: the JSONL file to write (- for stdout)"

@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.review.db import LabelStore
-from rollforge.review.index import DEFAULT_STRATA, RolloutIndex
+from rollforge.review.index import DEFAULT_STRATA, Listing, RolloutIndex
+from rollforge.review.pairs import PairIndex, pair_sources
 
 
 @dataclass(slots=True)
@@ -66,6 +67,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def open_index(paths: list[str], strata: tuple[float, ...] = DEFAULT_STRATA) -> Listing:
+    """DPO pairs when the paths hold preference rows (or are a release), else rollouts."""
+    pairs = pair_sources(paths)
+    return PairIndex.load(pairs, strata) if pairs is not None else RolloutIndex.load(paths, strata)
+
+
 def serve(options: ServeOptions) -> int:
     """Run the review server until interrupted. Prints the URL to open (with the token, if any)."""
     check_bind(options.host, options.token)
@@ -77,14 +84,15 @@ def serve(options: ServeOptions) -> int:
     except ModuleNotFoundError as exc:
         raise missing_extra(exc.name or "starlette", "review") from None
     store = LabelStore(options.db)
-    index = RolloutIndex.load(options.paths, options.strata)
+    index = open_index(options.paths, options.strata)
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     guard = Guard(port, options.token, loopback=is_loopback(options.host))
     app = create_app(index, store, options.reviewer or default_reviewer(), guard)
     rejected = sum(index.rejected.values())
+    what = "DPO pairs" if isinstance(index, PairIndex) else "rollouts"
     print(
-        f"rollforge review: {len(index)} rollouts"
+        f"rollforge review: {len(index)} {what}"
         + (f", {rejected} rejected lines not shown" if rejected else "")
         + f"; labels in {options.db}",
         file=sys.stderr,

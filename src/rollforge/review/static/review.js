@@ -1,5 +1,6 @@
-// rollforge review: keyboard shortcuts and "show all" for long texts. Everything works without it,
-// except the shortcuts. Text fetched from the server is inserted with textContent only, never as HTML.
+// rollforge review: keyboard shortcuts, "show all" for long texts, and the list row to come back to.
+// Everything works without it, except the shortcuts and the focus on that row. Text fetched from the
+// server is inserted with textContent only, never as HTML.
 (function () {
   "use strict";
 
@@ -46,6 +47,27 @@
     if (ev.key === "j" || ev.key === "k") moveRow(ev.key === "j" ? 1 : -1);
   }
 
+  // Back on the list, by the "list" link (it carries #at-ID) or the browser's Back button (nothing): focus the
+  // row of the rollout or pair seen last, so j/k go on from there, scrolled to the middle of the window when
+  // out of view. Each item page records itself as the one seen last. No element has the id "at-ID": the
+  // browser's own jump to an anchor would put the row under the top bar.
+  var LAST_SEEN = "rollforge-review-last-seen";
+
+  function restoreRow() {
+    var item = document.querySelector("[data-item]");
+    if (item) sessionStorage.setItem(LAST_SEEN, item.getAttribute("data-item"));
+    var rows = Array.prototype.slice.call(document.querySelectorAll("a[data-row]"));
+    if (!rows.length) return;
+    var byId = function (id) { return rows.find(function (a) { return a.getAttribute("data-id") === id; }); };
+    var hash = location.hash.indexOf("#at-") === 0 ? location.hash.slice(4) : null;
+    var link = byId(sessionStorage.getItem(LAST_SEEN)) || (hash && byId(hash));
+    if (!link) return;
+    link.focus({ preventScroll: true });
+    var box = link.closest("tr").getBoundingClientRect();
+    var bar = document.querySelector(".topbar").getBoundingClientRect().bottom;
+    if (box.top < bar || box.bottom > window.innerHeight) link.scrollIntoView({ block: "center" });
+  }
+
   function toggleReasoning() {
     var all = document.querySelectorAll("details.reasoning");
     var open = Array.prototype.some.call(all, function (d) { return !d.open; });
@@ -68,7 +90,7 @@
   document.addEventListener("click", expand);
   document.addEventListener("submit", function () { submitting = true; });
   // A page restored from the back-forward cache starts over: its earlier submit is long done.
-  window.addEventListener("pageshow", function () { submitting = false; });
+  window.addEventListener("pageshow", function () { submitting = false; restoreRow(); });
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector("[data-help-toggle]");
     if (toggle) toggle.addEventListener("click", function () { toggleHelp(); });
