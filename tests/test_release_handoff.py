@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gym_rollouts import answer, read_jsonl, rollout, write_jsonl
+from gym_rollouts import answer, call, read_jsonl, result, rollout, tool, write_jsonl
 
 from rollforge.build.recipe import make_recipe
 from rollforge.build.release import Release, build
+from rollforge.cli.main import main
 from rollforge.tiny import build_tiny_model
 
 datasets = pytest.importorskip("datasets")
@@ -66,6 +67,37 @@ def test_a_changed_file_fails_to_load_instead_of_loading_other_rows(
     train.write_text("".join(train.read_text().splitlines(keepends=True)[:-1]))  # one row less
     with pytest.raises(datasets.exceptions.NonMatchingSplitsSizesError):
         load(release.path, "sft", tmp_path / "hf-cache")  # the card's row counts are checked
+
+
+def test_rows_calling_undeclared_tools_are_counted_and_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = [call("c1", "lookup", q="x"), result("c1", "found"), answer("done")]
+    rows = [
+        rollout("undeclared?", steps),  # tools: [] as some NeMo Gym environments write it
+        rollout("declared?", steps, tools=[tool("lookup", "q")]),
+        rollout("no tools?", [answer("fine")]),
+    ]
+    source = write_jsonl(tmp_path / "r.jsonl", rows)
+    assert main(["build", source, "-o", str(tmp_path / "rel"), "--extra-formats", "openai", "--no-dpo"]) == 0
+    assert "warning: 1 rows call a tool their rollout does not declare" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    release = tmp_path / "rel" / "v1"
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["accounting"]["sft"]["export"]["rows_calling_undeclared_tools"] == 1
+    assert (
+        "**Warning:** 1 rows call a tool their rollout does not declare"
+        in (release / "README.md").read_text()
+    )
+    openai = [
+        *read_jsonl(release / "openai" / "sft_train.jsonl"),
+        *read_jsonl(release / "openai" / "sft_validation.jsonl"),
+    ]
+    tool_messages = [m for row in openai for m in row["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 2 and all(
+        set(m) == {"role", "tool_call_id", "content"} for m in tool_messages
+    )
 
 
 # --- lengths: TRL's own parser reads the release's config; its own tokenization keeps what the release says ------

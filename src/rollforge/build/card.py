@@ -19,6 +19,7 @@ import yaml
 from rollforge.build.nemo_rl import nemo_rl_config
 from rollforge.io.atomic import atomic_file
 from rollforge.report.lengths import counted_note, describe_length
+from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 SPLITS = ("train", "validation")
 
@@ -83,6 +84,9 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
         *(f"| SFT filtered: {k} | {v} |" for k, v in acc["sft"]["filtered"].items()),
         f"| **SFT rows** (train / validation) | **{acc['sft']['train']} / {acc['sft']['validation']}** |",
     ]
+    undeclared = acc["sft"].get("export", {}).get(UNDECLARED)
+    if undeclared:
+        lines.append(f"| SFT rows calling a tool their rollout does not declare | {undeclared} |")
     if "dpo" in acc:
         dpo = acc["dpo"]
         lines += [
@@ -90,6 +94,8 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
             *(f"| unpaired: {k} | {v} |" for k, v in dpo["unpaired"].items()),
         ]
         lines.append(f"| **DPO pairs** (train / validation) | **{dpo['train']} / {dpo['validation']}** |")
+    if undeclared:
+        lines += ["", f"**Warning:** {undeclared} {UNDECLARED_WARNING}."]
     lines += _lengths(manifest.get("sequence_lengths") or {})
     lines += _usage(final.name)
     _write(tmp / "README.md", "\n".join(lines) + "\n")
