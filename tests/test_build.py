@@ -141,6 +141,10 @@ def test_report_numbers_match_the_manifest(release) -> None:
     assert f">{acc['sft']['train']}<" in html or f" {acc['sft']['train']} " in html
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     assert f"<code>{release.path.resolve()}</code>" in html and ".partial" not in html  # names the release
+    # the trainer sequence length the configs set, and the rows it cuts, as the manifest records them
+    lengths = release.manifest["sequence_lengths"]
+    assert {k: v for k, v in lengths.items() if k != "counted"} == data["sequence_lengths"]
+    assert "Trainer sequence length" in html and f"{lengths['sft']['tokens']:,} tokens" in html
 
 
 def test_rebuild_is_byte_identical_and_never_overwrites(release, examples_dir: Path) -> None:
