@@ -69,6 +69,18 @@ def test_a_changed_file_fails_to_load_instead_of_loading_other_rows(
         load(release.path, "sft", tmp_path / "hf-cache")  # the card's row counts are checked
 
 
+def test_a_release_without_pairs_has_no_dpo_configs(tmp_path: Path) -> None:
+    """One rollout per prompt, as in many real NeMo Gym runs: no pairs, so no DPO config a trainer would
+    fail on (NeMo RL's data.train would be an empty file)."""
+    rows = [rollout(f"question {i}?", [answer(f"answer {i}")]) for i in range(4)]
+    source = write_jsonl(tmp_path / "r.jsonl", rows)
+    release = build(make_recipe({"inputs": [source], "output": str(tmp_path / "rel"), "workers": 1}))
+    assert release.manifest["accounting"]["dpo"]["pairs"] == 0
+    configs = release.path / "trainer-configs"
+    assert sorted(p.name for p in configs.iterdir()) == ["README.md", "nemo_rl_sft.yaml", "trl_sft.yaml"]
+    assert "no DPO configs: the train split has no DPO rows" in (configs / "README.md").read_text()
+
+
 def test_rows_calling_undeclared_tools_are_counted_and_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -137,14 +137,16 @@ def write_trainer_configs(
     out = tmp / "trainer-configs"
     lengths = manifest.get("sequence_lengths") or {}
     counted = lengths.get("counted", "tokens")
-    kinds = ("sft", "dpo") if has_dpo else ("sft",)
+    rows_of = {kind: {s: o["rows"] for s, o in _files(manifest, kind)} for kind in ("sft", "dpo")}
+    # A kind without training rows gets no config: a trainer would fail on its empty (or missing) files.
+    kinds = tuple(k for k in (("sft", "dpo") if has_dpo else ("sft",)) if rows_of[k].get("train"))
     for kind in kinds:
-        rows = {s: o["rows"] for s, o in _files(manifest, kind)}
+        rows = rows_of[kind]
         trl = _trl(kind, final, bool(rows.get("validation")), lengths.get(kind), counted)
         _write(out / f"trl_{kind}.yaml", trl)
         if "nemo-rl" in formats:
             _write(out / f"nemo_rl_{kind}.yaml", nemo_rl_config(kind, final, rows, lengths, counted))
-    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats))
+    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats, has_dpo))
 
 
 def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | None, counted: str) -> str:
@@ -185,8 +187,10 @@ def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | 
     return head + yaml.safe_dump(config, sort_keys=False)
 
 
-def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool) -> str:
+def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool, has_dpo: bool) -> str:
     lines = [f"# Trainer configs for {final.name}", ""]
+    missing = [k for k in (("sft", "dpo") if has_dpo else ("sft",)) if k not in kinds]
+    lines += [f"- no {k.upper()} configs: the train split has no {k.upper()} rows" for k in missing]
     for kind in kinds:
         lines.append(f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
                      "--model_name_or_path YOUR_MODEL`")  # fmt: skip
