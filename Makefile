@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 DEMO_OUT := demo-output
 
-.PHONY: demo test lint bench bench-large bench-ceiling install install-dev browser clean example
+.PHONY: demo test test-clients lint bench bench-large bench-ceiling install install-dev browser clean example
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,24 @@ lint: $(DEV_STAMP)
 test: install-dev lint
 	$(VENV)/bin/pytest -q
 
+# LLaMA-Factory in a venv of its own: it pins transformers<=5.6, trl<=0.24 and datasets<=4.0 (older than the train
+# extra's) and imports torchaudio unconditionally. PyPI's torchaudio is a CUDA build that does not load beside the
+# CPU torch 2.13 of .venv (and has no 2.13 release); torch 2.9.1, torchvision 0.24.1 and torchaudio 2.9.1 from
+# PyPI import together and run on the CPU (about 8 GB installed, a few minutes).
+LF_VENV := .venv-clients/llamafactory
+LF_STAMP := $(LF_VENV)/.installed
+
+$(LF_STAMP):
+	rm -rf $(LF_VENV) && $(PYTHON) -m venv $(LF_VENV)
+	$(LF_VENV)/bin/pip install -q --upgrade pip
+	$(LF_VENV)/bin/pip install -q torch==2.9.1 torchvision==0.24.1
+	$(LF_VENV)/bin/pip install -q torch==2.9.1 torchaudio==2.9.1 llamafactory==0.9.5
+	touch $@
+
+# Releases through the trainers' own loaders that cannot share .venv (tests/test_llamafactory.py).
+test-clients: $(DEV_STAMP) $(LF_STAMP)
+	ROLLFORGE_LLAMAFACTORY_VENV=$(LF_VENV) $(VENV)/bin/pytest -q -rs tests/test_llamafactory.py
+
 # The harness measures the process tree with psutil (a dev extra); BENCH_ARGS adds options (run.py --help).
 $(BENCH_STAMP): $(STAMP)
 	$(PIP) install -q 'psutil>=5.9'
@@ -60,4 +78,4 @@ example: $(STAMP)
 	$(VENV)/bin/rollforge example -o examples/rollouts
 
 clean:
-	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .venv-clients

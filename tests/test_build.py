@@ -44,7 +44,7 @@ def write_recipe(tmp_path: Path, text: str) -> Path:
         ("output: out\n", "rollforge.yaml: 'inputs' is required (set it: rollouts files, directories or globs)"),
         ("inputs: [x]\n", "rollforge.yaml: 'output' is required (set it: the releases directory; each build adds a version under it)"),
         ("inputs: [missing/]\noutput: out\n", "rollforge.yaml: 'inputs': input '{tmp}/missing' does not exist: fix the path or remove it (got ['{tmp}/missing'])"),
-        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs a tokenizer: set `tokenizer:` (put it before max_tokens) or drop max_tokens (got 10)"),
+        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs a tokenizer: set `tokenizer:` or drop max_tokens (got 10)"),
         ("- just\n- a list\n", "rollforge.yaml: a recipe is a mapping of keys to values, got a list"),
         ("inputs: [x\n", "is not valid YAML"),
     ],
@@ -141,6 +141,10 @@ def test_report_numbers_match_the_manifest(release) -> None:
     assert f">{acc['sft']['train']}<" in html or f" {acc['sft']['train']} " in html
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     assert f"<code>{release.path.resolve()}</code>" in html and ".partial" not in html  # names the release
+    # the trainer sequence length the configs set, and the rows it cuts, as the manifest records them
+    lengths = release.manifest["sequence_lengths"]
+    assert {k: v for k, v in lengths.items() if k != "counted"} == data["sequence_lengths"]
+    assert "Trainer sequence length" in html and f"{lengths['sft']['tokens']:,} tokens" in html
 
 
 def test_rebuild_is_byte_identical_and_never_overwrites(release, examples_dir: Path) -> None:

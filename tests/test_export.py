@@ -194,6 +194,11 @@ def think_text(reasoning: str, content: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{content}"
 
 
+def without_name(message: dict[str, Any]) -> dict[str, Any]:
+    """A tool message as OpenAI's fine-tuning schema has it: tool_call_id and content, no name."""
+    return {k: v for k, v in message.items() if k != "name"}
+
+
 def test_openai_rows(tmp_path: Path) -> None:
     _, rows = sft(tmp_path, "openai")
     assert rows[0] == {
@@ -206,15 +211,15 @@ def test_openai_rows(tmp_path: Path) -> None:
                 "tool_calls": [string_args(PAR_CALL)],
                 "weight": 1,
             },
-            TOOLS_MESSAGES[3],
+            without_name(TOOLS_MESSAGES[3]),
             {
                 "role": "assistant",
                 "content": think_text("Now Rome and a search, in parallel.", "Checking."),
                 "tool_calls": [string_args(ROME_CALL), string_args(HEAT_CALL)],
                 "weight": 1,
             },
-            TOOLS_MESSAGES[5],
-            TOOLS_MESSAGES[6],
+            without_name(TOOLS_MESSAGES[5]),
+            without_name(TOOLS_MESSAGES[6]),
             {"role": "assistant", "content": "Rome is warmer.", "weight": 1},
         ],
         "tools": CHAT_TOOLS,

@@ -301,19 +301,26 @@ def test_nemo_rl_sft_ends_on_the_assistant(conformance: dict[str, Any]) -> None:
 
 
 def test_openai_sft_rules(conformance: dict[str, Any]) -> None:
-    _, rows = conformance["sft-openai"]
-    calls = 0
+    acc, rows = conformance["sft-openai"]
+    calls = undeclared = 0
     for row in rows:
         assert set(row) == {"messages", "tools", "parallel_tool_calls"}
         assert row["parallel_tool_calls"] == any(len(m.get("tool_calls") or ()) > 1 for m in row["messages"])
+        declared = {t["function"]["name"] for t in row["tools"]}
+        called = set()
         for msg in row["messages"]:
             assert ("weight" in msg) == (msg["role"] == "assistant")
             assert msg.get("weight", 0) in (0, 1)
+            if msg["role"] == "tool":  # the fine-tuning schema's tool message: no `name`
+                assert set(msg) == {"role", "tool_call_id", "content"}
             for call in msg.get("tool_calls", ()):
                 assert isinstance(call["function"]["arguments"], str)
+                called.add(call["function"]["name"])
                 calls += 1
+        undeclared += bool(called - declared)
         assert row["messages"][-1]["role"] == "assistant" and row["messages"][-1]["weight"] == 1
     assert calls > 20
+    assert acc["export"]["rows_calling_undeclared_tools"] == undeclared > 0  # counted, not silent
 
 
 def test_sharegpt_rows_alternate(conformance: dict[str, Any]) -> None:
@@ -347,6 +354,7 @@ def test_openai_dpo_rules(conformance: dict[str, Any], name: str) -> None:
     for row in rows:
         assert set(row) == {"input", "preferred_output", "non_preferred_output"}
         assert set(row["input"]) == {"messages", "tools", "parallel_tool_calls"}
+        assert all("name" not in m for m in row["input"]["messages"] if m["role"] == "tool")
         for side in (row["preferred_output"], row["non_preferred_output"]):
             assert len(side) == 1 and side[0]["role"] == "assistant"
             for call in side[0].get("tool_calls", ()):

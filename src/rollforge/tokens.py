@@ -6,6 +6,7 @@ from typing import Any
 
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.export.messages import style
+from rollforge.schema import plain
 
 
 def load_tokenizer(name_or_path: str | None) -> Any:
@@ -24,8 +25,9 @@ def load_tokenizer(name_or_path: str | None) -> Any:
 
 
 def render_length(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
-    """Tokens of the full conversation as the chat template renders it (tools included)."""
-    ids = tokenizer.apply_chat_template(style(messages), tools=tools or None, tokenize=True)
+    """Tokens of the full conversation as the chat template renders it (tools included). Texts the fast reader
+    keeps as raw JSON are decoded first: a template renders a value that is not a string as nothing."""
+    ids = tokenizer.apply_chat_template(plain(style(messages)), tools=plain(tools) or None, tokenize=True)
     if isinstance(ids, dict) or hasattr(ids, "keys"):  # transformers 5 may return a BatchEncoding
         ids = ids["input_ids"]
     return len(ids)

@@ -8,6 +8,12 @@ import msgspec
 
 from rollforge.reasons import Unconvertible
 
+UNDECLARED = "rows_calling_undeclared_tools"  # the export note counting them
+UNDECLARED_WARNING = (
+    "rows call a tool their rollout does not declare (its tools list has no function of that name): a trainer "
+    "that renders the tools shows the model calls to functions it was never given; OpenAI's fine-tuning "
+    "validation may reject such rows"
+)
 _cache: dict[bytes, list[dict[str, Any]]] = {}  # every rollout of an environment repeats the same tools
 
 
@@ -44,3 +50,16 @@ def _convert(tools: Any) -> list[dict[str, Any]]:
         fn = {k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None}
         out.append({"type": "function", "function": fn})
     return out
+
+
+def calls_undeclared_tool(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> bool:
+    """Whether an assistant turn calls a function the rollout's tools do not declare (NeMo Gym writes
+    ``tools: []`` for some environments whose model still calls tools): a trainer that renders the tools into
+    the prompt shows the model a call to a function it was never given."""
+    declared = {t["function"].get("name") for t in tools if isinstance(t.get("function"), dict)}
+    return any(
+        call["function"]["name"] not in declared
+        for m in messages
+        if m["role"] == "assistant"
+        for call in m.get("tool_calls") or ()
+    )

@@ -1,14 +1,25 @@
 """What a release says about itself: a Hugging Face dataset card (README.md) whose YAML header declares the
-``sft`` and ``dpo`` configs, and ready-to-run trainer configs pointing at the release's files."""
+``sft`` and ``dpo`` configs, and ready-to-run trainer configs pointing at the release's files.
+
+``datasets`` caches a local dataset under its directory's name and a hash of the card's configs and
+dataset_info, not of the files: two releases both named ``v1`` with the same configs would share one cache
+entry, and loading the second would return the first one's rows. So each config carries the content digest of
+its files (as its ``description``, a builder-config field that enters that hash), and ``dataset_info`` the rows
+of each split, which ``datasets`` checks against what it reads.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rollforge.build.nemo_rl import nemo_rl_config
 from rollforge.io.atomic import atomic_file
+from rollforge.report.lengths import counted_note, describe_length
+from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 SPLITS = ("train", "validation")
 
@@ -18,19 +29,40 @@ def _write(path: Path, text: str) -> None:
         fh.write(text.encode())
 
 
-def _configs(manifest: dict[str, Any], has_dpo: bool) -> list[dict[str, Any]]:
-    """Dataset configs; an empty split is left out (the json loader cannot read an empty file)."""
-    rows = {o["path"]: o["rows"] for o in manifest["outputs"]}
-    configs = []
+def _files(manifest: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(split, output entry) of a config's data files; an empty split is left out (the json loader cannot
+    read an empty file)."""
+    outputs = {o["path"]: o for o in manifest["outputs"]}
+    found = [(s, outputs.get(f"{kind}/{s}.jsonl")) for s in SPLITS]
+    return [(s, o) for s, o in found if o and o["rows"]]
+
+
+def content_digest(files: list[tuple[str, dict[str, Any]]]) -> str:
+    """sha256 over each file's path and sha256 (as manifest.json lists them): the content identity."""
+    digest = hashlib.sha256()
+    for _, entry in files:
+        digest.update(f"{entry['path']} {entry['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def card_header(manifest: dict[str, Any], has_dpo: bool) -> dict[str, Any]:
+    configs, infos = [], []
     for kind in ("sft", "dpo") if has_dpo else ("sft",):
-        files = [{"split": s, "path": f"{kind}/{s}.jsonl"} for s in SPLITS if rows.get(f"{kind}/{s}.jsonl")]
-        if files:
-            configs.append({"config_name": kind, "data_files": files})
-    return configs
+        files = _files(manifest, kind)
+        if not files:
+            continue
+        configs.append({
+            "config_name": kind,
+            "description": f"rollforge {kind} rows, content sha256 {content_digest(files)}",
+            "data_files": [{"split": s, "path": o["path"]} for s, o in files],
+        })  # fmt: skip
+        splits = [{"name": s, "num_examples": o["rows"]} for s, o in files]
+        infos.append({"config_name": kind, "splits": splits})
+    return {"configs": configs, "dataset_info": infos, "tags": ["rollforge", "nemo-gym", "sft", "dpo"]}
 
 
 def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) -> None:
-    header = {"configs": _configs(manifest, has_dpo), "tags": ["rollforge", "nemo-gym", "sft", "dpo"]}
+    header = card_header(manifest, has_dpo)
     acc = manifest["accounting"]
     lines = [
         "---",
@@ -52,6 +84,9 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
         *(f"| SFT filtered: {k} | {v} |" for k, v in acc["sft"]["filtered"].items()),
         f"| **SFT rows** (train / validation) | **{acc['sft']['train']} / {acc['sft']['validation']}** |",
     ]
+    undeclared = acc["sft"].get("export", {}).get(UNDECLARED)
+    if undeclared:
+        lines.append(f"| SFT rows calling a tool their rollout does not declare | {undeclared} |")
     if "dpo" in acc:
         dpo = acc["dpo"]
         lines += [
@@ -59,8 +94,23 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
             *(f"| unpaired: {k} | {v} |" for k, v in dpo["unpaired"].items()),
         ]
         lines.append(f"| **DPO pairs** (train / validation) | **{dpo['train']} / {dpo['validation']}** |")
+    if undeclared:
+        lines += ["", f"**Warning:** {undeclared} {UNDECLARED_WARNING}."]
+    lines += _lengths(manifest.get("sequence_lengths") or {})
     lines += _usage(final.name)
     _write(tmp / "README.md", "\n".join(lines) + "\n")
+
+
+def _lengths(lengths: dict[str, Any]) -> list[str]:
+    """The sequence length each config sets, and what it cuts."""
+    found = [(kind, lengths[kind]) for kind in ("sft", "dpo") if kind in lengths]
+    if not found:
+        return []
+    note = counted_note(lengths["counted"])
+    lines = ["", "## Sequence lengths", "", f"What the trainer configs set. {note}", ""]
+    for kind, entry in found:
+        lines.append(f"- {kind.upper()}: {describe_length(entry, 'rows' if kind == 'sft' else 'pairs')}")
+    return lines
 
 
 def _usage(name: str) -> list[str]:
@@ -76,7 +126,8 @@ def _usage(name: str) -> list[str]:
         "",
         "`sft/` and `dpo/` are in TRL's conversational format (tool-call arguments as objects, reasoning in",
         "`reasoning_content`); other formats sit in folders of their own. No prompt is in both splits.",
-        "Ready-to-run trainer configs are in `trainer-configs/` (see its README).",
+        "Each config's description holds the sha256 of its files, so `datasets` caches this release apart",
+        "from any other of the same name. Ready-to-run trainer configs are in `trainer-configs/` (see its README).",
     ]
 
 
@@ -84,16 +135,21 @@ def write_trainer_configs(
     tmp: Path, final: Path, manifest: dict[str, Any], formats: list[str], has_dpo: bool
 ) -> None:
     out = tmp / "trainer-configs"
-    rows = {o["path"]: o["rows"] for o in manifest["outputs"]}
-    kinds = ("sft", "dpo") if has_dpo else ("sft",)
+    lengths = manifest.get("sequence_lengths") or {}
+    counted = lengths.get("counted", "tokens")
+    rows_of = {kind: {s: o["rows"] for s, o in _files(manifest, kind)} for kind in ("sft", "dpo")}
+    # A kind without training rows gets no config: a trainer would fail on its empty (or missing) files.
+    kinds = tuple(k for k in (("sft", "dpo") if has_dpo else ("sft",)) if rows_of[k].get("train"))
     for kind in kinds:
-        _write(out / f"trl_{kind}.yaml", _trl(kind, final, bool(rows.get(f"{kind}/validation.jsonl"))))
+        rows = rows_of[kind]
+        trl = _trl(kind, final, bool(rows.get("validation")), lengths.get(kind), counted)
+        _write(out / f"trl_{kind}.yaml", trl)
         if "nemo-rl" in formats:
-            _write(out / f"nemo_rl_{kind}.yaml", _nemo_rl(kind, final))
-    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats))
+            _write(out / f"nemo_rl_{kind}.yaml", nemo_rl_config(kind, final, rows, lengths, counted))
+    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats, has_dpo))
 
 
-def _trl(kind: str, final: Path, has_validation: bool) -> str:
+def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | None, counted: str) -> str:
     version = final.name
     config: dict[str, Any] = {
         "model_name_or_path": "REPLACE-WITH-A-MODEL",
@@ -112,6 +168,8 @@ def _trl(kind: str, final: Path, has_validation: bool) -> str:
         "save_strategy": "epoch",
         "report_to": "none",
     }
+    if length:
+        config["max_length"] = length["tokens"]
     if kind == "sft":
         config["assistant_only_loss"] = True  # tool outputs and user turns carry no loss
     else:
@@ -122,38 +180,17 @@ def _trl(kind: str, final: Path, has_validation: bool) -> str:
         "# Any TRL config field can be set here or overridden on the command line. If you move the release,\n"
         "# update dataset_name.\n"
     )
+    if length:
+        what = "rows" if kind == "sft" else "pairs"
+        cut = "a longer row" if kind == "sft" else "a longer pair, and drops one whose prompt fills it"
+        head += f"# max_length: {describe_length(length, what)}.\n# {counted_note(counted)} TRL truncates {cut}.\n"
     return head + yaml.safe_dump(config, sort_keys=False)
 
 
-def _nemo_rl(kind: str, final: Path) -> str:
-    name = "openai_format" if kind == "sft" else "PreferenceDataset"
-    data: dict[str, Any] = {}
-    for split, key in (("train", "train"), ("validation", "validation")):
-        entry: dict[str, Any] = {
-            "dataset_name": name,
-            "data_path": str(final / "nemo-rl" / f"{kind}_{split}.jsonl"),
-        }
-        if kind == "sft":
-            entry |= {"chat_key": "messages", "tool_key": "tools", "use_preserving_dataset": True}
-        data[key] = entry
-    config = {
-        "defaults": f"{kind}.yaml",
-        "policy": {"model_name": "REPLACE-WITH-A-MODEL"},
-        "data": data,
-        "checkpointing": {"checkpoint_dir": f"results/{kind}-{final.name}"},
-    }
-    head = (
-        f"# NeMo RL {kind.upper()} on this release. Copy this file into a NeMo RL checkout's examples/configs/\n"
-        f"# (its `defaults: {kind}.yaml` is NeMo RL's own base config), then:\n"
-        f"#   uv run examples/run_{kind}.py --config examples/configs/nemo_rl_{kind}.yaml policy.model_name=YOUR_MODEL\n"
-        "# Data paths are absolute: if you move the release, update them. Older NeMo RL releases name the keys\n"
-        "# data.train_data_path / data.val_data_path(s) instead of data.train / data.validation.\n"
-    )
-    return head + yaml.safe_dump(config, sort_keys=False)
-
-
-def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool) -> str:
+def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool, has_dpo: bool) -> str:
     lines = [f"# Trainer configs for {final.name}", ""]
+    missing = [k for k in (("sft", "dpo") if has_dpo else ("sft",)) if k not in kinds]
+    lines += [f"- no {k.upper()} configs: the train split has no {k.upper()} rows" for k in missing]
     for kind in kinds:
         lines.append(f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
                      "--model_name_or_path YOUR_MODEL`")  # fmt: skip

@@ -46,8 +46,8 @@ class Recipe(BaseModel):
     max_turns: int | None = Field(None, ge=0)
     require_tool_use: bool = False
     drop_truncated: bool = True
+    tokenizer: str | None = None  # before max_tokens: pydantic validates fields in this order
     max_tokens: int | None = Field(None, ge=1)
-    tokenizer: str | None = None
     where: str | None = None
     dedup: Literal["exact", "near"] | None = None
     near_threshold: float = Field(0.9, gt=0.0, le=1.0)
@@ -78,9 +78,7 @@ class Recipe(BaseModel):
     @classmethod
     def _needs_tokenizer(cls, value: int | None, info: Any) -> int | None:
         if value is not None and not info.data.get("tokenizer"):
-            raise ValueError(
-                "needs a tokenizer: set `tokenizer:` (put it before max_tokens) or drop max_tokens"
-            )
+            raise ValueError("needs a tokenizer: set `tokenizer:` or drop max_tokens")
         return value
 
 

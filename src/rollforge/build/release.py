@@ -103,17 +103,26 @@ def layout(fmt: str, kind: str, split: str) -> str:
 
 
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
-    data, outputs = _datasets_and_manifest(recipe, tmp, final)
+    data, outputs, job = _datasets_and_manifest(recipe, tmp, final)
     # The scan's index and selections are freed here, before the report forks its readers and figure drawers.
+    with status("measuring the release for its report and trainer configs"):
+        report = _report_data(tmp, final, recipe)
+    data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
+    report.manifest = data
+    _write_manifest(tmp, data)
+    write_card(tmp, final, data, has_dpo=bool(job.dpo))
+    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
     with status("writing the validation report"):
-        _report(tmp, final, recipe)
+        from rollforge.report import write_report
+
+        write_report(report, tmp / "report.html", recipe.workers)
     return Release(final, data, outputs)
 
 
 def _datasets_and_manifest(
     recipe: Recipe, tmp: Path, final: Path
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Scan, select and write the datasets, sample, rejects, manifest, card and trainer configs."""
+) -> tuple[dict[str, Any], list[dict[str, Any]], Job]:
+    """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
     discovery = discover(recipe.inputs)
     job = _job(recipe)
@@ -146,11 +155,13 @@ def _datasets_and_manifest(
     }
     inputs = inputs_entry(discovery, digests.result(), dict(result.lines_by_file))
     data = manifest(recipe.model_dump(), inputs, outputs, accounting, started, extra)
+    _write_manifest(tmp, data)
+    return data, outputs, job
+
+
+def _write_manifest(tmp: Path, data: dict[str, Any]) -> None:
     with atomic_file(tmp / MANIFEST) as fh:
         fh.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
-    write_card(tmp, final, data, has_dpo=bool(job.dpo))
-    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
-    return data, outputs
 
 
 def _while_reading(digests: InputHashes) -> None:
@@ -259,11 +270,12 @@ def _inventory(result: Scan) -> dict[str, Any]:
     return summary
 
 
-def _report(tmp: Path, final: Path, recipe: Recipe) -> None:
-    from rollforge.report import report_paths, write_report
+def _report_data(tmp: Path, final: Path, recipe: Recipe) -> Any:
+    """The report's numbers over the released rows: its lengths also set the trainer configs'."""
+    from rollforge.report import report_paths
 
     data = report_paths(
         [str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens, workers=recipe.workers
     )
     data.sources = [str(final)]  # the page names the release, not the hidden directory it is built in
-    write_report(data, tmp / "report.html", recipe.workers)
+    return data

@@ -108,7 +108,23 @@ def run(args: argparse.Namespace) -> int:
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
     console = Console()
+    _print_lengths(console, release.manifest.get("sequence_lengths") or {})
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
     return 0
+
+
+def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
+    """The sequence length the trainer configs set, and the rows it cuts (in yellow when it cuts any)."""
+    from rich.markup import escape
+
+    from rollforge.report.lengths import counted_note, describe_length
+
+    for kind in ("sft", "dpo"):
+        if kind in lengths:
+            entry = lengths[kind]
+            line = escape(describe_length(entry, "rows" if kind == "sft" else "pairs"))
+            console.print(f"{kind.upper()} max length: " + (f"[yellow]{line}[/]" if entry["cut"] else line))
+    if lengths:
+        console.print(escape(counted_note(lengths["counted"])) + " Set in trainer-configs/.")

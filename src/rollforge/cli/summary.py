@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
+
 
 def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     console = Console(stderr=True)
@@ -31,5 +33,8 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
         table.add_row(f"  note: {name}", str(n))
     table.add_row("[bold]written[/]", f"[bold]{acc['written']}[/]")
     console.print(table)
+    undeclared = acc.get("export", {}).get(UNDECLARED)
+    if undeclared:
+        console.print(f"[yellow]warning:[/] {undeclared} {UNDECLARED_WARNING}")
     if output:
         console.print(f"wrote {output}")

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from rollforge.export.messages import style, trim_trailing
+from rollforge.export.messages import openai_messages, style, trim_trailing
 from rollforge.export.sft import Skip
 
 DPO_FORMATS = ("trl", "nemo-rl", "openai")
@@ -47,6 +47,8 @@ def arguments_mode(fmt: str) -> str:
 def pieces(record: dict[str, Any], fmt: str, reasoning: str) -> Pieces:
     arguments = arguments_mode(fmt)
     prompt = style(record["messages"][: record["prompt_len"]], reasoning, arguments)
+    if fmt == "openai":
+        prompt = openai_messages(prompt)
     completion, _ = trim_trailing(record["messages"][record["prompt_len"] :])
     completion = style(completion, reasoning, arguments)
     return Pieces(

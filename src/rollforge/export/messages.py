@@ -58,6 +58,11 @@ def trim_trailing(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     return messages[: last + 1], len(messages) - last - 1
 
 
+def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI's fine-tuning format has no ``name`` on a tool message (its ``tool_call_id`` names the call)."""
+    return [{k: v for k, v in m.items() if k != "name"} if m["role"] == "tool" else m for m in messages]
+
+
 def tools_json(tools: list[dict[str, Any]]) -> str:
     """Tools as a JSON string: Arrow/Parquet would fill heterogeneous schemas with nulls otherwise."""
     return msgspec.json.encode(tools).decode()

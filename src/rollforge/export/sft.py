@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from rollforge.export.messages import style, tools_json, trim_trailing
+from rollforge.export.messages import openai_messages, style, tools_json, trim_trailing
 from rollforge.export.sharegpt import sharegpt_row
 from rollforge.schema import plain
+from rollforge.tools import UNDECLARED, calls_undeclared_tool
 
 SFT_FORMATS = ("trl", "openai", "nemo-rl", "sharegpt")
 # Where reasoning goes when --reasoning is not given: formats without a reasoning field keep it inline.
@@ -35,6 +36,8 @@ def sft_row(record: dict[str, Any], fmt: str, reasoning: str, facts: Counter) ->
     messages, trimmed = trim_trailing(record["messages"])
     if trimmed:
         facts["trimmed_trailing_messages"] += trimmed
+    if calls_undeclared_tool(messages, record["tools"]):
+        facts[UNDECLARED] += 1
     if fmt == "trl":
         return {
             "messages": style(messages, reasoning, "object"),
@@ -45,7 +48,7 @@ def sft_row(record: dict[str, Any], fmt: str, reasoning: str, facts: Counter) ->
             "task_type": record["task_type"],
         }
     if fmt == "openai":
-        styled = style(messages, reasoning, "string")
+        styled = openai_messages(style(messages, reasoning, "string"))
         for i, msg in enumerate(styled):
             if msg["role"] == "assistant":
                 styled[i] = {**msg, "weight": 0 if i < record["prompt_len"] else 1}

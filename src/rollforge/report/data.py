@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from rollforge.report.lengths import sequence_length
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart, normalised_entropy, share
 
 PASS, WARN, NOT_APPLICABLE = "pass", "warn", "n/a"
@@ -65,6 +68,14 @@ class ReportData:
         name = next(iter(counts))
         return name, share(counts[name], sum(counts.values()))
 
+    def sequence_lengths(self) -> dict[str, dict[str, Any]]:
+        """The trainer sequence length for the SFT rows and for the DPO pairs (a pair: its longer side,
+        prompt included), with the rows it would cut (see rollforge.report.lengths)."""
+        limit = self.tokens.max_tokens
+        pairs = np.maximum(np.asarray(self.dpo.chosen_tokens), np.asarray(self.dpo.rejected_tokens))
+        found = {"sft": sequence_length(self.sft.tokens, limit), "dpo": sequence_length(pairs, limit)}
+        return {kind: entry for kind, entry in found.items() if entry}
+
     def split_names(self) -> list[str]:
         """Splits in display order: train, validation, the others, then unsplit rows."""
         names = set(self.splits) | set(self.sft.rows_by_split) | set(self.dpo.pairs_by_split)
@@ -83,6 +94,7 @@ class ReportData:
                 "max_tokens": self.tokens.max_tokens,
                 "template_errors": self.tokens.template_errors,
             },
+            "sequence_lengths": self.sequence_lengths(),
             "size": {
                 "splits": self.split_names(),
                 "sft_rows": {s: self.sft.rows_by_split[s] for s in self.split_names()},

@@ -15,6 +15,7 @@ from rollforge.io.atomic import atomic_file
 from rollforge.report import checks
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import count, num, pct
+from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
 
 MAX_TASK_ROWS = 50  # task types listed in the table; the chart and the JSON hold them all
@@ -123,6 +124,10 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),
+            trainer_lengths=[
+                f"{kind.upper()} {describe_length(entry, 'rows' if kind == 'sft' else 'pairs')}"
+                for kind, entry in summary["sequence_lengths"].items()
+            ],
         )
     )
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rollforge.report.data import PASS, WARN, ReportData
 from rollforge.report.fmt import count, num, pct
+from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
 
 MARKS = {PASS: "[green]✓ pass[/]", WARN: "[yellow]! warn[/]"}
@@ -53,6 +54,10 @@ def _numbers(data: ReportData) -> Table:
             "tool use / reasoning", f"{pct(sft.tool_rows / sft.rows)} / {pct(sft.reasoning_rows / sft.rows)}"
         )
         table.add_row("duplicate answers", f"{count(sft.duplicates)} ({pct(sft.duplicates / sft.rows)})")
+    for kind, entry in data.sequence_lengths().items():
+        table.add_row(
+            f"{kind.upper()} max length", describe_length(entry, "rows" if kind == "sft" else "pairs")
+        )
     if len(dpo.margins):
         m = describe(dpo.margins)
         table.add_row(
