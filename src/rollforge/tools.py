@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from rollforge.limits import check_numbers
 from rollforge.reasons import Unconvertible
 
 _cache: dict[bytes, list[dict[str, Any]]] = {}  # every rollout of an environment repeats the same tools
@@ -22,7 +23,9 @@ def chat_tools(raw: msgspec.Raw | list[Any] | None) -> list[dict[str, Any]]:
     if key not in _cache:
         if len(_cache) > 1024:
             _cache.clear()
-        _cache[key] = _convert(msgspec.json.decode(key))
+        tools = msgspec.json.decode(key)
+        check_numbers(tools, key, "the tools")
+        _cache[key] = _convert(tools)
     return _cache[key]
 
 

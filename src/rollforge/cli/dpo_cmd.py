@@ -37,7 +37,12 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output JSONL (written atomically); - for stdout, with the summary on stderr",
+    )
     parser.add_argument(
         "--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)"
     )
@@ -67,10 +72,16 @@ def run(args: argparse.Namespace) -> int:
         args.split_at_divergence,
     )
     acc = make_dpo(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
+        args.paths,
+        args.output,
+        filters_from_args(args),
+        options,
+        seed=args.seed,
+        workers=args.workers,
+        max_line_bytes=args.max_line_bytes,
     )
     if args.json:
-        print_json(acc)
+        print_json(acc, args.output)
     else:
         print_accounting(acc, "dpo", args.output)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rollforge import progress
+from rollforge.cli.common import add_max_line_bytes
 from rollforge.engine.choose import ENGINES, Engine
 from rollforge.engine.job import DEFAULT_STRATA, Stratum
 from rollforge.errors import RollforgeError
@@ -32,6 +33,7 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
     )
+    add_max_line_bytes(group)
     group.add_argument(
         "--ray-address",
         metavar="ADDRESS",

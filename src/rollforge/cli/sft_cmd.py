@@ -39,7 +39,12 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output JSONL (written atomically); - for stdout, with the summary on stderr",
+    )
     parser.add_argument(
         "--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)"
     )
@@ -57,10 +62,16 @@ def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
     options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
     acc = make_sft(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
+        args.paths,
+        args.output,
+        filters_from_args(args),
+        options,
+        seed=args.seed,
+        workers=args.workers,
+        max_line_bytes=args.max_line_bytes,
     )
     if args.json:
-        print_json(acc)
+        print_json(acc, args.output)
     else:
         print_accounting(acc, "sft", args.output)
     return 0
