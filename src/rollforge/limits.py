@@ -7,7 +7,9 @@ the same verdict in every command and every process.
 
 from __future__ import annotations
 
+import itertools
 import re
+from array import array
 from typing import Any
 
 from rollforge.errors import RollforgeError
@@ -22,7 +24,7 @@ INT_RANGE = (-(1 << 63), (1 << 64) - 1)
 
 _OPENERS = (b"[", b"{")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_INNERMOST = re.compile(rb"\[\]|\{\}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _LONG_DIGITS = re.compile(rb"\d{19}")  # an integer of fewer digits is always inside INT_RANGE
 
@@ -33,14 +35,8 @@ def too_deep(line: bytes) -> bool:
     if sum(line.count(b) for b in _OPENERS) <= MAX_DEPTH:
         return False
     brackets = _STRING.sub(b"", line).translate(None, _NOT_BRACKET)
-    for _ in range(MAX_DEPTH):  # each pass removes the innermost level
-        if not brackets:
-            return False
-        shorter = _INNERMOST.sub(b"", brackets)  # one pass, one level: `{[]}` becomes `{}`, not ``
-        if len(shorter) == len(brackets):  # unbalanced: not JSON, the decoder says why
-            return False
-        brackets = shorter
-    return bool(brackets)
+    steps = array("b", brackets.translate(_STEP))  # +1 for an opening bracket, -1 for a closing one
+    return max(itertools.accumulate(steps), default=0) > MAX_DEPTH
 
 
 def check_numbers(value: Any, raw: bytes, where: str) -> None:
