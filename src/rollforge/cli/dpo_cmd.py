@@ -12,6 +12,7 @@ from rollforge.cli.options import (
     add_run_args,
     apply_run_args,
     filters_from_args,
+    run_options,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.dpo import DPO_FORMATS
@@ -71,15 +72,7 @@ def run(args: argparse.Namespace) -> int:
         args.max_pairs_per_prompt,
         args.split_at_divergence,
     )
-    acc = make_dpo(
-        args.paths,
-        args.output,
-        filters_from_args(args),
-        options,
-        seed=args.seed,
-        workers=args.workers,
-        max_line_bytes=args.max_line_bytes,
-    )
+    acc = make_dpo(args.paths, args.output, filters_from_args(args), options, **run_options(args))
     if args.json:
         print_json(acc, args.output)
     else:

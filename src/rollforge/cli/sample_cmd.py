@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args, parse_strata
+from rollforge.cli.options import add_run_args, apply_run_args, parse_strata, run_options
 from rollforge.cli.summary import print_same_file, shown_output
 from rollforge.pipeline import make_sample
 
@@ -38,14 +38,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = make_sample(
-        args.paths,
-        args.output,
-        parse_strata(args.strata),
-        seed=args.seed,
-        workers=args.workers,
-        max_line_bytes=args.max_line_bytes,
-    )
+    acc = make_sample(args.paths, args.output, parse_strata(args.strata), **run_options(args))
     if args.json:
         print_json(acc, args.output)
         return 0

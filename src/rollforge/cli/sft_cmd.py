@@ -12,6 +12,7 @@ from rollforge.cli.options import (
     add_run_args,
     apply_run_args,
     filters_from_args,
+    run_options,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.sft import SFT_FORMATS
@@ -61,15 +62,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
     options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
-    acc = make_sft(
-        args.paths,
-        args.output,
-        filters_from_args(args),
-        options,
-        seed=args.seed,
-        workers=args.workers,
-        max_line_bytes=args.max_line_bytes,
-    )
+    acc = make_sft(args.paths, args.output, filters_from_args(args), options, **run_options(args))
     if args.json:
         print_json(acc, args.output)
     else:
