@@ -81,6 +81,11 @@ class CollectOptions:
             raise RollforgeError("--limit must be at least 1")
         if self.max_retries < 0 or self.timeout <= 0:
             raise RollforgeError("--max-retries must be >= 0 and --timeout > 0")
+        if self.output == "-":
+            raise RollforgeError(
+                "collect cannot write to standard output",
+                hint="it appends to a file it can --resume from, with <stem>_failures.jsonl beside it: pass -o FILE.jsonl",
+            )
         if split_name(self.output)[1] != ".jsonl":
             raise RollforgeError(
                 f"output {self.output} must end in .jsonl", hint="collect writes plain JSONL"
