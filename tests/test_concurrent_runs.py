@@ -16,6 +16,7 @@ from test_collect_fakes import FakeServer, Reply, completion, task_of, task_row,
 from rollforge.cli.main import main
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_make_two_versions(examples_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "releases"
     argv = [sys.executable, "-m", "rollforge.cli.main", "build", str(examples_dir), "-o", str(out), "--json",

@@ -77,6 +77,7 @@ def hidden(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["sft", "build"])
 def test_kill_9_leaves_no_worker_and_no_debris(
     command: str, corpus: Path, tmp_path: Path, examples_dir: Path
@@ -97,6 +98,7 @@ def test_kill_9_leaves_no_worker_and_no_debris(
     assert hidden(out) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_two_worker_run_at_once(corpus: Path, tmp_path: Path) -> None:
     proc, workers = start(["build", str(corpus), "-o", str(tmp_path / "rel"), "--workers", "2", "-q"])
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: to the whole foreground group
