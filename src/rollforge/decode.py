@@ -92,11 +92,12 @@ class LineDecoder:
             for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
                 if key in self._line_fields and getattr(obj, key) is msgspec.UNSET:
                     setattr(obj, key, value)
+        head: Head | Reject | None
         try:
             head = head_of(obj, self._line_fields, line, file, line_no, self.arguments)
-        except (Unconvertible, msgspec.ValidationError, RecursionError):  # a number or nesting out of range
-            head = Reject(file, line_no, "", "")
-        if isinstance(head, Reject):  # rare, so the full parse costs little
+        except (Unconvertible, msgspec.ValidationError, RecursionError):  # a number out of range: parse says
+            head = None
+        if not isinstance(head, Head):  # rare, so the full parse costs little
             parsed = self.parse(line, file, line_no, restore)
             return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
         return head

@@ -147,7 +147,7 @@ def read_chunk_raw(
                 yield head, line
             elif certain_failure(head_checks, head) is None:
                 yield decoder.parse_rest(head, restore), line
-            else:  # dropped unconverted, unless conversion rejects the line (as every other command does)
+            else:  # a filter drops it, unless conversion rejects it: a reject whatever the filters, as elsewhere
                 yield decoder.conversion_reject(head) or head, line
     except CORRUPT as exc:
         yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""
