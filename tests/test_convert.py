@@ -406,12 +406,22 @@ REJECTS: list[tuple[bytes, str]] = [
         "invalid_tool_arguments",
     ),  # stored as a list
     (line(USER, [call("c", "f", '{"x": 1'), result("c", "o")]), "invalid_tool_arguments"),  # cut off
+    (
+        line(USER, [call("c", "f", {"x": "@"}), result("c", "o")]).replace(b'"@"', b"1e400"),
+        "number_out_of_range",
+    ),
+    (
+        line(USER, [answer("a")], tools=[{"type": "function", "name": "f", "x": 1 << 64}]),
+        "number_out_of_range",
+    ),
+    (line(USER, [answer("a")], junk="@").replace(b'"@"', b"[" * 600 + b"]" * 600), "too_deep"),
 ]
 
 
 def test_every_reject_reason_has_a_test() -> None:
-    """A new reason code comes with a line that produces it (unreadable_file: the corrupt-stream tests)."""
-    assert {reason for _, reason in REJECTS} | {"unreadable_file"} == set(REJECT_REASONS)
+    """A new reason code comes with a line that produces it (unreadable_file: the corrupt-stream tests;
+    line_too_long: the reader's, in test_line_limits)."""
+    assert {reason for _, reason in REJECTS} | {"unreadable_file", "line_too_long"} == set(REJECT_REASONS)
 
 
 @pytest.mark.parametrize(("data", "reason"), REJECTS)

@@ -21,6 +21,7 @@ from gym_rollouts import answer, check_sft_accounting, read_jsonl, rollout, writ
 
 import rollforge.engine.local
 import rollforge.engine.write
+import rollforge.io.target
 import rollforge.pipeline
 from rollforge.cli.main import main
 from rollforge.decode import LineDecoder
@@ -213,7 +214,8 @@ def test_sample_and_sharegpt_outputs_are_atomic(
             raise OSError("disk full")
         yield fh  # pragma: no cover
 
-    monkeypatch.setattr(rollforge.pipeline, "atomic_file", failing)
+    monkeypatch.setattr(rollforge.pipeline, "atomic_file", failing)  # dataset_info.json
+    monkeypatch.setattr(rollforge.io.target, "atomic_file", failing)  # rows written to a regular file
     with pytest.raises(OSError, match="disk full"):
         make_sample([str(examples_dir)], str(tmp_path / "s.jsonl"), workers=1)
     with pytest.raises(OSError, match="disk full"):  # dataset_info.json is written after the rows

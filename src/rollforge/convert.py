@@ -49,6 +49,7 @@ from typing import Any
 
 import msgspec
 
+from rollforge.limits import check_numbers
 from rollforge.reasons import Unconvertible
 from rollforge.schema import EMPTY, NULL, Item, Params, Part, Raw, plain
 from rollforge.thinking import split_think
@@ -297,13 +298,16 @@ def parse_arguments(raw: Raw) -> tuple[Raw, bool]:
         return Raw(b'"{}"'), True
     value = msgspec.json.decode(raw)
     if not isinstance(value, str):  # some agents store parsed arguments: keep them, as a string
+        check_numbers(value, raw, "a tool call's arguments")
         return Raw(msgspec.json.encode(msgspec.json.encode(value).decode())), isinstance(value, dict)
     if not value.strip():
         return Raw(b'"{}"'), True
     try:
-        return raw, isinstance(msgspec.json.decode(value), dict)
+        parsed = msgspec.json.decode(value)
     except msgspec.DecodeError:
         return raw, False
+    check_numbers(parsed, raw, "a tool call's arguments")
+    return raw, isinstance(parsed, dict)
 
 
 def flatten_output(output: list[Any]) -> list[Item]:

@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 
-from rollforge.convert import convert
+from rollforge.convert import Conversation, convert
 from rollforge.head import head_of
 from rollforge.identity import prompt_id, rollout_id
+from rollforge.limits import MAX_DEPTH, out_of_range, too_deep
 from rollforge.reasons import Unconvertible
 from rollforge.rewards import reward_of
 from rollforge.rollout import Head, Reject, Rollout
@@ -79,19 +80,24 @@ class LineDecoder:
     ) -> Head | Reject:
         """The cheap look (see rollforge.head); a line it cannot judge, or rejects, is parsed in full for the
         verdict (a line can break several rules: the reason reported is the one the full parse names)."""
-        if bad_utf8(line):
-            return Reject(file, line_no, "invalid_json", "not valid UTF-8")
+        unusable = _unusable(line, file, line_no)
+        if unusable is not None:
+            return unusable
         try:
             obj = self._decoder.decode(line)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):
             parsed = self.parse(line, file, line_no, restore)  # precise reject, or a NaN-literal line
             return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
         if restore is not None:  # restored fields go on the struct, so Head.fields sees them
             for key, value in (restore(obj._ng_task_index, obj._ng_rollout_index) or {}).items():
                 if key in self._line_fields and getattr(obj, key) is msgspec.UNSET:
                     setattr(obj, key, value)
-        head = head_of(obj, self._line_fields, line, file, line_no, self.arguments)
-        if isinstance(head, Reject):  # rare, so the full parse costs little
+        head: Head | Reject | None
+        try:
+            head = head_of(obj, self._line_fields, line, file, line_no, self.arguments)
+        except (Unconvertible, msgspec.ValidationError, RecursionError):  # a number out of range: parse says
+            head = None
+        if not isinstance(head, Head):  # rare, so the full parse costs little
             parsed = self.parse(line, file, line_no, restore)
             return parsed if isinstance(parsed, Reject) else _as_head(parsed, line)
         return head
@@ -107,10 +113,13 @@ class LineDecoder:
     def parse(self, line: bytes, file: str, line_no: int, restore: Restore | None = None) -> Rollout | Reject:
         """Decode and convert one line. ``restore(task_index, rollout_index)`` returns materialized-input
         fields to fill in where the rollout lacks them."""
-        if bad_utf8(line):
-            return Reject(file, line_no, "invalid_json", "not valid UTF-8")
+        unusable = _unusable(line, file, line_no)
+        if unusable is not None:
+            return unusable
         try:
             obj = self._decoder.decode(line)
+        except RecursionError:  # not reached below MAX_DEPTH; kept so that no line can stop a run
+            return Reject(file, line_no, "too_deep", "nested too deeply to decode")
         except msgspec.ValidationError as exc:
             return Reject(file, line_no, _reason_for(str(exc)), f"{exc}")
         except msgspec.DecodeError as exc:
@@ -157,15 +166,25 @@ class LineDecoder:
             if (value := getattr(obj, name, msgspec.UNSET)) is not msgspec.UNSET and name not in CORE_FIELDS
         }
 
-    def _to_rollout(
-        self, obj: Any, fields: dict[str, Any], line: bytes, file: str, line_no: int
-    ) -> Rollout | Reject:
+    def conversion_reject(self, head: Head) -> Reject | None:
+        """The Reject the full conversion gives the line of ``head``, if any. A head a filter drops is checked
+        with this first: a line conversion rejects is rejected whatever the filters, in every command."""
+        if head.decoded is None:  # made from a full parse, which converted it
+            return None
+        converted = self._convert(head.decoded, head.file, head.line)
+        return converted if isinstance(converted, Reject) else None
+
+    def _convert(self, obj: Any, file: str, line_no: int) -> tuple[Conversation, float] | Reject:
+        """The conversation and reward of a decoded line, or why it is rejected."""
         try:
             conv = convert(obj.responses_create_params, obj.response)
         except Unconvertible as exc:
             return Reject(file, line_no, exc.reason, exc.message)
         except RecursionError:
-            return Reject(file, line_no, "malformed_item", "items nested too deeply")
+            return Reject(file, line_no, "too_deep", "nested too deeply to convert")
+        except msgspec.ValidationError as exc:  # tools or arguments, decoded during conversion
+            reason = "number_out_of_range" if out_of_range(exc) else "malformed_item"
+            return Reject(file, line_no, reason, f"{exc}")
         reward, problem = reward_of(obj.reward)
         if problem is not None:
             return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
@@ -173,6 +192,15 @@ class LineDecoder:
             return Reject(
                 file, line_no, "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
             )
+        return conv, reward
+
+    def _to_rollout(
+        self, obj: Any, fields: dict[str, Any], line: bytes, file: str, line_no: int
+    ) -> Rollout | Reject:
+        converted = self._convert(obj, file, line_no)
+        if isinstance(converted, Reject):
+            return converted
+        conv, reward = converted
         messages = conv.messages if self.lazy_text else plain(conv.messages)
         return Rollout(
             file=file,
@@ -204,6 +232,17 @@ def object_fields(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _unusable(line: bytes, file: str, line_no: int) -> Reject | None:
+    """What is wrong with a line before any decoding: bytes that are not UTF-8, or nesting past MAX_DEPTH."""
+    if bad_utf8(line):
+        return Reject(file, line_no, "invalid_json", "not valid UTF-8")
+    if isinstance(line, bytes) and too_deep(line):
+        return Reject(
+            file, line_no, "too_deep", f"arrays or objects nested more than {MAX_DEPTH} levels deep"
+        )
+    return None
+
+
 def bad_utf8(line: bytes) -> bool:
     """msgspec does not check the text it keeps raw: invalid UTF-8 would raise later, or reach the output.
     Most lines are ASCII (a fast check); the others are decoded once."""
@@ -229,6 +268,8 @@ def _reason_for(error: str) -> str:
         return "no_output"
     if path == "$.reward":  # a number out of range (1e400)
         return "bad_reward"
+    if out_of_range(error):
+        return "number_out_of_range"
     return "malformed_item"
 
 

@@ -15,8 +15,10 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
+
+from rollforge.workers import worker_pool
 
 Call = tuple[Callable[..., Any], tuple[Any, ...]]  # a module-level function (picklable) and its arguments
 _SHARED: dict[str, Any] = {}
@@ -56,12 +58,12 @@ def run_calls(calls: Sequence[Call], workers: int | None) -> list[Any]:
     workers = min(workers or default_workers(), len(calls))
     if workers <= 1:
         return [function(*args) for function, args in calls]
-    pool: Executor
-    if fork_is_safe():
-        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
+    pools: contextlib.AbstractContextManager[Executor]
+    if fork_is_safe():  # workers that die with this process, killed at once on Ctrl-C (rollforge.workers)
+        pools = worker_pool(workers - 1, multiprocessing.get_context("fork"))
     else:
-        pool = ThreadPoolExecutor(workers - 1)
-    with pool:
+        pools = ThreadPoolExecutor(workers - 1)
+    with pools as pool:
         futures = {n: pool.submit(f, *args) for n, (f, args) in enumerate(calls) if n % workers}
         mine = {n: f(*args) for n, (f, args) in enumerate(calls) if not n % workers}
         return [mine[n] if n in mine else futures[n].result() for n in range(len(calls))]

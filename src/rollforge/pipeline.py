@@ -26,7 +26,10 @@ from rollforge.export import sft as sft_export
 from rollforge.export.sharegpt import dataset_info
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
-from rollforge.io.sources import discover
+from rollforge.io.leftovers import tag
+from rollforge.io.sources import Discovery, discover
+from rollforge.io.target import inputs_of, open_output, prepare_output, work_directory, written_through
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 
 
 @dataclass(frozen=True)
@@ -49,28 +52,42 @@ class DpoOptions:
 
 @contextlib.contextmanager
 def spill_directory(near: str | Path) -> Iterator[str]:
-    """Scratch space for converted records, beside the output (same disk), removed afterwards."""
-    parent = Path(near).resolve().parent
+    """Scratch space for converted records, beside the output (same disk), removed afterwards; its name
+    carries this host and pid, so a later run can sweep it if this one is killed."""
+    parent = Path(work_directory(str(near)))
     parent.mkdir(parents=True, exist_ok=True)
-    path = tempfile.mkdtemp(prefix=".rollforge-spill-", dir=parent)
+    path = tempfile.mkdtemp(prefix=".rollforge-spill" + tag(), dir=parent)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def read_accounting(result: Scan) -> dict[str, Any]:
+def discover_for(paths: list[str], output: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
+    """The inputs of a run writing ``output``; refused before anything is read if the output is one of
+    them, and dead runs' leftovers swept from where it writes."""
+    discovery = discover(paths, max_line_bytes)
+    prepare_output(output, inputs_of(discovery))
+    return discovery
+
+
+def read_accounting(result: Scan, discovery: Discovery | None = None) -> dict[str, Any]:
     inv = result.inventory
-    return {
+    acc: dict[str, Any] = {
         "lines": inv.lines,
         "rollouts": inv.rollouts,
         "rejected": dict(Counter(r.reason for r in inv.rejected)),
     }
+    if discovery is not None and discovery.same_file:
+        acc["same_file"] = discovery.same_file  # inputs named twice, read once
+    return acc
 
 
-def sft_accounting(result: Scan, filtered: Counter, written: Written) -> dict:
+def sft_accounting(
+    result: Scan, filtered: Counter, written: Written, discovery: Discovery | None = None
+) -> dict:
     return {
-        **read_accounting(result),
+        **read_accounting(result, discovery),
         "written": written.total,
         "splits": dict(written.rows),
         "filtered": dict(sorted(filtered.items())),
@@ -87,19 +104,21 @@ def make_sft(
     seed: int = 0,
     workers: int | None = None,
     engine: Engine | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> dict[str, Any]:
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
     reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
     job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
               seed=seed, statistics=False)  # fmt: skip
+    discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
-        result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
+        result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
-    if opts.format == "sharegpt":
+    if opts.format == "sharegpt" and not written_through(output):  # no dataset_info.json beside /dev/null
         _write_dataset_info(output)
-    return sft_accounting(result, selection.filtered, written)
+    return sft_accounting(result, selection.filtered, written, discovery)
 
 
 def make_dpo(
@@ -111,28 +130,32 @@ def make_dpo(
     seed: int = 0,
     workers: int | None = None,
     engine: Engine | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> dict[str, Any]:
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
     job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed,
               statistics=False)  # fmt: skip
+    discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
-        result = engine.scan(discover(paths), job, spill)
+        result = engine.scan(discovery, job, spill)
         selection = engine.select_dpo(
             result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, spill
         )
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
         )
-    return dpo_accounting(result, selection, written, job)
+    return dpo_accounting(result, selection, written, job, discovery)
 
 
-def dpo_accounting(result: Scan, selection: DpoSelection, written: Written, job: Job) -> dict:
+def dpo_accounting(
+    result: Scan, selection: DpoSelection, written: Written, job: Job, discovery: Discovery | None = None
+) -> dict:
     """``filtered``: rollouts a quality filter bars from the chosen side (they can still be rejected sides)."""
     return {
-        **read_accounting(result),
+        **read_accounting(result, discovery),
         "prompts": selection.prompts,
         "pairs": len(selection.pairs),
         "written": written.total,
@@ -152,17 +175,19 @@ def make_sample(
     seed: int = 0,
     workers: int | None = None,
     engine: Engine | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
     job = Job(
         strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False), statistics=False
     )
+    discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
-        result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
+        result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
     write_sample(result.sample, output)
     per_stratum = Counter(name for name, *_ in result.sample)
     return {
-        **read_accounting(result),
+        **read_accounting(result, discovery),
         "written": len(result.sample),
         "filtered": {},
         "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
@@ -170,7 +195,7 @@ def make_sample(
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:
-    with atomic_file(output) as fh:
+    with open_output(output) as fh:
         for _, _, line in sample:
             fh.write(line if line.endswith(b"\n") else line + b"\n")
 

@@ -20,6 +20,11 @@ REJECT_REASONS: dict[str, str] = {
     "invalid_tool_arguments": "a tool call's arguments are not a JSON object, so they cannot be rendered as "
     "an object (use --arguments string to keep them as strings)",
     "unreadable_file": "the file could not be read (corrupt gzip/zstd stream); the rest of that file is lost",
+    "line_too_long": "the line is longer than --max-line-bytes (default 256 MiB); skipped without being held "
+    "in memory",
+    "too_deep": "arrays or objects nested more than 512 levels deep, anywhere in the line",
+    "number_out_of_range": "a number past float range (1e400) where rollforge reads numbers, or an integer "
+    "past 64 bits in the tools or a tool call's arguments (which the output carries)",
 }
 
 FILTER_REASONS: dict[str, str] = {

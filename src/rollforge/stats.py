@@ -151,37 +151,59 @@ def quantile(sorted_values: list[float], q: float) -> float:
     pos = (len(sorted_values) - 1) * q
     lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+    low, high, frac = sorted_values[lo], sorted_values[hi], pos - lo
+    if math.isinf(high - low):  # finite rewards near the float limit, far apart: weigh them instead
+        return low * (1 - frac) + high * frac
+    return low + (high - low) * frac
+
+
+# Past this magnitude a sum or a square of rewards may overflow: such values are scaled down first.
+_LARGE = 1e150
+
+
+def mean_std(sorted_values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation of finite values, without overflow however large they are."""
+    n = len(sorted_values)
+    scale = max(abs(sorted_values[0]), abs(sorted_values[-1]))
+    if scale <= _LARGE:
+        mean = sum(sorted_values) / n
+        return mean, math.sqrt(sum((v - mean) ** 2 for v in sorted_values) / n)
+    scaled = [v / scale for v in sorted_values]
+    mean = math.fsum(scaled) / n
+    return mean * scale, math.sqrt(math.fsum((v - mean) ** 2 for v in scaled) / n) * scale
 
 
 def reward_stats(rewards: array | list[float]) -> dict[str, Any]:
     if not rewards:
         return {"count": 0}
     values = sorted(rewards)
-    mean = sum(values) / len(values)
+    mean, std = mean_std(values)
     distinct = sorted(set(values))
     return {
         "count": len(values),
         "min": values[0],
         "max": values[-1],
         "mean": mean,
-        "std": math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)),
+        "std": std,
         "quantiles": {f"p{int(q * 100)}": quantile(values, q) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
         "distinct": len(distinct),
         "values": distinct if len(distinct) <= 20 else None,
     }
 
 
-def take_inventory(paths: list[str], workers: int | None = None) -> dict[str, Any]:
+def take_inventory(
+    paths: list[str], workers: int | None = None, max_line_bytes: int | None = None
+) -> dict[str, Any]:
     """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
-    Files are read on every core; stdin in this process."""
+    Files are read on every core; stdin in this process. A file named twice is read once (``same_file``)."""
     from rollforge.engine.job import Job
     from rollforge.engine.local import scan
     from rollforge.io.read import count_lines, iter_records
     from rollforge.io.sources import STDIN, discover
+    from rollforge.limits import DEFAULT_MAX_LINE_BYTES
     from rollforge.progress import track
 
-    discovery = discover(paths)
+    discovery = discover(paths, max_line_bytes or DEFAULT_MAX_LINE_BYTES)
     if any(s.path == STDIN for s in discovery.sources):
         inventory = Inventory()
         for record in track(iter_records(discovery), "reading"):
@@ -193,4 +215,6 @@ def take_inventory(paths: list[str], workers: int | None = None) -> dict[str, An
         {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
         for c in discovery.companions
     ]
+    if discovery.same_file:
+        summary["same_file"] = discovery.same_file
     return summary

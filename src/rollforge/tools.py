@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from rollforge.limits import check_numbers
 from rollforge.reasons import Unconvertible
 
 UNDECLARED = "rows_calling_undeclared_tools"  # the export note counting them
@@ -28,7 +29,9 @@ def chat_tools(raw: msgspec.Raw | list[Any] | None) -> list[dict[str, Any]]:
     if key not in _cache:
         if len(_cache) > 1024:
             _cache.clear()
-        _cache[key] = _convert(msgspec.json.decode(key))
+        tools = msgspec.json.decode(key)
+        check_numbers(tools, key, "the tools")
+        _cache[key] = _convert(tools)
     return _cache[key]
 
 

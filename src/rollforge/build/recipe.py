@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rollforge.errors import RollforgeError
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 
 SftFormat = Literal["trl", "openai", "nemo-rl", "sharegpt"]
 
@@ -32,6 +33,7 @@ class Recipe(BaseModel):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     memory_budget: float | None = Field(None, gt=0, description="MB for DPO grouping state before spilling")
+    max_line_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1, description="a longer line is rejected unread")
     extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
     # quality filters: what an SFT row, and a DPO chosen side, must pass
     min_reward: float | None = None

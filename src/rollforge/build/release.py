@@ -1,12 +1,11 @@
 """Build a release: one read of the rollouts, then every dataset, the review sample, the manifest, the
 dataset card, trainer configs and the validation report, in a hidden directory renamed into place at the
-end. A build that dies leaves no version directory (its hidden leftovers are removed by the next build).
+end. The version name is reserved first (two builds at once make two versions). A build that dies leaves no
+version directory; its hidden leftovers are swept by the next run on this host (rollforge.io.leftovers).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,24 +17,24 @@ import msgspec
 from rollforge.build.card import write_card, write_trainer_configs
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
+from rollforge.build.versions import reserved_version
 from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.errors import RollforgeError
 from rollforge.export import dpo as dpo_export
 from rollforge.export import sft as sft_export
 from rollforge.export.sharegpt import dataset_info
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
-from rollforge.io.sources import discover
+from rollforge.io.leftovers import sweep
+from rollforge.io.sources import Discovery, discover
 from rollforge.parallel import Call, inherited, run_calls, shared
 from rollforge.pipeline import read_accounting, split_function, write_sample
 from rollforge.progress import status
 
-OWNER = ".rollforge-owner"  # the pid of the build that owns a hidden partial directory
 SPLITS = ("train", "validation")
 
 
@@ -46,38 +45,13 @@ class Release:
     outputs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def next_version(root: Path) -> str:
-    numbers = [
-        int(m.group(1)) for p in root.iterdir() if (m := re.fullmatch(r"v(\d+)", p.name)) and p.is_dir()
-    ]
-    return f"v{max(numbers, default=0) + 1}"
-
-
-def clean_stale(root: Path) -> None:
-    """Remove hidden partial builds whose process is gone (a build killed with SIGKILL cannot clean up)."""
-    for path in root.glob(".*.partial"):
-        try:
-            pid = int((path / OWNER).read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def build(recipe: Recipe) -> Release:
     root = Path(recipe.output)
     root.mkdir(parents=True, exist_ok=True)
-    clean_stale(root)
-    version = recipe.version or next_version(root)
-    target = root / version
-    if target.exists():
-        raise RollforgeError(
-            f"release {target} already exists", hint="releases are never overwritten: pick another --version"
-        )
-    with atomic_dir(target) as tmp:
-        (tmp / OWNER).write_text(str(os.getpid()))
-        release = _build_into(recipe, tmp, target.resolve())
-        (tmp / OWNER).unlink()
-    release.path = target
+    sweep(root)  # what builds killed on this host left: hidden directories, reservations
+    with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
+        release = _build_into(recipe, tmp, (root / version).resolve())
+    release.path = root / version
     return release
 
 
@@ -124,13 +98,14 @@ def _datasets_and_manifest(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Job]:
     """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
-    discovery = discover(recipe.inputs)
+    discovery = discover(recipe.inputs, recipe.max_line_bytes)
     job = _job(recipe)
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
     engine = Engine(recipe.engine, recipe.workers, recipe.ray_address, recipe.memory_budget)
-    result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
+    with digests.stdin_tap():  # what is read from stdin is hashed as it streams
+        result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
         sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
@@ -145,7 +120,7 @@ def _datasets_and_manifest(
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
-    accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job)
+    accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
     outputs += [output_entry(tmp, tmp / p, n) for p, n in (("review/sample.jsonl", len(result.sample)),
                                                            ("rejected.jsonl", len(result.inventory.rejected)))]  # fmt: skip
@@ -153,7 +128,9 @@ def _datasets_and_manifest(
         "inventory": _inventory(result),
         "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
     }
-    inputs = inputs_entry(discovery, digests.result(), dict(result.lines_by_file))
+    if discovery.same_file:
+        extra["same_file"] = discovery.same_file
+    inputs = inputs_entry(discovery, digests, dict(result.lines_by_file))
     data = manifest(recipe.model_dump(), inputs, outputs, accounting, started, extra)
     _write_manifest(tmp, data)
     return data, outputs, job
@@ -243,10 +220,10 @@ def _write_rejects(result: Scan, path: Path) -> None:
 
 def _accounting(
     result: Scan, sft_sel: SftSelection, sft: dict[str, Written], dpo_sel: DpoSelection, dpo: dict[str, Written],
-    job: Job,
+    job: Job, discovery: Discovery,
 ) -> dict[str, Any]:  # fmt: skip
     trl_sft = sft["trl"]
-    acc: dict[str, Any] = {**read_accounting(result)}
+    acc: dict[str, Any] = {**read_accounting(result, discovery)}
     acc["sft"] = {"written": trl_sft.total, **dict(trl_sft.rows), "filtered": dict(sorted(sft_sel.filtered.items())),
                   "export": dict(trl_sft.notes)}  # fmt: skip
     if "trl" in dpo:

@@ -8,6 +8,9 @@ from typing import Any
 
 import orjson
 
+from rollforge.errors import RollforgeError
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES, parse_size
+
 
 def add_command(sub: Any, name: str, help: str, description: str, examples: str) -> argparse.ArgumentParser:
     """Register a sub-command whose --help shows a description and worked examples."""
@@ -20,7 +23,21 @@ def add_command(sub: Any, name: str, help: str, description: str, examples: str)
     )
 
 
-def print_json(obj: Any) -> None:
-    """One JSON object on stdout (for --json)."""
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
-    sys.stdout.flush()
+def print_json(obj: Any, output: str | None = None) -> None:
+    """One JSON object on stdout (for --json); on stderr when the rows go to stdout (``-o -``)."""
+    stream = sys.stderr if output == "-" else sys.stdout
+    stream.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    stream.flush()
+
+
+def add_max_line_bytes(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--max-line-bytes", type=_size, default=DEFAULT_MAX_LINE_BYTES, metavar="SIZE",
+                        help="reject a longer line (line_too_long) without holding it in memory; 256M, 1G, ... "
+                        "(default: 256M)")  # fmt: skip
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except RollforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

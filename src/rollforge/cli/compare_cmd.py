@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     progress.set_quiet(args.quiet or args.json)
+    if args.html:
+        from rollforge.io.target import named_files, prepare_output
+
+        prepare_output(args.html, named_files([args.baseline, args.candidate]))
     options = CompareOptions(
         success=Success(threshold=args.success_threshold, field=args.success_field),
         ks=args.k,

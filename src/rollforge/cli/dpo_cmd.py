@@ -12,6 +12,7 @@ from rollforge.cli.options import (
     add_run_args,
     apply_run_args,
     filters_from_args,
+    run_options,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.dpo import DPO_FORMATS
@@ -37,7 +38,12 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output JSONL (written atomically); - for stdout, with the summary on stderr",
+    )
     parser.add_argument(
         "--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)"
     )
@@ -66,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
         args.max_pairs_per_prompt,
         args.split_at_divergence,
     )
-    acc = make_dpo(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
-    )
+    acc = make_dpo(args.paths, args.output, filters_from_args(args), options, **run_options(args))
     if args.json:
-        print_json(acc)
+        print_json(acc, args.output)
     else:
         print_accounting(acc, "dpo", args.output)
     return 0

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rollforge.cli.common import add_command, print_json
+from rollforge.cli.common import add_command, add_max_line_bytes, print_json
 from rollforge.progress import set_quiet
 from rollforge.stats import take_inventory
 
@@ -37,12 +37,13 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_max_line_bytes(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     set_quiet(args.quiet or args.json)
-    summary = take_inventory(args.paths, args.workers)
+    summary = take_inventory(args.paths, args.workers, args.max_line_bytes)
     if args.json:
         print_json(summary)
     else:
@@ -95,6 +96,8 @@ def render(s: dict[str, Any], console: Console) -> None:
             "aggregate_metrics": "not read",
         }[comp["kind"]]
         console.print(f"companion [bold]{comp['kind']}[/]: {comp['path']} ({note})")
+    for entry in s.get("same_file", ()):
+        console.print(f"note: {entry['path']} is the same file as {entry['same_as']}: read once")
     for warning in s["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rollforge import progress
+from rollforge.cli.common import add_max_line_bytes
 from rollforge.engine.choose import ENGINES, Engine
 from rollforge.engine.job import DEFAULT_STRATA, Stratum
 from rollforge.errors import RollforgeError
@@ -32,6 +34,7 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
     )
+    add_max_line_bytes(group)
     group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
@@ -121,6 +124,11 @@ def apply_run_args(args: argparse.Namespace) -> None:
     progress.set_quiet(args.quiet or args.json)
     if args.workers is not None and args.workers < 1:
         raise RollforgeError("--workers must be at least 1")
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments every dataset API takes from the run flags."""
+    return {"seed": args.seed, "workers": args.workers, "max_line_bytes": args.max_line_bytes}
 
 
 def parse_strata(text: str | None) -> tuple[Stratum, ...]:

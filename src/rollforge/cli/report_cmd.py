@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from rollforge.cli.common import add_command, print_json
+from rollforge.cli.common import add_command, add_max_line_bytes, print_json
 
 EXAMPLES = """\
   rollforge report releases/v1                          # a release: its splits and manifest
@@ -40,7 +40,11 @@ def add_parser(sub: Any) -> None:
         "paths", nargs="+", metavar="PATH", help="release directory, released JSONL, or rollouts"
     )
     parser.add_argument(
-        "-o", "--output", default="report.html", metavar="FILE", help="HTML file (default: report.html)"
+        "-o",
+        "--output",
+        default="report.html",
+        metavar="FILE",
+        help="HTML file (default: report.html; - for stdout)",
     )
     parser.add_argument(
         "--tokenizer", metavar="PATH", help="local tokenizer directory: exact token counts by its chat template "
@@ -49,6 +53,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--max-tokens", type=_positive, metavar="N", help="count (and warn about) rows over N tokens"
     )
+    add_max_line_bytes(parser)
     parser.add_argument("--fail-on-warn", action="store_true", help="exit with status 1 when any check warns")
     parser.add_argument(
         "--json", action="store_true", help="print the report's numbers as JSON instead of a summary"
@@ -57,17 +62,20 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rollforge.io.target import named_files, prepare_output
     from rollforge.report import (  # here, not at the top: `rollforge --help` stays fast
         render_terminal,
         report_paths,
         write_report,
     )
 
-    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None)
+    prepare_output(args.output, named_files(args.paths))
+    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None,
+                        max_line_bytes=args.max_line_bytes)  # fmt: skip
     write_report(data, args.output, workers=None)
     if args.json:
-        print_json({"output": args.output, **data.summary()})
+        print_json({"output": args.output, **data.summary()}, args.output)
     else:
-        render_terminal(data, Console())
-    print(f"wrote {args.output}", file=sys.stderr)
+        render_terminal(data, Console(stderr=args.output == "-"))  # the page owns stdout with -o -
+    print(f"wrote {'standard output' if args.output == '-' else args.output}", file=sys.stderr)
     return 1 if args.fail_on_warn and data.warnings else 0

@@ -97,6 +97,9 @@ def _export(args: argparse.Namespace) -> int:
         raise RollforgeError("`rollforge review export` takes no paths", hint="only --db and -o")
     if not args.output:
         raise RollforgeError("`rollforge review export` needs -o FILE (or -o - for stdout)")
+    from rollforge.io.target import prepare_output
+
+    prepare_output(args.output, [args.db, args.db + "-wal"])  # never over the database it reads
     if args.output == "-":
         count = export_labels(args.db, sys.stdout.buffer)
     else:

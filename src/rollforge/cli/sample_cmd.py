@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args, parse_strata
+from rollforge.cli.options import add_run_args, apply_run_args, parse_strata, run_options
+from rollforge.cli.summary import print_same_file, shown_output
 from rollforge.pipeline import make_sample
 
 EXAMPLES = """\
@@ -26,7 +28,8 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True, help="output JSONL of sampled rollouts")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output JSONL of sampled rollouts; - for stdout, with the summary on stderr")  # fmt: skip
     parser.add_argument("--strata", metavar="SPEC",
                         help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)")  # fmt: skip
     add_run_args(parser)
@@ -35,13 +38,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = make_sample(
-        args.paths, args.output, parse_strata(args.strata), seed=args.seed, workers=args.workers
-    )
+    acc = make_sample(args.paths, args.output, parse_strata(args.strata), **run_options(args))
     if args.json:
-        print_json(acc)
+        print_json(acc, args.output)
         return 0
+    out = sys.stderr if args.output == "-" else sys.stdout  # the rows own stdout with -o -
     for name, entry in acc["strata"].items():
-        print(f"reward {name}: {entry['written']} of {entry['wanted']}")
-    print(f"wrote {acc['written']} rollouts to {args.output}")
+        print(f"reward {name}: {entry['written']} of {entry['wanted']}", file=out)
+    print_same_file(acc, out)
+    print(f"wrote {acc['written']} rollouts to {shown_output(args.output)}", file=out)
     return 0

@@ -12,6 +12,7 @@ from rollforge.cli.options import (
     add_run_args,
     apply_run_args,
     filters_from_args,
+    run_options,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.sft import SFT_FORMATS
@@ -39,7 +40,12 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output JSONL (written atomically); - for stdout, with the summary on stderr",
+    )
     parser.add_argument(
         "--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)"
     )
@@ -56,11 +62,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
     options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
-    acc = make_sft(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
-    )
+    acc = make_sft(args.paths, args.output, filters_from_args(args), options, **run_options(args))
     if args.json:
-        print_json(acc)
+        print_json(acc, args.output)
     else:
         print_accounting(acc, "sft", args.output)
     return 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -36,5 +37,16 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     undeclared = acc.get("export", {}).get(UNDECLARED)
     if undeclared:
         console.print(f"[yellow]warning:[/] {undeclared} {UNDECLARED_WARNING}")
+    print_same_file(acc, sys.stderr)
     if output:
-        console.print(f"wrote {output}")
+        console.print(f"wrote {shown_output(output)}")
+
+
+def print_same_file(acc: dict[str, Any], stream: TextIO) -> None:
+    """A note for each input named twice (another path, a link): it was read once."""
+    for entry in acc.get("same_file", ()):
+        print(f"note: {entry['path']} is the same file as {entry['same_as']}: read once", file=stream)
+
+
+def shown_output(output: str) -> str:
+    return "standard output" if output == "-" else output

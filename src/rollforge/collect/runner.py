@@ -28,7 +28,10 @@ from rollforge.collect.output import Existing, LineAppender, scan
 from rollforge.collect.tasks import ROLLOUT_INDEX, TASK_INDEX, Key, load_tasks, planned_row, require_field
 from rollforge.collect.verify import VERIFIERS
 from rollforge.errors import RollforgeError, missing_extra
+from rollforge.io.lock import output_lock
 from rollforge.io.sources import split_name
+from rollforge.io.target import check_output
+from rollforge.workers import worker_pool
 
 
 @dataclass(slots=True)
@@ -78,6 +81,11 @@ class CollectOptions:
             raise RollforgeError("--limit must be at least 1")
         if self.max_retries < 0 or self.timeout <= 0:
             raise RollforgeError("--max-retries must be >= 0 and --timeout > 0")
+        if self.output == "-":
+            raise RollforgeError(
+                "collect cannot write to standard output",
+                hint="it appends to a file it can --resume from, with <stem>_failures.jsonl beside it: pass -o FILE.jsonl",
+            )
         if split_name(self.output)[1] != ".jsonl":
             raise RollforgeError(
                 f"output {self.output} must end in .jsonl", hint="collect writes plain JSONL"
@@ -149,11 +157,21 @@ class CollectSummary:
 
 def collect(options: CollectOptions) -> CollectSummary:
     """Run the plan (tasks x repeats) minus what OUT already holds; see the module docstring."""
+    for written in (options.output, options.failures_path):
+        check_output(written, [options.tasks])
     tasks = load_tasks(options.tasks, options.limit)
     if options.verifier and options.verifier != "none":
         require_field(tasks, "expected_answer", f"--verifier {options.verifier} compares the answer with it")
     planned = [(t, r) for t in range(len(tasks)) for r in range(options.num_repeats)]
     summary = CollectSummary(options.output, options.failures_path, len(tasks), len(planned))
+    with output_lock(options.output, "collect"):  # two runs on one output would write every row twice
+        _collect(options, tasks, planned, summary)
+    return summary
+
+
+def _collect(
+    options: CollectOptions, tasks: list[dict[str, Any]], planned: list[Key], summary: CollectSummary
+) -> None:
     existing = _prepare_output(options, summary)
     planned_set = set(planned)
     done = existing.keys & planned_set
@@ -166,7 +184,6 @@ def collect(options: CollectOptions) -> CollectSummary:
         )
     todo = [k for k in planned if k not in done]
     asyncio.run(_run(options, tasks, todo, summary))
-    return summary
 
 
 def _prepare_output(options: CollectOptions, summary: CollectSummary) -> Existing:
@@ -203,7 +220,7 @@ def _verifier_processes(options: CollectOptions) -> Iterator[ProcessPoolExecutor
         import math_verify  # noqa: F401
     except ImportError:
         raise missing_extra("math-verify", "eval") from None
-    with ProcessPoolExecutor(max_workers=max(1, min(options.concurrency, os.cpu_count() or 1))) as pool:
+    with worker_pool(max(1, min(options.concurrency, os.cpu_count() or 1))) as pool:  # they die with us
         yield pool
 
 

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from rollforge.compare.terminal import GROUP_COLUMNS, by_key, group_rows, paired_lines, summary_rows
-from rollforge.io.atomic import atomic_file
+from rollforge.io.target import open_output
 
 BLUE, GREEN, RED, GREY = "#3b6ea8", "#3a9a5b", "#c8553d", "#6b7280"
 CSS = """
@@ -86,5 +86,5 @@ def render_html(result: dict[str, Any]) -> str:
 
 def write_html(result: dict[str, Any], path: str) -> None:
     """Write the page atomically: the file appears complete or not at all."""
-    with atomic_file(path) as fh:
+    with open_output(path) as fh:  # atomic; or a pipe or device, written through
         fh.write(render_html(result).encode("utf-8"))

@@ -3,10 +3,10 @@ files); results are merged in chunk order, so the output never depends on which 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,11 +14,12 @@ from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.worker import ChunkResult, merge_sample, process_chunk
 from rollforge.io.lines import Chunk, plan_chunks
-from rollforge.io.sources import Discovery
+from rollforge.io.sources import STDIN, Discovery
 from rollforge.parallel import default_workers, fork_is_safe
 from rollforge.progress import progress_bar
 from rollforge.rollout import Reject
 from rollforge.stats import Inventory
+from rollforge.workers import worker_pool
 
 MIN_CHUNK = 8 << 20
 MAX_CHUNK = 256 << 20
@@ -55,7 +56,9 @@ def scan(
     workers exist (a thread started before them would stop them from being forked)."""
     workers = workers or default_workers()
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
-    return _merge(_run(chunks, job, spill_dir, workers, started or (lambda: None)), chunks, job)
+    # closing: an error while merging stops the workers now, not when the generator is collected
+    with contextlib.closing(_run(chunks, job, spill_dir, workers, started or (lambda: None))) as results:
+        return _merge(results, chunks, job)
 
 
 def _context() -> Any:
@@ -66,7 +69,7 @@ def _context() -> Any:
 
 def _run(
     chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int, started: Callable[[], object]
-) -> Iterator[ChunkResult]:
+) -> Generator[ChunkResult, None, None]:
     total = sum((c.end or c.source.size) - c.start for c in chunks) or None
     sizes = [(c.end or c.source.size) - c.start for c in chunks]
     if workers == 1 or len(chunks) == 1:
@@ -77,14 +80,19 @@ def _run(
                 yield process_chunk(job, chunk, n, spill_dir)
                 bar.advance(task, sizes[n])
         return
-    # The pool (and with fork, its processes) starts before the progress bar's thread does.
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
-        futures = [pool.submit(process_chunk, job, chunk, n, spill_dir) for n, chunk in enumerate(chunks)]
+    # The pool (and with fork, its processes) starts before the progress bar's thread does. Workers die with
+    # this process, and on Ctrl-C are killed at once (rollforge.workers). Stdin is read here: a worker's
+    # stdin is closed.
+    with worker_pool(min(workers, len(chunks)), _context()) as pool:
+        futures = [
+            None if chunk.source.path == STDIN else pool.submit(process_chunk, job, chunk, n, spill_dir)
+            for n, chunk in enumerate(chunks)
+        ]
         started()  # the workers exist now (with fork, all of them start at the first submit)
         with progress_bar() as bar:
             task = bar.add_task("reading", total=total)
-            for future, size in zip(futures, sizes, strict=True):
-                yield future.result()
+            for n, (future, size) in enumerate(zip(futures, sizes, strict=True)):
+                yield process_chunk(job, chunks[n], n, spill_dir) if future is None else future.result()
                 bar.advance(task, size)
 
 

@@ -23,9 +23,9 @@ from rollforge.engine.job import Job
 from rollforge.engine.local import Scan, _merge, chunk_size
 from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order, prompt_count
 from rollforge.engine.worker import ChunkResult, process_chunk
-from rollforge.errors import missing_extra
+from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
-from rollforge.io.sources import Discovery
+from rollforge.io.sources import STDIN, Discovery
 from rollforge.pairs import Candidate, pair_group
 from rollforge.progress import progress_bar
 
@@ -63,6 +63,10 @@ def _read_chunks(job: Job, chunks: list[Chunk]) -> Any:
 def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None,
          address: str | None = None) -> Scan:  # fmt: skip
     """Read every input line once on the Ray cluster; the driver keeps the index and the spill files."""
+    if any(source.path == STDIN for source in discovery.sources):  # a Ray worker has no stdin to read
+        raise RollforgeError(
+            "--engine ray cannot read standard input", hint="pass files, or use --engine local"
+        )
     ray = _ray()
     start(address, workers)
     cpus = int(ray.cluster_resources().get("CPU", 1))

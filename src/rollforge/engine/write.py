@@ -18,7 +18,7 @@ from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection
 from rollforge.export.dpo import PairInfo, Pieces, assemble, split_at_divergence
 from rollforge.export.sft import Skip
-from rollforge.io.atomic import atomic_file
+from rollforge.io.target import open_output
 
 SplitOf = Callable[[str], str]  # prompt_id -> split name (e.g. "train" / "validation")
 
@@ -53,7 +53,7 @@ class SplitWriters(contextlib.ExitStack):
     def __enter__(self) -> SplitWriters:
         super().__enter__()
         for split, path in self.paths.items():
-            self.files[split] = self.enter_context(atomic_file(path))
+            self.files[split] = self.enter_context(open_output(path))  # atomic, or stdout, a pipe, ...
         return self
 
     def written(self, notes: Counter, skipped: Counter | None = None) -> Written:

@@ -1,7 +1,8 @@
 """Atomic output: write to a temporary sibling, rename into place only when complete.
 
 A crash (or Ctrl-C, or a kill) therefore never leaves a half-written dataset behind: the reader of
-``out.jsonl`` sees either the previous file or the complete new one.
+``out.jsonl`` sees either the previous file or the complete new one. The temporary names carry the host
+and pid of the run (see ``rollforge.io.leftovers``), so that what a killed run leaves is swept later.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from rollforge.io.leftovers import leftover_prefix
+
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a binary file for writing that appears at ``path`` only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=leftover_prefix(target.name), suffix=".partial", dir=target.parent)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
             yield fh
@@ -52,7 +55,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     if target.exists():
         raise FileExistsError(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=leftover_prefix(target.name), suffix=".partial", dir=target.parent))
     try:
         yield tmp
         os.chmod(tmp, _mode(0o777))

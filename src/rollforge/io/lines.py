@@ -19,6 +19,7 @@ import zstandard
 from rollforge.io.sources import STDIN, Source, is_url
 
 BUFFER = 1 << 20
+PIECE = 1 << 20  # a line is read this much at a time: longer ones are assembled, or skipped past the limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,16 @@ def plan_chunks(sources: list[Source], chunk_bytes: int) -> list[Chunk]:
     return chunks
 
 
+class LongLine(bytes):
+    """Stands for a line longer than the source's ``max_line_bytes``: its bytes were skipped, never held
+    (``length`` says how many there were, newline included)."""
+
+    length = 0
+
+
 class LineReader:
-    """Iterates a chunk's non-blank lines; afterwards ``lines_seen`` is its physical line count."""
+    """Iterates a chunk's non-blank lines; afterwards ``lines_seen`` is its physical line count. A line over
+    the source's ``max_line_bytes`` comes as an empty :class:`LongLine`, read past in small pieces."""
 
     def __init__(self, chunk: Chunk) -> None:
         self.chunk = chunk
@@ -109,23 +118,54 @@ class LineReader:
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
         chunk = self.chunk
+        limit = chunk.source.max_line_bytes
         stream = open_stream(chunk.source)
         try:
             pos = chunk.start
             if chunk.start:
                 stream.seek(chunk.start - 1)
                 # Skip the tail of the line that started before this chunk (it belongs to the previous one).
-                pos = chunk.start - 1 + len(stream.readline())
-            end = chunk.end
-            for line in stream:
-                if end is not None and pos >= end:
+                pos = chunk.start - 1 + _skip_line(stream)
+            end, first = chunk.end, min(PIECE, limit + 1)
+            while end is None or pos < end:
+                line = stream.readline(first)
+                if not line:
                     break
+                if len(line) == first and not line.endswith(b"\n"):  # a long line: read on, up to the limit
+                    line = _rest_of_line(stream, line, limit)
                 index = self.lines_seen
                 self.lines_seen += 1
                 offset = pos
-                pos += len(line)
+                pos += line.length if isinstance(line, LongLine) else len(line)
                 if not line.isspace():
                     yield index, offset, line
         finally:
             if chunk.source.path != STDIN:
                 stream.close()
+
+
+def _rest_of_line(stream: BinaryIO, start: bytes, limit: int) -> bytes:
+    """The line that begins with ``start``, read in pieces (Ctrl-C is heard between them); a
+    :class:`LongLine` once more than ``limit`` bytes (newline aside) are read, and the rest skipped."""
+    pieces, size = [start], len(start)
+    while not pieces[-1].endswith(b"\n"):
+        piece = stream.readline(PIECE)
+        if not piece:
+            break
+        size += len(piece)
+        if size - piece.endswith(b"\n") > limit:
+            long = LongLine()
+            long.length = size + (0 if piece.endswith(b"\n") else _skip_line(stream))
+            return long
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _skip_line(stream: BinaryIO) -> int:
+    """Read to the end of the current line in pieces (memory stays flat); the bytes read."""
+    skipped = 0
+    while piece := stream.readline(PIECE):
+        skipped += len(piece)
+        if piece.endswith(b"\n"):
+            break
+    return skipped

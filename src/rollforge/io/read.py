@@ -16,8 +16,9 @@ import zstandard
 from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
 from rollforge.filters import certain_failure
-from rollforge.io.lines import Chunk, LineReader
+from rollforge.io.lines import Chunk, LineReader, LongLine
 from rollforge.io.sources import Discovery, Source, discover, is_url
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.rollout import Head, Reject, Rollout
 
 Record = Rollout | Reject
@@ -126,7 +127,8 @@ def read_chunk_raw(
     """Like :func:`read_chunk`, with each record's raw line.
 
     With ``head_checks``, each line is first decoded as a :class:`Head`; one that fails a check is yielded
-    as that Head (no conversion); the others are converted from the struct their head was read from.
+    as that Head (converted only to learn whether conversion rejects it: then it is that Reject); the others
+    are converted from the struct their head was read from.
     """
     reader = reader or LineReader(chunk)
     materialized = chunk.source.materialized
@@ -134,16 +136,26 @@ def read_chunk_raw(
     path = chunk.source.path
     try:
         for index, _, line in reader:
+            if isinstance(line, LongLine):
+                yield long_line(line, path, index + 1, chunk.source.max_line_bytes), line
+                continue
             if head_checks is None:
                 yield decoder.parse(line, path, index + 1, restore), line
                 continue
             head = decoder.parse_head(line, path, index + 1, restore)
-            if not isinstance(head, Head) or certain_failure(head_checks, head) is not None:
+            if not isinstance(head, Head):
                 yield head, line
-            else:
+            elif certain_failure(head_checks, head) is None:
                 yield decoder.parse_rest(head, restore), line
+            else:  # a filter drops it, unless conversion rejects it: a reject whatever the filters, as elsewhere
+                yield decoder.conversion_reject(head) or head, line
     except CORRUPT as exc:
         yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""
+
+
+def long_line(line: LongLine, file: str, line_no: int, limit: int) -> Reject:
+    return Reject(file, line_no, "line_too_long", f"the line is {line.length} bytes, over --max-line-bytes "
+                  f"{limit}: skipped unread")  # fmt: skip
 
 
 def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> Iterator[Record]:
@@ -153,9 +165,12 @@ def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> It
         yield from read_chunk(Chunk(source), decoder)
 
 
-def read_rollouts(paths: list[str], decoder: LineDecoder | None = None) -> Iterator[Record]:
-    """Rollouts and rejects of the given paths (files, directories, globs, '-')."""
-    return iter_records(discover(paths), decoder)
+def read_rollouts(
+    paths: list[str], decoder: LineDecoder | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[Record]:
+    """Rollouts and rejects of the given paths (files, directories, globs, '-'); a line over
+    ``max_line_bytes`` is rejected (``line_too_long``) unread."""
+    return iter_records(discover(paths, max_line_bytes), decoder)
 
 
 def count_lines(path: str) -> int:

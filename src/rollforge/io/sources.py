@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollforge.errors import RollforgeError
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 COMPANIONS = {
@@ -34,6 +37,7 @@ class Source:
     path: str
     size: int
     materialized: str | None = None  # the companion *_materialized_inputs file, when there is one
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # a longer line is rejected (line_too_long), never held
 
     @property
     def compression(self) -> str | None:
@@ -54,6 +58,7 @@ class Companion:
 class Discovery:
     sources: list[Source] = field(default_factory=list)
     companions: list[Companion] = field(default_factory=list)
+    same_file: list[dict[str, str]] = field(default_factory=list)  # {path, same_as}: named twice, read once
 
     @property
     def total_bytes(self) -> int:
@@ -151,29 +156,62 @@ def _sibling_companions(names: list[str]) -> list[str]:
     return found
 
 
-def discover(paths: list[str]) -> Discovery:
-    """Expand user paths into rollouts sources (in a stable order) and companion files."""
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a local file or of what stdin reads; None for URLs, or what cannot be stat'ed.
+    Two names with one identity are one file (a link, ``./x/../a.jsonl``)."""
+    try:
+        if path == STDIN:
+            return _identity(os.fstat(sys.stdin.fileno()))
+        return None if is_url(path) else _identity(os.stat(path))
+    except (OSError, ValueError, AttributeError):  # a closed or replaced stdin has no descriptor
+        return None
+
+
+def _identity(st: os.stat_result) -> tuple[int, int] | None:
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def discover(paths: list[str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
+    """Expand user paths into rollouts sources (in a stable order) and companion files. A file named twice
+    (by two paths, or a link) is read once, under its first name; ``same_file`` lists the others."""
     if not paths:
         raise RollforgeError("no input given", hint="pass rollouts files, directories, globs, or - for stdin")
     found = Discovery()
     seen: set[str] = set()
+    first_name: dict[tuple[int, int], str] = {}
     names: list[str] = []
     for path in paths:
         for name in _expand(path):
             if name not in seen:
                 seen.add(name)
+                if _named_before(name, first_name, found):
+                    continue
                 names.append(name)
-    names += [c for c in _sibling_companions(names) if c not in seen]
+    names += [c for c in _sibling_companions(names) if c not in seen and not _named_before(c, first_name)]
     materialized = {split_name(c)[0]: c for c in names if companion_kind(c) == "materialized_inputs"}
     for name in names:
         kind = companion_kind(name)
         if kind is not None:
             found.companions.append(Companion(name, kind))
         elif name == STDIN:
-            found.sources.append(Source(STDIN, 0))
+            found.sources.append(Source(STDIN, 0, max_line_bytes=max_line_bytes))
         else:
             stem = split_name(name)[0]
-            found.sources.append(Source(name, size_of(name), materialized.get(stem + "_materialized_inputs")))
+            companion = materialized.get(stem + "_materialized_inputs")
+            found.sources.append(Source(name, size_of(name), companion, max_line_bytes))
     if not found.sources:
         raise RollforgeError("no rollouts files among the inputs (only companion files)")
     return found
+
+
+def _named_before(name: str, first_name: dict[tuple[int, int], str], found: Discovery | None = None) -> bool:
+    """Whether ``name`` is a file already named otherwise (noted in ``found.same_file`` when given)."""
+    identity = file_identity(name)
+    if identity is None:
+        return False
+    if identity in first_name:
+        if found is not None:
+            found.same_file.append({"path": name, "same_as": first_name[identity]})
+        return True
+    first_name[identity] = name
+    return False

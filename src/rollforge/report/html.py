@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rollforge import __version__
-from rollforge.io.atomic import atomic_file
+from rollforge.io.target import open_output
 from rollforge.report import checks
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import count, num, pct
@@ -135,5 +135,5 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
 def write_report(data: ReportData, path: str | os.PathLike[str], workers: int | None = 1) -> None:
     """Write the HTML report atomically (a reader never sees half a page); figures on ``workers`` cores."""
     html = render_html(data, workers)
-    with atomic_file(path) as fh:
+    with open_output(str(path)) as fh:  # atomic; or stdout (-), a pipe, a device, written through
         fh.write(html.encode("utf-8"))

@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 
 from rollforge.errors import RollforgeError
-from rollforge.io.lines import Chunk, LineReader, plan_chunks
+from rollforge.io.lines import Chunk, LineReader, LongLine, plan_chunks
 from rollforge.io.read import iter_records
-from rollforge.io.sources import STDIN, Discovery, Source, discover, split_name
+from rollforge.io.sources import STDIN, Discovery, Source, discover, file_identity, split_name
+from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.parallel import Call, default_workers, run_calls
 from rollforge.progress import track
 from rollforge.report.compute import ReportBuilder
@@ -58,6 +59,12 @@ def _released_rows(path: str, chunk: Chunk | None = None) -> Iterator[dict[str, 
     """The rows of a released file, or of one byte range of it (a row belongs to the range it starts in)."""
     chunk = chunk or Chunk(Source(path, os.path.getsize(path)))
     for index, offset, line in LineReader(chunk):
+        if isinstance(line, LongLine):
+            raise RollforgeError(
+                f"{path}:{_line_number(chunk, index, offset)}: a row of {line.length} bytes, over the "
+                f"{chunk.source.max_line_bytes}-byte line limit",
+                hint="is this a released rollforge file?",
+            )
         try:
             row = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -89,9 +96,14 @@ def _split_of(path: str) -> str:
 class _Reader:
     """Routes every path's rows into one builder and remembers what the report should say about them."""
 
-    def __init__(self, builder: ReportBuilder, workers: int | None = 1) -> None:
+    def __init__(
+        self, builder: ReportBuilder, workers: int | None = 1, max_line_bytes: int | None = None
+    ) -> None:
         self.builder = builder
         self.workers = workers
+        self.max_line_bytes = max_line_bytes or DEFAULT_MAX_LINE_BYTES
+        self.first_name: dict[tuple[int, int], str] = {}  # a file named twice is read once
+        self.same_file: list[dict[str, str]] = []
         self.manifest: dict[str, Any] | None = None
         self.splits: dict[str, list[str]] = {}
         self.rollouts: list[Source] = []
@@ -152,9 +164,16 @@ class _Reader:
                     f"{path} holds releases, not one release",
                     hint="pass one of them: " + ", ".join(os.path.dirname(m) for m in inside),
                 )
-        discovery = discover([path])
+        discovery = discover([path], self.max_line_bytes)
         self.companions.extend(discovery.companions)
+        self.same_file += discovery.same_file
         for source in discovery.sources:
+            identity = file_identity(source.path)
+            if identity in self.first_name:
+                self.same_file.append({"path": source.path, "same_as": self.first_name[identity]})
+                continue
+            if identity is not None:
+                self.first_name[identity] = source.path
             kind = _peek_kind(source)
             if kind == "rollouts":
                 self.rollouts.append(source)
@@ -180,11 +199,14 @@ class _Reader:
                 "truncated": record.truncated,
             }
             self.builder.add_sft(row)
-        return {
+        accounting = {
             "lines": lines,
             "rollouts": lines - rejected.total(),
             "rejected": dict(rejected.most_common()),
         }
+        if self.same_file:
+            accounting["same_file"] = self.same_file
+        return accounting
 
 
 Part = list[tuple[str, Chunk]]  # (kind, byte range of a released file), in file order
@@ -223,15 +245,17 @@ def _read_part(
 
 
 def report_paths(
-    paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None, workers: int | None = 1
-) -> ReportData:
+    paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None, workers: int | None = 1,
+    max_line_bytes: int | None = None,
+) -> ReportData:  # fmt: skip
     """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc);
-    a release's SFT and DPO files are read on up to ``workers`` cores (None: all)."""
+    a release's SFT and DPO files are read on up to ``workers`` cores (None: all). A rollouts line over
+    ``max_line_bytes`` is rejected unread."""
     if not paths:
         raise RollforgeError(
             "no input given", hint="pass a release directory, released JSONL files or rollouts"
         )
-    reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens), workers)
+    reader = _Reader(ReportBuilder(tokenizer=tokenizer, max_tokens=max_tokens), workers, max_line_bytes)
     for path in paths:
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST)):
             reader.release(path)

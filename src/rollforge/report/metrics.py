@@ -45,7 +45,14 @@ def share(part: int, whole: int) -> float:
 
 
 def _reward(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite reward or margin; None for anything else (an integer past float range included)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def merge_parts(part: Any, other: Any) -> None:
@@ -171,7 +178,7 @@ class DpoPart:
             self.not_preferred += chosen <= rejected
         margin = _reward(row.get("margin"))
         if margin is None and chosen is not None and rejected is not None:
-            margin = chosen - rejected
+            margin = _reward(chosen - rejected)
         if margin is not None:
             self.margins.append(margin)
         self.chosen_tokens.append(tokens[0])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,7 +54,9 @@ Series = tuple[str, np.ndarray, str]  # label, values, colour
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     # No bbox_inches="tight": constrained layout already fits the labels, and a tight box costs another draw.
-    fig.savefig(buf, format="png", dpi=DPI)
+    with warnings.catch_warnings():  # extreme values (a reward of 1e200) squeeze the layout: drawn anyway
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        fig.savefig(buf, format="png", dpi=DPI)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

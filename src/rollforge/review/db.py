@@ -19,7 +19,7 @@ from typing import IO
 import orjson
 
 from rollforge.errors import RollforgeError
-from rollforge.io.atomic import atomic_file
+from rollforge.io.target import open_output
 
 LABELS = ("accept", "reject", "flag")
 APP = "rollforge-review"
@@ -208,7 +208,7 @@ def export_labels(db_path: str | os.PathLike[str], output: str | os.PathLike[str
     labels = list(iter_labels(db_path))  # read fully first: a bad DB must not leave a half-written file
     data = b"".join(orjson.dumps(record.as_json()) + b"\n" for record in labels)
     if isinstance(output, (str, os.PathLike)):
-        with atomic_file(output) as fh:
+        with open_output(str(output)) as fh:  # atomic; or a pipe or device, written through
             fh.write(data)
     else:
         output.write(data)
