@@ -623,7 +623,7 @@ def test_dedup_near_reads_tool_calls_and_reasoning(tmp_path: Path, examples_dir:
 
 
 def test_labels_drop_what_a_reviewer_rejected(tmp_path: Path) -> None:
-    from rollforge.review.db import LabelStore
+    from rollforge.labels import LabelStore
 
     rows = [named(f"t{i}", [answer(f"answer {i}")]) for i in range(5)]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
@@ -697,7 +697,7 @@ def test_balance_by_is_a_seeded_random_choice(tmp_path: Path) -> None:
 
 
 def test_the_order_of_reasons_is_fixed(tmp_path: Path) -> None:
-    from rollforge.review.db import LabelStore
+    from rollforge.labels import LabelStore
 
     db = tmp_path / "r.sqlite"
     LabelStore(db)

@@ -12,9 +12,9 @@ import pytest
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.select import select_dpo
-from rollforge.engine.worker import REASON_CODES
 from rollforge.filters import FilterOptions
 from rollforge.pairs import STRATEGIES, Candidate, pair_group
+from rollforge.reasons import REASON_CODES
 
 NO_TURN = REASON_CODES["no_assistant_turn"]
 

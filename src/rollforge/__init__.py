@@ -1,3 +1,5 @@
 """rollforge: NeMo Gym rollouts in, trainer-ready SFT/DPO datasets out."""
 
-__version__ = "0.1.0"
+from rollforge.version import __version__
+
+__all__ = ["__version__"]

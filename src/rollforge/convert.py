@@ -48,7 +48,7 @@ from typing import Any
 
 import msgspec
 
-from rollforge.reasons import Unconvertible
+from rollforge.rollout import Unconvertible
 from rollforge.schema import EMPTY, NULL, Item, Params, Part, Raw, plain
 from rollforge.thinking import split_think
 from rollforge.tools import chat_tools

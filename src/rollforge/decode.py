@@ -16,9 +16,8 @@ import msgspec
 from rollforge.convert import convert
 from rollforge.head import head_of
 from rollforge.identity import prompt_id, rollout_id
-from rollforge.reasons import Unconvertible
 from rollforge.rewards import reward_of
-from rollforge.rollout import Head, Reject, Rollout
+from rollforge.rollout import Head, Reject, Rollout, Unconvertible
 from rollforge.schema import CORE_FIELDS, line_type, plain
 
 # Top-level fields every Rollout carries in .fields (task type sources and common verifier outputs).

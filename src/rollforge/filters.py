@@ -142,7 +142,7 @@ def _mtime(path: str) -> float:
 @lru_cache(maxsize=2)
 def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
     """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
-    from rollforge.review.db import rejected_ids
+    from rollforge.labels import rejected_ids
 
     return frozenset(rejected_ids(db_path))
 

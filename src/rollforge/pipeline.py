@@ -1,4 +1,5 @@
-"""The Python API behind ``rollforge sft``, ``dpo`` and ``sample``: read once, select, write, account.
+"""The library functions behind ``rollforge inspect``, ``sft``, ``dpo`` and ``sample``: read once, select, write,
+account.
 
 Every function returns its accounting as plain JSON: for ``make_sft``
 ``lines == written + sum(filtered) + sum(rejected)``; ``make_dpo`` adds ``prompts``, ``pairs`` and
@@ -18,7 +19,7 @@ from typing import Any
 
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
-from rollforge.engine.local import Scan
+from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export import dpo as dpo_export
@@ -26,7 +27,10 @@ from rollforge.export import sft as sft_export
 from rollforge.export.sharegpt import dataset_info
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
-from rollforge.io.sources import discover
+from rollforge.io.read import count_lines, iter_records
+from rollforge.io.sources import STDIN, discover
+from rollforge.progress import track
+from rollforge.stats import Inventory
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,24 @@ def make_sample(
         "filtered": {},
         "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
     }
+
+
+def take_inventory(paths: list[str], workers: int | None = None) -> dict[str, Any]:
+    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
+    Files are read on every core; stdin in this process."""
+    discovery = discover(paths)
+    if any(s.path == STDIN for s in discovery.sources):
+        inventory = Inventory()
+        for record in track(iter_records(discovery), "reading"):
+            inventory.add(record)
+    else:  # no outputs: every line is converted, nothing is spilled
+        inventory = scan(discovery, Job(), None, workers).inventory
+    summary = inventory.summary()
+    summary["companions"] = [
+        {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
+        for c in discovery.companions
+    ]
+    return summary
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:

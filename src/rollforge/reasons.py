@@ -44,11 +44,6 @@ FILTER_REASONS: dict[str, str] = {
     "system message mid-conversation, turns that cannot alternate)",
 }
 
-
-class Unconvertible(Exception):
-    """A rollout with no faithful chat form; ``reason`` is one of REJECT_REASONS."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+# A run's index keeps each rollout's filter verdict in one signed byte: 0 for kept, else its reason's code.
+REASON_CODES = {name: i + 1 for i, name in enumerate(FILTER_REASONS)}
+REASON_NAMES = {code: name for name, code in REASON_CODES.items()}

@@ -1,4 +1,5 @@
-"""The two records every input line becomes: a :class:`Rollout` or a :class:`Reject`."""
+"""The two records every input line becomes: a :class:`Rollout` or a :class:`Reject` (:class:`Unconvertible`
+is how conversion says "reject it"), and :class:`Head`, the cheap first look at a line."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ class Reject:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+class Unconvertible(Exception):
+    """A rollout with no faithful chat form; ``reason`` is one of ``rollforge.reasons.REJECT_REASONS``: the line
+    becomes a :class:`Reject`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 class _Fields:

@@ -170,27 +170,3 @@ def reward_stats(rewards: array | list[float]) -> dict[str, Any]:
         "distinct": len(distinct),
         "values": distinct if len(distinct) <= 20 else None,
     }
-
-
-def take_inventory(paths: list[str], workers: int | None = None) -> dict[str, Any]:
-    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
-    Files are read on every core; stdin in this process."""
-    from rollforge.engine.job import Job
-    from rollforge.engine.local import scan
-    from rollforge.io.read import count_lines, iter_records
-    from rollforge.io.sources import STDIN, discover
-    from rollforge.progress import track
-
-    discovery = discover(paths)
-    if any(s.path == STDIN for s in discovery.sources):
-        inventory = Inventory()
-        for record in track(iter_records(discovery), "reading"):
-            inventory.add(record)
-    else:  # no outputs: every line is converted, nothing is spilled
-        inventory = scan(discovery, Job(), None, workers).inventory
-    summary = inventory.summary()
-    summary["companions"] = [
-        {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
-        for c in discovery.companions
-    ]
-    return summary

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from rollforge.reasons import Unconvertible
+from rollforge.rollout import Unconvertible
 
 _cache: dict[bytes, list[dict[str, Any]]] = {}  # every rollout of an environment repeats the same tools
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollforge import __version__
 from rollforge.io.sources import STDIN, Discovery, is_url
+from rollforge.version import __version__
 
 MANIFEST = "manifest.json"
 

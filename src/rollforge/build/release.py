@@ -18,9 +18,8 @@ import msgspec
 from rollforge.build.card import write_card, write_trainer_configs
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
-from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
-from rollforge.engine.job import Job, Output
+from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
@@ -31,7 +30,7 @@ from rollforge.export.sharegpt import dataset_info
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.sources import discover
-from rollforge.parallel import Call, inherited, run_calls, shared
+from rollforge.parallel import Call, run_calls
 from rollforge.pipeline import read_accounting, split_function, write_sample
 from rollforge.progress import status
 
@@ -173,17 +172,15 @@ def _write_datasets(
 ) -> tuple[dict[str, Written], dict[str, Written]]:
     """Every format's files, one task each, on up to ``workers`` cores. The rows are rendered already, but
     copying them is still Python work per row (and a DPO row is assembled from its two sides), so forked
-    processes beat threads: at 100k rollouts on 2 cores, 1.0 s against 1.6 s. They inherit the index and
-    selections (a pickled copy for each task would add about 120 bytes a rollout per process). Results come
-    back in the order of the formats."""
+    processes beat threads. They inherit the index and selections (``common``: a pickled copy for each task
+    would add about 120 bytes a rollout per process). Results come back in the order of the formats."""
     calls: list[Call] = [
         (_write_sft_format, (_paths(tmp, o.format, "sft"), k)) for k, o in enumerate(job.sft)
     ]
     calls += [
         (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, split, k)) for k, o in enumerate(job.dpo)
     ]
-    with shared(release=(result, sft_sel, dpo_sel, split_of)):
-        done = run_calls(calls, workers)
+    done = run_calls(calls, workers, common=(result, sft_sel, dpo_sel, split_of))
     sft_formats, dpo_formats = [o.format for o in job.sft], [o.format for o in job.dpo]
     written = (
         dict(zip(sft_formats, done[: len(sft_formats)], strict=True)),
@@ -196,13 +193,16 @@ def _write_datasets(
     return written
 
 
-def _write_sft_format(paths: dict[str, str], k: int) -> Written:
-    result, sft_sel, _, split_of = inherited("release")
+Selected = tuple[Scan, SftSelection, DpoSelection, Any]  # what every writer reads: scan, selections, split_of
+
+
+def _write_sft_format(selected: Selected, paths: dict[str, str], k: int) -> Written:
+    result, sft_sel, _, split_of = selected
     return write_sft(result, sft_sel, paths, split_of, k)
 
 
-def _write_dpo_format(paths: dict[str, str], fmt: str, split: bool, k: int) -> Written:
-    result, _, dpo_sel, split_of = inherited("release")
+def _write_dpo_format(selected: Selected, paths: dict[str, str], fmt: str, split: bool, k: int) -> Written:
+    result, _, dpo_sel, split_of = selected
     return write_dpo(result, dpo_sel, paths, split_of, fmt, split, k)
 
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rollforge.cli.common import add_command, print_json
+from rollforge.pipeline import take_inventory
 from rollforge.progress import set_quiet
-from rollforge.stats import take_inventory
 
 EXAMPLES = """\
   rollforge inspect rollouts.jsonl

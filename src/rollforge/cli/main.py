@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from rollforge import __version__
 from rollforge.errors import RollforgeError
+from rollforge.version import __version__
 
 # Command modules, in the order `rollforge --help` lists them. Each exposes
 # add_parser(subparsers) which registers its sub-command and sets `func` to a run(args) -> int.

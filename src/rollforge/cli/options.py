@@ -6,7 +6,6 @@ import argparse
 
 from rollforge import progress
 from rollforge.engine.choose import ENGINES, Engine
-from rollforge.engine.job import DEFAULT_STRATA, Stratum
 from rollforge.errors import RollforgeError
 from rollforge.export.messages import REASONING_MODES
 from rollforge.filters import FilterOptions, filter_options
@@ -121,21 +120,3 @@ def apply_run_args(args: argparse.Namespace) -> None:
     progress.set_quiet(args.quiet or args.json)
     if args.workers is not None and args.workers < 1:
         raise RollforgeError("--workers must be at least 1")
-
-
-def parse_strata(text: str | None) -> tuple[Stratum, ...]:
-    """'0.5:10,0.8:20,inf:20' -> rewards below 0.5: 10, [0.5, 0.8): 20, >= 0.8: 20 (upper bound:count)."""
-    if not text:
-        return DEFAULT_STRATA
-    strata, low = [], -float("inf")
-    try:
-        for part in text.split(","):
-            bound, count = part.split(":")
-            high = float(bound)
-            if high <= low:
-                raise ValueError("bounds must increase")
-            strata.append(Stratum(low, high, int(count)))
-            low = high
-    except ValueError as exc:
-        raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
-    return tuple(strata)

@@ -8,7 +8,7 @@ from typing import Any
 
 from rollforge.cli.common import add_command
 from rollforge.errors import RollforgeError
-from rollforge.review.db import export_labels
+from rollforge.labels import export_labels
 from rollforge.review.index import DEFAULT_STRATA
 
 EXAMPLES = """\

@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args, parse_strata
+from rollforge.cli.options import add_run_args, apply_run_args
+from rollforge.engine.job import parse_strata
 from rollforge.pipeline import make_sample
 
 EXAMPLES = """\

@@ -15,8 +15,8 @@ from collections import Counter
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.select import DpoSelection
-from rollforge.engine.worker import REASON_CODES
 from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.reasons import REASON_CODES
 
 # prompt, row, reward, reason code, success, trajectory, key
 RECORD = struct.Struct("<QQdbbQQ")

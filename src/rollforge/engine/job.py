@@ -9,6 +9,7 @@ import msgspec
 import xxhash
 
 from rollforge.decode import LineDecoder
+from rollforge.errors import RollforgeError
 from rollforge.filters import FilterOptions
 from rollforge.rollout import Rollout
 
@@ -31,6 +32,24 @@ class Stratum:
 
 # The tutorial's strata: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8.
 DEFAULT_STRATA = (Stratum(-float("inf"), 0.5, 10), Stratum(0.5, 0.8, 20), Stratum(0.8, float("inf"), 20))
+
+
+def parse_strata(text: str | None) -> tuple[Stratum, ...]:
+    """'0.5:10,0.8:20,inf:20' -> rewards below 0.5: 10, [0.5, 0.8): 20, >= 0.8: 20 (upper bound:count)."""
+    if not text:
+        return DEFAULT_STRATA
+    strata, low = [], -float("inf")
+    try:
+        for part in text.split(","):
+            bound, count = part.split(":")
+            high = float(bound)
+            if high <= low:
+                raise ValueError("bounds must increase")
+            strata.append(Stratum(low, high, int(count)))
+            low = high
+    except ValueError as exc:
+        raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
+    return tuple(strata)
 
 
 @dataclass(frozen=True)

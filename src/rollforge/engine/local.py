@@ -55,7 +55,7 @@ def scan(
     workers exist (a thread started before them would stop them from being forked)."""
     workers = workers or default_workers()
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
-    return _merge(_run(chunks, job, spill_dir, workers, started or (lambda: None)), chunks, job)
+    return merge(_run(chunks, job, spill_dir, workers, started or (lambda: None)), chunks, job)
 
 
 def _context() -> Any:
@@ -88,7 +88,7 @@ def _run(
                 bar.advance(task, size)
 
 
-def _merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
+def merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
     """Fold chunk results, in chunk order, into one Scan; each is let go once folded (flat memory)."""
     out = Scan()
     samples: list[ChunkResult] = []

@@ -20,7 +20,7 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.local import Scan, _merge, chunk_size
+from rollforge.engine.local import Scan, chunk_size, merge
 from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order, prompt_count
 from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import missing_extra
@@ -80,7 +80,7 @@ def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = N
             results.append(result)
             bar.advance(task)
     results.sort(key=lambda r: r.number)
-    return _merge(results, chunks, job)
+    return merge(results, chunks, job)
 
 
 def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.worker import REASON_CODES, REASON_NAMES
 from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.reasons import REASON_CODES, REASON_NAMES
 
 
 @dataclass

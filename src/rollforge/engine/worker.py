@@ -22,7 +22,7 @@ from rollforge.export.sft import Skip, sft_row
 from rollforge.filters import build_checks, certain_failure, first_failure
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
-from rollforge.reasons import FILTER_REASONS
+from rollforge.reasons import REASON_CODES
 from rollforge.rollout import Head, Rollout
 from rollforge.stats import Inventory
 
@@ -32,8 +32,6 @@ def dpo_style(output: Output) -> tuple[str, str]:
     return arguments_mode(output.format), output.reasoning
 
 
-REASON_CODES = {name: i + 1 for i, name in enumerate(FILTER_REASONS)}
-REASON_NAMES = {code: name for name, code in REASON_CODES.items()}
 _encode = msgspec.json.Encoder().encode
 
 
@@ -97,7 +95,10 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     }
     dpo = [by_style[s] for s in styles]
     try:
-        for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
+        drops = (
+            (lambda head: certain_failure(head_checks, head) is not None) if head_checks is not None else None
+        )
+        for record, line in read_chunk_raw(chunk, decoder, reader, drops):
             result.inventory.add(record)
             if isinstance(record, Head):  # dropped on its head: counted, never indexed or converted
                 result.dropped_early[certain_failure(head_checks or [], record)] += 1

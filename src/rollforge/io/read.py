@@ -6,7 +6,7 @@ import os
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +15,6 @@ import zstandard
 
 from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
-from rollforge.filters import certain_failure
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.sources import Discovery, Source, discover, is_url
 from rollforge.rollout import Head, Reject, Rollout
@@ -116,17 +115,21 @@ def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = N
     the chunk with one ``unreadable_file`` reject.
     """
     for record, _ in read_chunk_raw(chunk, decoder, reader):
-        assert not isinstance(record, Head)  # heads only come back when head checks are given
+        assert not isinstance(record, Head)  # heads only come back when ``drops`` is given
         yield record
 
 
 def read_chunk_raw(
-    chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None, head_checks: list | None = None
+    chunk: Chunk,
+    decoder: LineDecoder,
+    reader: LineReader | None = None,
+    drops: Callable[[Head], bool] | None = None,
 ) -> Iterator[tuple[Record | Head, bytes]]:
     """Like :func:`read_chunk`, with each record's raw line.
 
-    With ``head_checks``, each line is first decoded as a :class:`Head`; one that fails a check is yielded
-    as that Head (no conversion); the others are converted from the struct their head was read from.
+    With ``drops``, each line is first decoded as a :class:`Head`; one that ``drops`` (a filter's verdict
+    on the cheap first look) is yielded as that Head (no conversion); the others are converted from the
+    struct their head was read from.
     """
     reader = reader or LineReader(chunk)
     materialized = chunk.source.materialized
@@ -134,11 +137,11 @@ def read_chunk_raw(
     path = chunk.source.path
     try:
         for index, _, line in reader:
-            if head_checks is None:
+            if drops is None:
                 yield decoder.parse(line, path, index + 1, restore), line
                 continue
             head = decoder.parse_head(line, path, index + 1, restore)
-            if not isinstance(head, Head) or certain_failure(head_checks, head) is not None:
+            if not isinstance(head, Head) or drops(head):
                 yield head, line
             else:
                 yield decoder.parse_rest(head, restore), line

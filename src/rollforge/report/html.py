@@ -10,12 +10,12 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from rollforge import __version__
 from rollforge.io.atomic import atomic_file
 from rollforge.report import checks
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.metrics import UNSPLIT, describe
+from rollforge.version import __version__
 
 MAX_TASK_ROWS = 50  # task types listed in the table; the chart and the JSON hold them all
 STAT_COLUMNS = ("count", "min", "p10", "p25", "p50", "p75", "p90", "max", "mean", "std")

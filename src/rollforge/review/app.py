@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rollforge.errors import RollforgeError
-from rollforge.review.db import LABELS, LabelStore
+from rollforge.labels import LABELS, LabelStore
 from rollforge.review.index import Entry, Filter, RolloutIndex
 from rollforge.review.render import full_text, rollout_view
 from rollforge.review.security import Guard, GuardMiddleware
