@@ -423,6 +423,27 @@ def test_reject_reasons(data: bytes, reason: str) -> None:
         assert head.reason == reason
 
 
+def test_the_first_look_rejects_in_the_conversions_words() -> None:
+    """head_of takes its item kinds, roles and reject messages from rollforge.convert: where it rejects a
+    line by itself (before any full parse settles the reason), reason and message are the conversion's."""
+    from rollforge.head import head_of
+
+    decoder = LineDecoder()
+    seen = set()
+    for data, _ in REJECTS:
+        try:
+            obj = decoder._decoder.decode(data)
+        except Exception:  # the schema refuses it: the first look never sees it
+            continue
+        head = head_of(obj, (), data, "f.jsonl", 1)
+        if isinstance(head, Reject):
+            full = parse(data)
+            assert isinstance(full, Reject) and (head.reason, head.message) == (full.reason, full.message)
+            seen.add(head.reason)
+    assert {"unsupported_item", "unknown_role", "orphan_tool_output", "invalid_tool_arguments"} <= seen
+    assert {"no_response", "no_output", "no_prompt"} & seen
+
+
 def test_a_corrupt_gzip_stream_is_an_unreadable_file(tmp_path: Any) -> None:
     good = b"\n".join(line(USER, [answer(f"a{i}")]) for i in range(200)) + b"\n"
     packed = gzip.compress(good)

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from rollforge.convert import convert
+from rollforge.convert import convert, invalid_arguments
 from rollforge.head import head_of
 from rollforge.identity import prompt_id, rollout_id
 from rollforge.rewards import reward_of
@@ -169,9 +169,8 @@ class LineDecoder:
         if problem is not None:
             return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
         if self.arguments == "object" and conv.facts.get("invalid_arguments"):
-            return Reject(
-                file, line_no, "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
-            )
+            error = invalid_arguments()
+            return Reject(file, line_no, error.reason, error.message)
         messages = conv.messages if self.lazy_text else plain(conv.messages)
         return Rollout(
             file=file,
