@@ -22,9 +22,7 @@ from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validatio
 from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export import dpo as dpo_export
-from rollforge.export import sft as sft_export
-from rollforge.export.sharegpt import dataset_info
+from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
 from rollforge.io.read import count_lines, iter_records
@@ -35,15 +33,15 @@ from rollforge.stats import Inventory
 
 @dataclass(frozen=True)
 class SftOptions:
-    format: str = "trl"
-    reasoning: str | None = None  # None: the format's default (see export.sft.DEFAULT_REASONING)
+    format: str = TRL.name
+    reasoning: str | None = None  # None: the format's default (rollforge.export.formats)
     balance_by: str | None = None
     max_per_category: int | None = None
 
 
 @dataclass(frozen=True)
 class DpoOptions:
-    format: str = "trl"
+    format: str = TRL.name
     reasoning: str | None = None
     pairing: str = "best-worst"
     min_margin: float = 0.1
@@ -94,15 +92,14 @@ def make_sft(
 ) -> dict[str, Any]:
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
-    reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
+    fmt = format_named(opts.format)
+    job = Job(filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), balance_by=opts.balance_by,
               seed=seed, statistics=False)  # fmt: skip
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
         selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
-    if opts.format == "sharegpt":
-        _write_dataset_info(output)
+    write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
     return sft_accounting(result, selection.filtered, written)
 
 
@@ -118,9 +115,10 @@ def make_dpo(
 ) -> dict[str, Any]:
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
-    reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed,
-              statistics=False)  # fmt: skip
+    fmt = format_named(opts.format)
+    job = Job(
+        filters=filters or FilterOptions(), dpo=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
+    )
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discover(paths), job, spill)
@@ -128,7 +126,7 @@ def make_dpo(
             result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, spill
         )
         written = write_dpo(
-            result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
+            result, selection, {"all": output}, lambda _: "all", fmt, opts.split_at_divergence
         )
     return dpo_accounting(result, selection, written, job)
 
@@ -212,15 +210,9 @@ def split_function(seed: int, val_fraction: float) -> SplitByPrompt:
     return SplitByPrompt(seed, val_fraction)
 
 
-def _arguments(fmt: str) -> str:
-    # OpenAI format keeps arguments as strings, so a non-object argument is still representable there.
-    return "string" if fmt == "openai" else "object"
-
-
-def _write_dataset_info(output: str) -> None:
-    import orjson
-
-    out = Path(output)
-    info = dataset_info(out.stem, out.name)
-    with atomic_file(out.parent / "dataset_info.json") as fh:
-        fh.write(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+def write_side_files(fmt: Format, files: dict[str, str], folder: Path) -> None:
+    """The files a format's trainer reads beside its rows (LLaMA-Factory's dataset_info.json), written
+    atomically into ``folder``; ``files`` maps dataset names to the file names written there."""
+    for name, data in (fmt.side_files(files) if fmt.side_files else {}).items():
+        with atomic_file(folder / name) as fh:
+            fh.write(data)

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from rollforge.export.formats import NEMO_RL, Format
 from rollforge.io.atomic import atomic_file
 
 SPLITS = ("train", "validation")
@@ -81,16 +82,17 @@ def _usage(name: str) -> list[str]:
 
 
 def write_trainer_configs(
-    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[str], has_dpo: bool
+    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[Format], has_dpo: bool
 ) -> None:
     out = tmp / "trainer-configs"
     rows = {o["path"]: o["rows"] for o in manifest["outputs"]}
     kinds = ("sft", "dpo") if has_dpo else ("sft",)
+    nemo_rl = NEMO_RL in formats
     for kind in kinds:
         _write(out / f"trl_{kind}.yaml", _trl(kind, final, bool(rows.get(f"{kind}/validation.jsonl"))))
-        if "nemo-rl" in formats:
+        if nemo_rl:
             _write(out / f"nemo_rl_{kind}.yaml", _nemo_rl(kind, final))
-    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats))
+    _write(out / "README.md", _configs_readme(final, kinds, nemo_rl))
 
 
 def _trl(kind: str, final: Path, has_validation: bool) -> str:
@@ -131,7 +133,7 @@ def _nemo_rl(kind: str, final: Path) -> str:
     for split, key in (("train", "train"), ("validation", "validation")):
         entry: dict[str, Any] = {
             "dataset_name": name,
-            "data_path": str(final / "nemo-rl" / f"{kind}_{split}.jsonl"),
+            "data_path": str(final / NEMO_RL.name / f"{kind}_{split}.jsonl"),
         }
         if kind == "sft":
             entry |= {"chat_key": "messages", "tool_key": "tools", "use_preserving_dataset": True}

@@ -10,14 +10,18 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rollforge.errors import RollforgeError
+from rollforge.export.formats import NEMO_RL, SFT_FORMATS
 
-SftFormat = Literal["trl", "openai", "nemo-rl", "sharegpt"]
+if TYPE_CHECKING:
+    SftFormat = str
+else:
+    SftFormat = Literal[SFT_FORMATS]  # the declared formats' names (a wrong one gets them in its error)
 
 
 class Recipe(BaseModel):
@@ -32,7 +36,7 @@ class Recipe(BaseModel):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     memory_budget: float | None = Field(None, gt=0, description="MB for DPO grouping state before spilling")
-    extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
+    extra_formats: list[SftFormat] = Field([NEMO_RL.name], description="formats written besides trl")
     # quality filters: what an SFT row, and a DPO chosen side, must pass
     min_reward: float | None = None
     max_reward: float | None = None

@@ -24,17 +24,16 @@ from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.errors import RollforgeError
-from rollforge.export import dpo as dpo_export
-from rollforge.export import sft as sft_export
-from rollforge.export.sharegpt import dataset_info
+from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.sources import discover
 from rollforge.parallel import Call, run_calls
-from rollforge.pipeline import read_accounting, split_function, write_sample
+from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
 from rollforge.progress import status
 
 OWNER = ".rollforge-owner"  # the pid of the build that owns a hidden partial directory
+PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
 SPLITS = ("train", "validation")
 
 
@@ -81,24 +80,18 @@ def build(recipe: Recipe) -> Release:
 
 
 def _job(recipe: Recipe) -> Job:
-    sft = [Output("trl", recipe.reasoning or "field")]
-    sft += [
-        Output(f, recipe.reasoning or sft_export.DEFAULT_REASONING[f])
-        for f in recipe.extra_formats
-        if f != "trl"
-    ]
-    dpo: list[Output] = []
-    if recipe.dpo:
-        dpo = [Output(o.format, recipe.reasoning or dpo_export.DEFAULT_REASONING[o.format]) for o in sft]
-        dpo = [o for o in dpo if o.format in dpo_export.DPO_FORMATS]
+    formats = [PRIMARY, *(f for f in map(format_named, recipe.extra_formats) if f is not PRIMARY)]
+    sft = [Output(f, recipe.reasoning) for f in formats]
+    dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
     return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), balance_by=recipe.balance_by,
                strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
 
 
-def layout(fmt: str, kind: str, split: str) -> str:
-    """trl files are the dataset's configs (sft/, dpo/); other formats live in a folder of their own."""
-    return f"{kind}/{split}.jsonl" if fmt == "trl" else f"{fmt}/{kind}_{split}.jsonl"
+def layout(fmt: Format, kind: str, split: str) -> str:
+    """The primary format's files are the dataset's configs (sft/, dpo/); other formats live in a folder of
+    their own."""
+    return f"{kind}/{split}.jsonl" if fmt is PRIMARY else f"{fmt.name}/{kind}_{split}.jsonl"
 
 
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
@@ -181,15 +174,14 @@ def _write_datasets(
         (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, split, k)) for k, o in enumerate(job.dpo)
     ]
     done = run_calls(calls, workers, common=(result, sft_sel, dpo_sel, split_of))
-    sft_formats, dpo_formats = [o.format for o in job.sft], [o.format for o in job.dpo]
+    sft_formats, dpo_formats = [o.format.name for o in job.sft], [o.format.name for o in job.dpo]
     written = (
         dict(zip(sft_formats, done[: len(sft_formats)], strict=True)),
         dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
     )
-    if "sharegpt" in written[0]:
-        info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
-        with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
-            fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
+    for fmt in (o.format for o in job.sft if o.format is not PRIMARY):  # beside a folder of its own
+        files = {f"sft_{s}": Path(layout(fmt, "sft", s)).name for s in SPLITS}
+        write_side_files(fmt, files, tmp / fmt.name)
     return written
 
 
@@ -201,20 +193,20 @@ def _write_sft_format(selected: Selected, paths: dict[str, str], k: int) -> Writ
     return write_sft(result, sft_sel, paths, split_of, k)
 
 
-def _write_dpo_format(selected: Selected, paths: dict[str, str], fmt: str, split: bool, k: int) -> Written:
+def _write_dpo_format(selected: Selected, paths: dict[str, str], fmt: Format, split: bool, k: int) -> Written:
     result, _, dpo_sel, split_of = selected
     return write_dpo(result, dpo_sel, paths, split_of, fmt, split, k)
 
 
-def _paths(tmp: Path, fmt: str, kind: str) -> dict[str, str]:
+def _paths(tmp: Path, fmt: Format, kind: str) -> dict[str, str]:
     return {split: str(tmp / layout(fmt, kind, split)) for split in SPLITS}
 
 
 def _output_files(tmp: Path, sft: dict[str, Written], dpo: dict[str, Written]) -> list[tuple[Path, int, str]]:
     files = []
     for kind, written in (("sft", sft), ("dpo", dpo)):
-        for fmt, w in written.items():
-            files += [(tmp / layout(fmt, kind, s), w.rows[s], w.sha256[s]) for s in SPLITS]
+        for name, w in written.items():
+            files += [(tmp / layout(format_named(name), kind, s), w.rows[s], w.sha256[s]) for s in SPLITS]
     return files
 
 
@@ -234,12 +226,12 @@ def _accounting(
     result: Scan, sft_sel: SftSelection, sft: dict[str, Written], dpo_sel: DpoSelection, dpo: dict[str, Written],
     job: Job,
 ) -> dict[str, Any]:  # fmt: skip
-    trl_sft = sft["trl"]
+    trl_sft = sft[PRIMARY.name]
     acc: dict[str, Any] = {**read_accounting(result)}
     acc["sft"] = {"written": trl_sft.total, **dict(trl_sft.rows), "filtered": dict(sorted(sft_sel.filtered.items())),
                   "export": dict(trl_sft.notes)}  # fmt: skip
-    if "trl" in dpo:
-        trl_dpo = dpo["trl"]
+    if PRIMARY.name in dpo:
+        trl_dpo = dpo[PRIMARY.name]
         acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
                       **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
                       "filtered": dict(sorted(ineligible(result.index, job).items())),
@@ -248,7 +240,7 @@ def _accounting(
     acc["formats"] = {
         fmt: {"sft": dict(sft[fmt].rows), "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
               "dpo": dict(dpo[fmt].rows) if fmt in dpo else None, "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None}
-        for k, fmt in enumerate(o.format for o in job.sft) if fmt != "trl"
+        for k, fmt in enumerate(o.format.name for o in job.sft) if k > 0
     }  # fmt: skip
     return acc
 

@@ -16,7 +16,7 @@ from rollforge.cli.options import (
     suppress_defaults,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.sft import SFT_FORMATS
+from rollforge.export.formats import SFT_FORMATS
 from rollforge.pairs import STRATEGIES
 
 EXAMPLES = """\
@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--val-fraction", type=float, help="share of prompts held out for validation (default 0.1)"
     )
-    parser.add_argument("--extra-formats", nargs="*", choices=[f for f in SFT_FORMATS if f != "trl"],
+    parser.add_argument("--extra-formats", nargs="*", choices=SFT_FORMATS,
                         help="formats written besides trl (default: nemo-rl)")  # fmt: skip
     add_reasoning_arg(parser)
     parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field")

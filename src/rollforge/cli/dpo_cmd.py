@@ -14,7 +14,7 @@ from rollforge.cli.options import (
     filters_from_args,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.dpo import DPO_FORMATS
+from rollforge.export.formats import DPO_FORMATS, TRL
 from rollforge.pairs import STRATEGIES
 from rollforge.pipeline import DpoOptions, make_dpo
 
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
     parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
     parser.add_argument(
-        "--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)"
+        "--format", choices=DPO_FORMATS, default=TRL.name, help=f"target trainer format (default: {TRL.name})"
     )
     parser.add_argument(
         "--pairing", choices=STRATEGIES, default="best-worst", help="pairing strategy (default: best-worst)"

@@ -7,6 +7,7 @@ import argparse
 from rollforge import progress
 from rollforge.engine.choose import ENGINES, Engine
 from rollforge.errors import RollforgeError
+from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
 from rollforge.filters import FilterOptions, filter_options
 
@@ -107,9 +108,14 @@ def suppress_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
+    defaults = "; ".join(
+        f"{mode} for {'/'.join(f.name for f in FORMATS if f.reasoning == mode)}"
+        for mode in REASONING_MODES
+        if any(f.reasoning == mode for f in FORMATS)
+    )
     parser.add_argument("--reasoning", choices=REASONING_MODES,
                         help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
-                        "(default: field for trl/nemo-rl, think for openai/sharegpt)")  # fmt: skip
+                        f"(default: {defaults})")  # fmt: skip
 
 
 def filters_from_args(args: argparse.Namespace) -> FilterOptions:

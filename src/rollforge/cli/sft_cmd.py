@@ -14,7 +14,7 @@ from rollforge.cli.options import (
     filters_from_args,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.sft import SFT_FORMATS
+from rollforge.export.formats import SFT_FORMATS, TRL
 from rollforge.pipeline import SftOptions, make_sft
 
 EXAMPLES = """\
@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
     parser.add_argument("-o", "--output", required=True, help="output JSONL (written atomically)")
     parser.add_argument(
-        "--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)"
+        "--format", choices=SFT_FORMATS, default=TRL.name, help=f"target trainer format (default: {TRL.name})"
     )
     add_reasoning_arg(parser)
     parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field (dotted path)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -10,6 +11,8 @@ import xxhash
 
 from rollforge.decode import LineDecoder
 from rollforge.errors import RollforgeError
+from rollforge.export.formats import TRL, Format
+from rollforge.export.messages import Styling
 from rollforge.filters import FilterOptions
 from rollforge.rollout import Rollout
 
@@ -54,10 +57,14 @@ def parse_strata(text: str | None) -> tuple[Stratum, ...]:
 
 @dataclass(frozen=True)
 class Output:
-    """A dataset to render: trainer format and where reasoning goes."""
+    """A dataset to render: a trainer format, and where reasoning goes (None: the format's default)."""
 
-    format: str = "trl"
-    reasoning: str = "field"
+    format: Format = TRL
+    reasoning: str | None = None
+
+    @cached_property
+    def styling(self) -> Styling:
+        return self.format.styling(self.reasoning)
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,9 @@ class Job:
 
     @property
     def arguments(self) -> str:
-        """Arguments must be JSON objects unless every output is OpenAI's (which keeps them as strings)."""
-        formats = {o.format for o in (*self.sft, *self.dpo)}
-        return "string" if formats == {"openai"} else "object"
+        """Arguments must be JSON objects unless every output keeps them as strings (OpenAI's format)."""
+        modes = {o.format.arguments for o in (*self.sft, *self.dpo)}
+        return "string" if modes == {"string"} else "object"
 
     @property
     def head_first(self) -> bool:

@@ -16,21 +16,15 @@ from typing import BinaryIO
 import msgspec
 
 from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
-from rollforge.engine.job import Job, Output, full_hash, to_record, trajectory_hash
-from rollforge.export.dpo import arguments_mode, pieces
-from rollforge.export.sft import Skip, sft_row
+from rollforge.engine.job import Job, full_hash, to_record, trajectory_hash
+from rollforge.export.dpo import pieces
+from rollforge.export.sft import Skip
 from rollforge.filters import build_checks, certain_failure, first_failure
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
 from rollforge.reasons import REASON_CODES
 from rollforge.rollout import Head, Rollout
 from rollforge.stats import Inventory
-
-
-def dpo_style(output: Output) -> tuple[str, str]:
-    """What DPO pieces depend on: formats with the same style render identical pieces."""
-    return arguments_mode(output.format), output.reasoning
-
 
 _encode = msgspec.json.Encoder().encode
 
@@ -89,7 +83,7 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     reader = LineReader(chunk)
     sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
     # DPO formats that style alike (trl, nemo-rl) render the same pieces: one spill file serves them all.
-    styles = [dpo_style(o) for o in job.dpo]
+    styles = [o.styling for o in job.dpo]
     by_style = {
         s: _Spill(spill_dir, f"dpo{i}-{number:06d}.jsonl") for i, s in enumerate(dict.fromkeys(styles))
     }
@@ -132,7 +126,7 @@ def _rollout(
             continue
         notes: Counter = Counter()
         try:
-            placement.add(spill.add(_encode(sft_row(record, output.format, output.reasoning, notes))))
+            placement.add(spill.add(_encode(output.format.sft_row(record, output.styling, notes))))
         except Skip as skip:
             placement.add((NO_SPILL, 0))
             if k == 0:
@@ -146,7 +140,7 @@ def _rollout(
             placement.add((NO_SPILL, 0))
             continue
         if row not in spill.rendered:  # the first format of this style writes; the others point at it
-            spill.rendered = {row: spill.add(_encode(pieces(record, output.format, output.reasoning)))}
+            spill.rendered = {row: spill.add(_encode(pieces(record, output.styling)))}
         placement.add(spill.rendered[row])
     _index(result.index, job, r, reason, result.number)
 

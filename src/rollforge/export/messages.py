@@ -8,6 +8,7 @@ and never mutate their input.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,6 +16,18 @@ import msgspec
 from rollforge.schema import Raw, text
 
 REASONING_MODES = ("field", "think", "drop")  # reasoning_content | inline <think> tags | dropped
+ARGUMENT_MODES = ("object", "string")  # tool-call arguments parsed into an object | kept as JSON text
+
+
+@dataclass(frozen=True)
+class Styling:
+    """How an output renders assistant messages: where reasoning goes, how arguments are typed."""
+
+    reasoning: str = "field"
+    arguments: str = "object"
+
+    def apply(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return style(messages, self.reasoning, self.arguments)
 
 
 def style(
