@@ -44,7 +44,7 @@ def write_recipe(tmp_path: Path, text: str) -> Path:
         ("output: out\n", "rollforge.yaml: 'inputs' is required (set it: rollouts files, directories or globs)"),
         ("inputs: [x]\n", "rollforge.yaml: 'output' is required (set it: the releases directory; each build adds a version under it)"),
         ("inputs: [missing/]\noutput: out\n", "rollforge.yaml: 'inputs': input '{tmp}/missing' does not exist: fix the path or remove it (got ['{tmp}/missing'])"),
-        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs a tokenizer: set `tokenizer:` (put it before max_tokens) or drop max_tokens (got 10)"),
+        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs `tokenizer:` too: set it or drop max_tokens (got 10)"),
         ("- just\n- a list\n", "rollforge.yaml: a recipe is a mapping of keys to values, got a list"),
         ("inputs: [x\n", "is not valid YAML"),
     ],

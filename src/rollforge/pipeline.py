@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,6 @@ from rollforge.stats import Inventory
 class SftOptions:
     format: str = TRL.name
     reasoning: str | None = None  # None: the format's default (rollforge.export.formats)
-    balance_by: str | None = None
-    max_per_category: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,12 @@ def make_sft(
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
     fmt = format_named(opts.format)
-    job = Job(filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), balance_by=opts.balance_by,
-              seed=seed, statistics=False)  # fmt: skip
+    job = Job(
+        filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
+    )
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
-        selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
+        selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
     write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
     return sft_accounting(result, selection.filtered, written)
@@ -140,7 +139,7 @@ def dpo_accounting(result: Scan, selection: DpoSelection, written: Written, job:
         "written": written.total,
         "splits": dict(written.rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
-        "filtered": dict(sorted(ineligible(result.index, job).items())),
+        "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
         "skipped": dict(written.skipped),
         "export": dict(written.notes),
     }
@@ -156,9 +155,7 @@ def make_sample(
     engine: Engine | None = None,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
-    job = Job(
-        strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False), statistics=False
-    )
+    job = Job(strata=strata, seed=seed, filters=FilterOptions(drop_truncated=False), statistics=False)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discover(paths), job, spill)
     write_sample(result.sample, output)

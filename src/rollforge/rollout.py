@@ -4,7 +4,7 @@ is how conversion says "reject it"), and :class:`Head`, the cheap first look at 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from msgspec import UNSET as _UNSET
 
@@ -30,6 +30,29 @@ class Unconvertible(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class Look(Protocol):
+    """What a filter may read of a rollout on the cheap first look: a :class:`Head`, or a whole
+    :class:`Rollout`. ``turns`` is exact on a Rollout; a Head's is the low end of a range."""
+
+    @property
+    def reward(self) -> float: ...
+    @property
+    def rollout_id(self) -> str: ...
+    @property
+    def fields(self) -> dict[str, Any]: ...
+    @property
+    def n_items(self) -> int: ...
+    @property
+    def turns(self) -> int: ...
+    @property
+    def uses_tools(self) -> bool: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def task_type(self) -> str: ...
+    def field(self, dotted: str) -> Any: ...
 
 
 class _Fields:
@@ -108,27 +131,24 @@ class Rollout(_Fields):
         return self.messages[self.prompt_len :]
 
     @property
-    def turns_at_least(self) -> int:
-        return self.assistant_turns
-
-    @property
-    def turns_at_most(self) -> int:
+    def turns(self) -> int:
         return self.assistant_turns
 
 
 class Head(_Fields):
     """A rollout line decoded without its text: enough to drop it on reward, length or fields before paying
-    for conversion. Turn counts are bounds: a turn of reasoning alone may or may not hold text. Fields and
-    the rollout id are worked out only if a filter asks for them."""
+    for conversion. The turn count is a range, ``turns`` to ``turns_at_most``: a turn of reasoning alone may
+    or may not hold text (a filter reading it is judged at both ends: ``rollforge.filters``). Fields and the
+    rollout id are worked out only if a filter asks for them."""
 
     __slots__ = ("_fields", "_names", "decoded", "file", "line", "n_items", "raw_line", "reward", "truncated",
-                 "turns_at_least", "turns_at_most", "uses_tools")  # fmt: skip
+                 "turns", "turns_at_most", "uses_tools")  # fmt: skip
 
     def __init__(self, file: str, line: int, raw: bytes, obj: Any, names: tuple[str, ...], reward: float,
                  n_items: int, truncated: bool, uses_tools: bool, turns: tuple[int, int]) -> None:  # fmt: skip
         self.file, self.line, self.raw_line, self.decoded, self._names = file, line, raw, obj, names
         self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
-        self.turns_at_least, self.turns_at_most = turns
+        self.turns, self.turns_at_most = turns
         self._fields: dict[str, Any] | None = None
 
     @property

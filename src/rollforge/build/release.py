@@ -84,8 +84,8 @@ def _job(recipe: Recipe) -> Job:
     sft = [Output(f, recipe.reasoning) for f in formats]
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
-    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), balance_by=recipe.balance_by,
-               strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
+    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), strata=parse_strata(recipe.strata),
+               seed=recipe.seed)  # fmt: skip
 
 
 def layout(fmt: Format, kind: str, split: str) -> str:
@@ -116,7 +116,7 @@ def _datasets_and_manifest(
     result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
-        sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
+        sft_sel = select_sft(result.index, job, result.filtered)
         dpo_sel = DpoSelection()
         if job.dpo:
             dpo_sel = engine.select_dpo(
@@ -234,7 +234,7 @@ def _accounting(
         trl_dpo = dpo[PRIMARY.name]
         acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
                       **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
-                      "filtered": dict(sorted(ineligible(result.index, job).items())),
+                      "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
                       "skipped": dict(trl_dpo.skipped)}  # fmt: skip
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
@@ -254,8 +254,9 @@ def _inventory(result: Scan) -> dict[str, Any]:
 def _report(tmp: Path, final: Path, recipe: Recipe) -> None:
     from rollforge.report import report_paths, write_report
 
+    filters = filter_options(recipe.model_dump())  # the report counts tokens as --max-tokens did
     data = report_paths(
-        [str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens, workers=recipe.workers
+        [str(tmp)], tokenizer=filters.tokenizer, max_tokens=filters.max_tokens, workers=recipe.workers
     )
     data.sources = [str(final)]  # the page names the release, not the hidden directory it is built in
     write_report(data, tmp / "report.html", recipe.workers)

@@ -51,8 +51,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--extra-formats", nargs="*", choices=SFT_FORMATS,
                         help="formats written besides trl (default: nemo-rl)")  # fmt: skip
     add_reasoning_arg(parser)
-    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field")
-    parser.add_argument("--max-per-category", type=int, help="rows kept per --balance-by category")
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
     parser.add_argument("--pairing", choices=STRATEGIES, help="DPO pairing strategy (default: best-worst)")
     parser.add_argument(

@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--split-at-divergence", action="store_true",
                         help="move the messages both sides share into the prompt")  # fmt: skip
     add_reasoning_arg(parser)
-    add_filter_args(parser)
+    add_filter_args(parser, chosen_side=True)
     add_run_args(parser)
     parser.set_defaults(func=run)
 

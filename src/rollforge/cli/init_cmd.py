@@ -6,7 +6,6 @@ import argparse
 import os
 from typing import Any
 
-from rollforge.build.starter import STARTER
 from rollforge.cli.common import add_command
 from rollforge.errors import RollforgeError
 
@@ -29,7 +28,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if os.path.exists(args.path) and not args.force:
         raise RollforgeError(f"{args.path} already exists", hint="pass --force to overwrite it")
+    from rollforge.build.starter import starter  # the recipe's pydantic model: imported only here
+
     with open(args.path, "w") as fh:
-        fh.write(STARTER)
+        fh.write(starter())
     print(f"wrote {args.path}; edit `inputs:` and run: rollforge build {args.path}")
     return 0

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rollforge import progress
 from rollforge.engine.choose import ENGINES, Engine
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import FilterOptions, filter_options
+from rollforge.filters import CHOSEN_OPTIONS, FilterOptions, filter_options
+from rollforge.filters import OPTIONS as FILTER_OPTIONS
+from rollforge.options import Option
 
 
 def add_run_args(parser: argparse.ArgumentParser) -> None:
@@ -48,56 +51,21 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
     )
 
 
-def add_filter_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("quality filters (each drop is counted under its reason)")
-    g.add_argument("--min-reward", type=float, help="drop rollouts with reward below this")
-    g.add_argument("--max-reward", type=float, help="drop rollouts with reward above this")
-    g.add_argument(
-        "--success-threshold",
-        type=float,
-        default=1.0,
-        help="success means reward >= this (default: 1.0); real rollouts have no `success` field",
-    )
-    g.add_argument(
-        "--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)"
-    )
-    g.add_argument(
-        "--success-only",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="keep successful rollouts only",
-    )
-    g.add_argument(
-        "--min-task-success-rate",
-        type=float,
-        metavar="R",
-        help="keep rollouts of prompts whose success rate over their rollouts is >= R",
-    )
-    g.add_argument("--min-items", type=int, help="min items in response.output (the tutorial's 'turns')")
-    g.add_argument("--max-items", type=int, help="max items in response.output")
-    g.add_argument("--min-turns", type=int, help="min assistant turns")
-    g.add_argument("--max-turns", type=int, help="max assistant turns")
-    g.add_argument("--require-tool-use", action="store_true", help="keep rollouts that call a tool")
-    g.add_argument(
-        "--drop-truncated",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="drop rollouts cut off by max_output_tokens (default: drop)",
-    )
-    g.add_argument(
-        "--max-tokens", type=int, help="max tokens of the rendered chat template (needs --tokenizer)"
-    )
-    g.add_argument("--tokenizer", metavar="PATH_OR_ID", help="tokenizer for --max-tokens")
-    g.add_argument(
-        "--where",
-        metavar="EXPR",
-        help="keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and reward >= 0.7'",
-    )
-    g.add_argument(
-        "--dedup", choices=("exact", "near"), help="drop duplicates (near: MinHash on assistant text)"
-    )
-    g.add_argument("--near-threshold", type=float, default=0.9, help="Jaccard threshold for --dedup near")
-    g.add_argument("--labels", metavar="REVIEW_DB", help="drop rollouts a reviewer rejected (rollforge review)")  # fmt: skip
+def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) -> None:
+    """Every quality filter's flags, from the declarations (``rollforge.filters``); with ``chosen_side``
+    (dpo), only those that can bar a chosen side."""
+    group = parser.add_argument_group("quality filters (each drop is counted under its reason)")
+    for option in CHOSEN_OPTIONS if chosen_side else FILTER_OPTIONS:
+        add_option(group, option)
+
+
+def add_option(group: Any, option: Option[Any]) -> None:
+    if option.type is bool:
+        group.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default),
+                           help=option.help)  # fmt: skip
+        return
+    group.add_argument(option.flag, type=option.type, default=option.default, metavar=option.metavar,
+                       choices=option.choices or None, help=option.help)  # fmt: skip
 
 
 def suppress_defaults(parser: argparse.ArgumentParser) -> None:

@@ -44,10 +44,6 @@ def add_parser(sub: Any) -> None:
         "--format", choices=SFT_FORMATS, default=TRL.name, help=f"target trainer format (default: {TRL.name})"
     )
     add_reasoning_arg(parser)
-    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field (dotted path)")
-    parser.add_argument(
-        "--max-per-category", type=int, help="rows kept per --balance-by category (seeded choice)"
-    )
     add_filter_args(parser)
     add_run_args(parser)
     parser.set_defaults(func=run)
@@ -55,7 +51,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
+    options = SftOptions(args.format, args.reasoning)
     acc = make_sft(
         args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
     )

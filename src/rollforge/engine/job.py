@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import msgspec
 import xxhash
 
 from rollforge.decode import LineDecoder
@@ -72,7 +71,6 @@ class Job:
     filters: FilterOptions = field(default_factory=FilterOptions)
     sft: tuple[Output, ...] = ()  # render an SFT row per format for each rollout that passes the filters
     dpo: tuple[Output, ...] = ()  # render DPO pieces per format for each rollout with an assistant turn
-    balance_by: str | None = None
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
     statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only
@@ -87,13 +85,10 @@ class Job:
     def head_first(self) -> bool:
         """Rollouts dropped by cheap filters need no conversion when nothing else needs their prompt."""
         only_sft = bool(self.sft) and not self.dpo and not self.strata
-        return only_sft and self.filters.min_task_success_rate is None
+        return only_sft and not self.filters.judged_per_prompt
 
     def decoder(self) -> LineDecoder:
-        extra = set(self.filters.fields)
-        if self.balance_by:
-            extra.add(self.balance_by.split(".")[0])
-        return LineDecoder(extra_fields=sorted(extra), arguments=self.arguments, lazy_text=True)
+        return LineDecoder(extra_fields=self.filters.fields, arguments=self.arguments, lazy_text=True)
 
     def key(self, rollout_id: str) -> int:
         """A seeded pseudo-random number per rollout: random choices that do not depend on input order."""
@@ -111,15 +106,6 @@ def to_record(rollout: Rollout) -> dict[str, Any]:
         "rollout_id": rollout.rollout_id,
         "task_type": rollout.task_type,
     }
-
-
-def trajectory_hash(rollout: Rollout) -> int:
-    return xxhash.xxh3_64_intdigest(msgspec.json.encode(rollout.completion))
-
-
-def full_hash(rollout: Rollout) -> int:
-    """Prompt + tools + trajectory: equal for exact duplicates only."""
-    return xxhash.xxh3_64_intdigest(msgspec.json.encode([rollout.messages, rollout.tools]))
 
 
 def validation_split(seed: int, prompt_id: str, fraction: float) -> bool:

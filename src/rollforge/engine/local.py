@@ -34,7 +34,7 @@ class Scan:
     dpo_paths: list[list[str]] = field(default_factory=list)  # per DPO format: spill file by chunk number
     skipped: list[Counter] = field(default_factory=list)  # per SFT format: rows a later format could not hold
     sample: list[tuple] = field(default_factory=list)
-    dropped_early: Counter = field(default_factory=Counter)  # filter reason -> rollouts dropped unconverted
+    filtered: Counter = field(default_factory=Counter)  # reason -> rollouts a per-rollout filter dropped
     lines_by_file: Counter = field(default_factory=Counter)  # non-blank lines read per input file
 
 
@@ -103,7 +103,7 @@ def merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan
         out.inventory.merge(result.inventory)
         out.lines_by_file[chunk.source.path] += result.inventory.lines
         out.index.extend(result.index)
-        out.dropped_early.update(result.dropped_early)
+        out.filtered.update(result.filtered)
         _append_paths(out.sft_paths, result.sft_paths)
         _append_paths(out.dpo_paths, result.dpo_paths)
         _append_counts(out.skipped, result.skipped)
