@@ -59,7 +59,7 @@ class OptionValues:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise TypeError(f"{type(self).__name__} has no option {unknown[0]!r}")
-        filled = {o.name: values.get(o.name, o.default) for o in self.OPTIONS}
+        filled = {o.name: o.default if values.get(o.name) is None else values[o.name] for o in self.OPTIONS}
         for option in self.OPTIONS:
             value = filled[option.name]
             if not option.is_set(value):

@@ -27,6 +27,7 @@ from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
 from rollforge.io.read import count_lines, iter_records
 from rollforge.io.sources import STDIN, discover
+from rollforge.pairs import Pairing
 from rollforge.progress import track
 from rollforge.stats import Inventory
 
@@ -115,17 +116,15 @@ def make_dpo(
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     fmt = format_named(opts.format)
-    job = Job(
-        filters=filters or FilterOptions(), dpo=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
-    )
+    pairing = Pairing(opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence)
+    job = Job(filters=filters or FilterOptions(), dpo=(Output(fmt, opts.reasoning),), pairing=pairing, seed=seed,
+              statistics=False)  # fmt: skip
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discover(paths), job, spill)
-        selection = engine.select_dpo(
-            result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, spill
-        )
+        selection = engine.select_dpo(result.index, job, spill)
         written = write_dpo(
-            result, selection, {"all": output}, lambda _: "all", fmt, opts.split_at_divergence
+            result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
     return dpo_accounting(result, selection, written, job)
 

@@ -28,6 +28,7 @@ from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.sources import discover
+from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
 from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
 from rollforge.progress import status
@@ -84,8 +85,11 @@ def _job(recipe: Recipe) -> Job:
     sft = [Output(f, recipe.reasoning) for f in formats]
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
-    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), strata=parse_strata(recipe.strata),
-               seed=recipe.seed)  # fmt: skip
+    pairing = Pairing(
+        recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, recipe.split_at_divergence
+    )
+    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), pairing=pairing,
+               strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
 
 
 def layout(fmt: Format, kind: str, split: str) -> str:
@@ -119,12 +123,8 @@ def _datasets_and_manifest(
         sft_sel = select_sft(result.index, job, result.filtered)
         dpo_sel = DpoSelection()
         if job.dpo:
-            dpo_sel = engine.select_dpo(
-                result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, str(spill)
-            )
-        sft, dpo = _write_datasets(
-            result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence, recipe.workers
-        )
+            dpo_sel = engine.select_dpo(result.index, job, str(spill))
+        sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.workers)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
@@ -160,7 +160,6 @@ def _write_datasets(
     job: Job,
     tmp: Path,
     split_of: Any,
-    split: bool,
     workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
     """Every format's files, one task each, on up to ``workers`` cores. The rows are rendered already, but
@@ -171,7 +170,8 @@ def _write_datasets(
         (_write_sft_format, (_paths(tmp, o.format, "sft"), k)) for k, o in enumerate(job.sft)
     ]
     calls += [
-        (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, split, k)) for k, o in enumerate(job.dpo)
+        (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, job.pairing.split_at_divergence, k))
+        for k, o in enumerate(job.dpo)
     ]
     done = run_calls(calls, workers, common=(result, sft_sel, dpo_sel, split_of))
     sft_formats, dpo_formats = [o.format.name for o in job.sft], [o.format.name for o in job.dpo]

@@ -8,10 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-from rollforge import progress
+from rollforge import api, progress
 from rollforge.cli.common import add_command, print_json
 from rollforge.errors import RollforgeError
-from rollforge.success import Success
 
 EXAMPLES = """\
   rollforge compare before.jsonl after.jsonl
@@ -66,23 +65,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.compare import (  # here, not at the top: `rollforge --help` stays fast
-        CompareOptions,
-        compare,
-        render,
-        write_html,
-    )
+    from rollforge.compare import render, write_html  # here, not at the top: `rollforge --help` stays fast
 
     progress.set_quiet(args.quiet or args.json)
-    options = CompareOptions(
-        success=Success(threshold=args.success_threshold, field=args.success_field),
-        ks=args.k,
-        by=args.by,
-        n_boot=args.bootstrap,
-        n_perm=args.permutations,
-        seed=args.seed,
-    )
-    result = compare([args.baseline], [args.candidate], options)
+    result = api.compare(args.baseline, args.candidate, success_threshold=args.success_threshold,
+                         success_field=args.success_field, by=args.by, k=args.k, bootstrap=args.bootstrap,
+                         permutations=args.permutations, seed=args.seed)  # fmt: skip
     if not result["baseline"]["rollouts"] and not result["candidate"]["rollouts"]:
         raise RollforgeError(
             "neither side holds a usable rollout", hint="check the paths with rollforge inspect"

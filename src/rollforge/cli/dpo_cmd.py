@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    filters_from_args,
+    engine_args,
+    filter_args,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import DPO_FORMATS, TRL
 from rollforge.pairs import STRATEGIES
-from rollforge.pipeline import DpoOptions, make_dpo
 
 EXAMPLES = """\
   rollforge dpo rollouts.jsonl -o dpo.jsonl
@@ -52,23 +53,16 @@ def add_parser(sub: Any) -> None:
                         help="move the messages both sides share into the prompt")  # fmt: skip
     add_reasoning_arg(parser)
     add_filter_args(parser, chosen_side=True)
-    add_run_args(parser)
+    add_run_args(parser, pairs=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    options = DpoOptions(
-        args.format,
-        args.reasoning,
-        args.pairing,
-        args.min_margin,
-        args.max_pairs_per_prompt,
-        args.split_at_divergence,
-    )
-    acc = make_dpo(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
-    )
+    acc = api.dpo(args.paths, args.output, format=args.format, reasoning=args.reasoning, pairing=args.pairing,
+                  min_margin=args.min_margin, max_pairs_per_prompt=args.max_pairs_per_prompt,
+                  split_at_divergence=args.split_at_divergence, seed=args.seed, **engine_args(args),
+                  **filter_args(args))  # fmt: skip
     if args.json:
         print_json(acc)
     else:

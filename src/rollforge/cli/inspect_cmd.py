@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
-from rollforge.pipeline import take_inventory
 from rollforge.progress import set_quiet
 
 EXAMPLES = """\
@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     set_quiet(args.quiet or args.json)
-    summary = take_inventory(args.paths, args.workers)
+    summary = api.inspect(args.paths, workers=args.workers)
     if args.json:
         print_json(summary)
     else:

@@ -6,16 +6,17 @@ import argparse
 from typing import Any
 
 from rollforge import progress
-from rollforge.engine.choose import ENGINES, Engine
+from rollforge.engine.choose import ENGINES
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import CHOSEN_OPTIONS, FilterOptions, filter_options
+from rollforge.filters import CHOSEN_OPTIONS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.options import Option
 
 
-def add_run_args(parser: argparse.ArgumentParser) -> None:
+def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
+    """--workers, --seed, --json, --quiet, --engine, --ray-address, and with ``pairs`` --memory-budget."""
     group = parser.add_argument_group("run")
     group.add_argument("--workers", type=int, default=None, help="processes to use (default: all cores)")
     group.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
@@ -29,12 +30,10 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         default="local",
         help="local: all cores of this machine; ray: Ray Data on a cluster (extra: rollforge[ray])",
     )
-    group.add_argument(
-        "--memory-budget",
-        type=float,
-        metavar="MB",
-        help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
-    )
+    if pairs:
+        group.add_argument("--memory-budget", type=float, metavar="MB",
+                           help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no "
+                           "limit)")  # fmt: skip
     group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
@@ -42,13 +41,10 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def engine_from_args(args: argparse.Namespace) -> Engine:
-    return Engine(
-        getattr(args, "engine", "local"),
-        getattr(args, "workers", None),
-        getattr(args, "ray_address", None),
-        getattr(args, "memory_budget", None),
-    )
+def engine_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The run flags a command gave, as the API's keywords (``--memory-budget`` only where pairs are made)."""
+    names = ("workers", "engine", "ray_address", "memory_budget")
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
 def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) -> None:
@@ -86,8 +82,9 @@ def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
                         f"(default: {defaults})")  # fmt: skip
 
 
-def filters_from_args(args: argparse.Namespace) -> FilterOptions:
-    return filter_options(vars(args))
+def filter_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter flags a command has, by option name (the API's keywords)."""
+    return {o.name: getattr(args, o.name) for o in FILTER_OPTIONS if hasattr(args, o.name)}
 
 
 def apply_run_args(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
 
 EXAMPLES = """\
@@ -57,14 +58,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.report import (  # here, not at the top: `rollforge --help` stays fast
-        render_terminal,
-        report_paths,
-        write_report,
-    )
+    from rollforge.report import render_terminal  # here, not at the top: `rollforge --help` stays fast
 
-    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None)
-    write_report(data, args.output, workers=None)
+    data = api.report(args.paths, args.output, tokenizer=args.tokenizer, max_tokens=args.max_tokens)
     if args.json:
         print_json({"output": args.output, **data.summary()})
     else:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args
-from rollforge.engine.job import parse_strata
-from rollforge.pipeline import make_sample
+from rollforge.cli.options import add_run_args, apply_run_args, engine_args
 
 EXAMPLES = """\
   rollforge sample rollouts.jsonl -o review.jsonl                 # 10 below 0.5, 20 in [0.5, 0.8), 20 >= 0.8
@@ -36,9 +35,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = make_sample(
-        args.paths, args.output, parse_strata(args.strata), seed=args.seed, workers=args.workers
-    )
+    acc = api.sample(args.paths, args.output, strata=args.strata, seed=args.seed, **engine_args(args))
     if args.json:
         print_json(acc)
         return 0

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    filters_from_args,
+    engine_args,
+    filter_args,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import SFT_FORMATS, TRL
-from rollforge.pipeline import SftOptions, make_sft
 
 EXAMPLES = """\
   rollforge sft rollouts.jsonl -o sft.jsonl --success-only
@@ -51,10 +52,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    options = SftOptions(args.format, args.reasoning)
-    acc = make_sft(
-        args.paths, args.output, filters_from_args(args), options, seed=args.seed, workers=args.workers
-    )
+    acc = api.sft(args.paths, args.output, format=args.format, reasoning=args.reasoning, seed=args.seed,
+                  **engine_args(args), **filter_args(args))  # fmt: skip
     if args.json:
         print_json(acc)
     else:

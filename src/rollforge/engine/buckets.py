@@ -16,7 +16,7 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.select import DpoSelection, eligible_rows
-from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.pairs import Candidate, Pair, Pairing
 from rollforge.reasons import REASON_CODES
 
 # prompt, row, reward, reason code, eligible (may be chosen), trajectory, key
@@ -28,17 +28,14 @@ def needs_buckets(index: RowIndex, budget_mb: float | None) -> bool:
     return budget_mb is not None and len(index) * CANDIDATE_BYTES > budget_mb * 2**20
 
 
-def select_dpo_bucketed(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None, budget_mb: float,
-    spill_dir: str,
-) -> DpoSelection:  # fmt: skip
+def select_dpo_bucketed(index: RowIndex, job: Job, budget_mb: float, spill_dir: str) -> DpoSelection:
     buckets = max(2, math.ceil(len(index) * CANDIDATE_BYTES / (budget_mb * 2**20)) * 2)
     paths = [os.path.join(spill_dir, f"dpo-bucket-{b:04d}.bin") for b in range(buckets)]
     _spill_candidates(index, eligible_rows(index, job), paths)
     result = DpoSelection(prompts=0)
     ordered: list[tuple[int, int, Pair]] = []  # (first row of the prompt, position, pair)
     for path in paths:
-        for first, pairs, reason in _pair_bucket(path, strategy, min_margin, max_pairs):
+        for first, pairs, reason in _pair_bucket(path, job.pairing):
             result.prompts += 1
             if reason:
                 result.unpaired[reason] += 1
@@ -64,9 +61,7 @@ def _spill_candidates(index: RowIndex, eligible: Any, paths: list[str]) -> None:
             fh.close()
 
 
-def _pair_bucket(
-    path: str, strategy: str, min_margin: float, max_pairs: int | None
-) -> list[tuple[int, list[Pair], str | None]]:
+def _pair_bucket(path: str, pairing: Pairing) -> list[tuple[int, list[Pair], str | None]]:
     with open(path, "rb") as fh:
         data = fh.read()
     groups: dict[int, list[tuple[int, float, int, int, int, int]]] = {}
@@ -81,6 +76,6 @@ def _pair_bucket(
         if not cands:
             out.append((members[0][0], [], "no_assistant_turn"))
             continue
-        pairs, why = pair_group(cands, strategy, min_margin, max_pairs)
+        pairs, why = pairing.pair(cands)
         out.append((cands[0].row, pairs, why))
     return out

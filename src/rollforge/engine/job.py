@@ -13,6 +13,7 @@ from rollforge.errors import RollforgeError
 from rollforge.export.formats import TRL, Format
 from rollforge.export.messages import Styling
 from rollforge.filters import FilterOptions
+from rollforge.pairs import Pairing
 from rollforge.rollout import Rollout
 
 
@@ -71,6 +72,7 @@ class Job:
     filters: FilterOptions = field(default_factory=FilterOptions)
     sft: tuple[Output, ...] = ()  # render an SFT row per format for each rollout that passes the filters
     dpo: tuple[Output, ...] = ()  # render DPO pieces per format for each rollout with an assistant turn
+    pairing: Pairing = field(default_factory=Pairing)  # how DPO outputs pair
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
     statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only

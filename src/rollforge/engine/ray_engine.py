@@ -26,7 +26,7 @@ from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import Discovery
-from rollforge.pairs import Candidate, pair_group
+from rollforge.pairs import Candidate, Pairing
 from rollforge.progress import progress_bar
 
 
@@ -93,21 +93,19 @@ def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
     result.in_memory = {}
 
 
-def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any:
+def _pair_groups(pairing: Pairing) -> Any:
     def pair(group: dict[str, Any]) -> dict[str, Any]:
         cands = [Candidate(int(r), float(w), bool(e), int(t), int(k)) for r, w, e, t, k in
                  zip(group["row"], group["reward"], group["eligible"], group["trajectory"], group["key"], strict=True)]  # fmt: skip
         cands.sort(key=lambda c: c.row)  # the local engine sees each group in input order
-        pairs, reason = pair_group(cands, strategy, min_margin, max_pairs)
+        pairs, reason = pairing.pair(cands)
         return {"chosen": [c.row for c, _ in pairs] or [-1], "rejected": [r.row for _, r in pairs] or [-1],
                 "reason": [reason or ""] * max(1, len(pairs))}  # fmt: skip
 
     return pair
 
 
-def select_dpo(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
-) -> DpoSelection:
+def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
     """DPO pairs via Ray Data's groupby on prompt_id; same pairs, in the same order, as the local engine."""
     import numpy as np
     import pyarrow
@@ -121,7 +119,7 @@ def select_dpo(
         grouped = (
             ray.data.from_arrow(pyarrow.table(columns))
             .groupby("prompt")
-            .map_groups(_pair_groups(strategy, min_margin, max_pairs), batch_format="numpy")
+            .map_groups(_pair_groups(job.pairing), batch_format="numpy")
         )
         for batch in grouped.iter_batches(batch_format="numpy"):
             for chosen, rejected, reason in zip(

@@ -12,7 +12,7 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.filtering import KEPT, PROMPT, Filtering
-from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.pairs import Candidate, Pair
 from rollforge.reasons import REASON_CODES
 
 
@@ -149,15 +149,13 @@ def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> Pai
     return out
 
 
-def select_dpo(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
-) -> DpoSelection:
+def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
     """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
     result = DpoSelection(prompts=prompt_count(index))
     groups = 0
     for group in grouped_candidates(index, job):
         groups += 1
-        pairs, reason = pair_group(group, strategy, min_margin, max_pairs)
+        pairs, reason = job.pairing.pair(group)
         result.pairs.extend(pairs)
         if reason:
             result.unpaired[reason] += 1
