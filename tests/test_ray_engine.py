@@ -52,7 +52,9 @@ def test_ray_reads_fsspec_urls(ray_local, examples_dir: Path, tmp_path: Path) ->
     assert release.manifest["inputs"][0]["path"].startswith("file://")
 
 
-def test_the_commands_run_on_ray_when_asked(ray_local, examples_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_the_commands_run_on_ray_when_asked(
+    ray_local, examples_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     """`rollforge sft|dpo|sample --engine ray` read on Ray (not, as they once did, silently on the local
     engine) and write the local engine's rows, byte for byte."""
     from rollforge.cli.main import main

@@ -59,8 +59,14 @@ def sft(
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import SftOptions, make_sft
 
-    return make_sft(_paths(paths), os.fspath(output), FilterOptions(**filters), SftOptions(format, reasoning),
-                    seed=seed, engine=_engine(engine, workers, ray_address))  # fmt: skip
+    return make_sft(
+        _paths(paths),
+        os.fspath(output),
+        FilterOptions(**filters),
+        SftOptions(format, reasoning),
+        seed=seed,
+        engine=_engine(engine, workers, ray_address),
+    )
 
 
 def dpo(
@@ -87,8 +93,14 @@ def dpo(
     from rollforge.pipeline import DpoOptions, make_dpo
 
     options = DpoOptions(format, reasoning, pairing, min_margin, max_pairs_per_prompt, split_at_divergence)
-    return make_dpo(_paths(paths), os.fspath(output), FilterOptions(**filters), options, seed=seed,
-                    engine=_engine(engine, workers, ray_address, memory_budget))  # fmt: skip
+    return make_dpo(
+        _paths(paths),
+        os.fspath(output),
+        FilterOptions(**filters),
+        options,
+        seed=seed,
+        engine=_engine(engine, workers, ray_address, memory_budget),
+    )
 
 
 def sample(
@@ -107,8 +119,13 @@ def sample(
     from rollforge.engine.job import parse_strata
     from rollforge.pipeline import make_sample
 
-    return make_sample(_paths(paths), os.fspath(output), parse_strata(strata), seed=seed,
-                       engine=_engine(engine, workers, ray_address))  # fmt: skip
+    return make_sample(
+        _paths(paths),
+        os.fspath(output),
+        parse_strata(strata),
+        seed=seed,
+        engine=_engine(engine, workers, ray_address),
+    )
 
 
 def build(recipe: Path | None = None, /, **keys: Any) -> Release:
@@ -160,8 +177,14 @@ def compare(
     from rollforge.compare import compare as compare_runs
     from rollforge.success import Success
 
-    options = CompareOptions(success=Success(success_threshold, success_field), ks=tuple(k), by=by,
-                             n_boot=bootstrap, n_perm=permutations, seed=seed)  # fmt: skip
+    options = CompareOptions(
+        success=Success(success_threshold, success_field),
+        ks=tuple(k),
+        by=by,
+        n_boot=bootstrap,
+        n_perm=permutations,
+        seed=seed,
+    )
     return compare_runs(_paths(baseline), _paths(candidate), options)
 
 

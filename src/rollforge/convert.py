@@ -128,8 +128,17 @@ class Conversation:
 class _Builder:
     """Walks items in order, building messages and counting facts."""
 
-    __slots__ = ("answered", "call_names", "calls", "facts", "in_output", "messages", "prompt_len", "reasoning",
-                 "texts")  # fmt: skip
+    __slots__ = (
+        "answered",
+        "call_names",
+        "calls",
+        "facts",
+        "in_output",
+        "messages",
+        "prompt_len",
+        "reasoning",
+        "texts",
+    )
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
@@ -268,8 +277,9 @@ class _Builder:
             raise orphan_output(call_id)
         self.answered.add(call_id)
         content = self.content(item.output)
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id],
-                              "content": content})  # fmt: skip
+        self.messages.append(
+            {"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id], "content": content}
+        )
 
     def content(self, raw: Raw) -> Any:
         """A content value: a Raw JSON string (as is), or parts -> text, or chat parts when images."""

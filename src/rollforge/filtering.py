@@ -63,24 +63,62 @@ class Filter(Generic[S, V]):
     conversion after all (a --where on prompt_id); ``typecode`` stores ``column`` compactly (an array)."""
 
     @overload
-    def __init__(self: Filter[S, None], reason: str, meaning: str, needs: Stage[S], option: None, *,
-                 keep: Callable[[S, None], bool]) -> None: ...  # fmt: skip
+    def __init__(
+        self: Filter[S, None],
+        reason: str,
+        meaning: str,
+        needs: Stage[S],
+        option: None,
+        *,
+        keep: Callable[[S, None], bool],
+    ) -> None: ...
     @overload
-    def __init__(self: Filter[S, T], reason: str, meaning: str, needs: Stage[S], option: Option[T], *,
-                 keep: Callable[[S, T], bool] | None = None, drop: Drop[T] | None = None,
-                 column: Column[T] | None = None, typecode: str | None = None,
-                 on: Callable[[T], bool] | None = None) -> None: ...  # fmt: skip
+    def __init__(
+        self: Filter[S, T],
+        reason: str,
+        meaning: str,
+        needs: Stage[S],
+        option: Option[T],
+        *,
+        keep: Callable[[S, T], bool] | None = None,
+        drop: Drop[T] | None = None,
+        column: Column[T] | None = None,
+        typecode: str | None = None,
+        on: Callable[[T], bool] | None = None,
+    ) -> None: ...
     @overload
-    def __init__(self, reason: str, meaning: str, needs: Stage[S], option: Option[Any], *,
-                 prepare: Callable[[Any, OptionValues], V], settings: tuple[Option[Any], ...] = (),
-                 keep: Callable[[S, V], bool] | None = None, drop: Drop[V] | None = None,
-                 column: Column[V] | None = None, typecode: str | None = None,
-                 on: Callable[[Any], bool] | None = None,
-                 converted_if: Callable[[V], bool] | None = None) -> None: ...  # fmt: skip
-    def __init__(self, reason: str, meaning: str, needs: Stage[Any], option: Option[Any] | None, *,
-                 keep: Any = None, drop: Any = None, column: Any = None, typecode: str | None = None,
-                 on: Any = None, prepare: Any = None, settings: tuple[Option[Any], ...] = (),
-                 converted_if: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        reason: str,
+        meaning: str,
+        needs: Stage[S],
+        option: Option[Any],
+        *,
+        prepare: Callable[[Any, OptionValues], V],
+        settings: tuple[Option[Any], ...] = (),
+        keep: Callable[[S, V], bool] | None = None,
+        drop: Drop[V] | None = None,
+        column: Column[V] | None = None,
+        typecode: str | None = None,
+        on: Callable[[Any], bool] | None = None,
+        converted_if: Callable[[V], bool] | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        reason: str,
+        meaning: str,
+        needs: Stage[Any],
+        option: Option[Any] | None,
+        *,
+        keep: Any = None,
+        drop: Any = None,
+        column: Any = None,
+        typecode: str | None = None,
+        on: Any = None,
+        prepare: Any = None,
+        settings: tuple[Option[Any], ...] = (),
+        converted_if: Any = None,
+    ) -> None:
         assert (keep is not None) == needs.per_rollout and (drop is not None) != needs.per_rollout, reason
         self.reason, self.meaning, self.needs, self.option = reason, meaning, needs, option
         self.keep, self.drop, self.column, self.typecode = keep, drop, column, typecode

@@ -49,19 +49,45 @@ def token_counter(tokenizer: str | None) -> Callable[[Rollout], int]:
     return lambda r: render_length(tok, r.messages, r.tools)
 
 
-SUCCESS_THRESHOLD = Option("success_threshold", float, "success means reward >= this (default: 1.0); real "
-                           "rollouts have no `success` field", default=1.0)  # fmt: skip
-SUCCESS_FIELD = Option("success_field", str, "success means this field is truthy (e.g. is_correct)",
-                       metavar="NAME", example="is_correct", fields=lambda name: (name.split(".")[0],))  # fmt: skip
-TOKENIZER = Option("tokenizer", str, "tokenizer for --max-tokens (also the report's token counts)",
-                   metavar="PATH_OR_ID", example="Qwen/Qwen3-8B")  # fmt: skip
-DEDUP = Option("dedup", str, "drop duplicates (near: MinHash on assistant text)", choices=("exact", "near"),
-               example="exact")  # fmt: skip
+SUCCESS_THRESHOLD = Option(
+    "success_threshold",
+    float,
+    "success means reward >= this (default: 1.0); real rollouts have no `success` field",
+    default=1.0,
+)
+SUCCESS_FIELD = Option(
+    "success_field",
+    str,
+    "success means this field is truthy (e.g. is_correct)",
+    metavar="NAME",
+    example="is_correct",
+    fields=lambda name: (name.split(".")[0],),
+)
+TOKENIZER = Option(
+    "tokenizer",
+    str,
+    "tokenizer for --max-tokens (also the report's token counts)",
+    metavar="PATH_OR_ID",
+    example="Qwen/Qwen3-8B",
+)
+DEDUP = Option(
+    "dedup",
+    str,
+    "drop duplicates (near: MinHash on assistant text)",
+    choices=("exact", "near"),
+    example="exact",
+)
 NEAR_THRESHOLD = Option(
     "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
 )
-BALANCE_BY = Option("balance_by", str, "cap each category of this field (dotted path) at --max-per-category",
-                    metavar="FIELD", example="task_name", fields=lambda path: (path.split(".")[0],))  # fmt: skip
+BALANCE_BY = Option(
+    "balance_by",
+    str,
+    "cap each category of this field (dotted path) at --max-per-category",
+    metavar="FIELD",
+    example="task_name",
+    fields=lambda path: (path.split(".")[0],),
+)
 
 FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,

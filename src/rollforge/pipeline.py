@@ -117,8 +117,13 @@ def make_dpo(
     opts = options or DpoOptions()
     fmt = format_named(opts.format)
     pairing = Pairing(opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence)
-    job = Job(filters=filters or FilterOptions(), dpo=(Output(fmt, opts.reasoning),), pairing=pairing, seed=seed,
-              statistics=False)  # fmt: skip
+    job = Job(
+        filters=filters or FilterOptions(),
+        dpo=(Output(fmt, opts.reasoning),),
+        pairing=pairing,
+        seed=seed,
+        statistics=False,
+    )
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discover(paths), job, spill)

@@ -141,11 +141,34 @@ class Head(_Fields):
     or may not hold text (a filter reading it is judged at both ends: ``rollforge.filters``). Fields and the
     rollout id are worked out only if a filter asks for them."""
 
-    __slots__ = ("_fields", "_names", "decoded", "file", "line", "n_items", "raw_line", "reward", "truncated",
-                 "turns", "turns_at_most", "uses_tools")  # fmt: skip
+    __slots__ = (
+        "_fields",
+        "_names",
+        "decoded",
+        "file",
+        "line",
+        "n_items",
+        "raw_line",
+        "reward",
+        "truncated",
+        "turns",
+        "turns_at_most",
+        "uses_tools",
+    )
 
-    def __init__(self, file: str, line: int, raw: bytes, obj: Any, names: tuple[str, ...], reward: float,
-                 n_items: int, truncated: bool, uses_tools: bool, turns: tuple[int, int]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        raw: bytes,
+        obj: Any,
+        names: tuple[str, ...],
+        reward: float,
+        n_items: int,
+        truncated: bool,
+        uses_tools: bool,
+        turns: tuple[int, int],
+    ) -> None:
         self.file, self.line, self.raw_line, self.decoded, self._names = file, line, raw, obj, names
         self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
         self.turns, self.turns_at_most = turns
@@ -161,8 +184,18 @@ class Head(_Fields):
 
     def with_turns(self, turns: int) -> Head:
         """This head with an exact turn count (to test a check at each end of the range)."""
-        view = Head(self.file, self.line, self.raw_line, self.decoded, self._names, self.reward, self.n_items,
-                    self.truncated, self.uses_tools, (turns, turns))  # fmt: skip
+        view = Head(
+            self.file,
+            self.line,
+            self.raw_line,
+            self.decoded,
+            self._names,
+            self.reward,
+            self.n_items,
+            self.truncated,
+            self.uses_tools,
+            (turns, turns),
+        )
         view._fields = self._fields
         return view
 

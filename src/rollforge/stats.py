@@ -16,9 +16,13 @@ from typing import Any
 from rollforge.rollout import Head, Reject, Rollout
 
 REASONING_SHAPES = (
-    "reasoning_summary", "reasoning_hidden", "reasoning_encrypted",
-    "think_inline", "think_lone_close", "think_unclosed",
-)  # fmt: skip
+    "reasoning_summary",
+    "reasoning_hidden",
+    "reasoning_encrypted",
+    "think_inline",
+    "think_lone_close",
+    "think_unclosed",
+)
 EXAMPLES_PER_REASON = 3
 
 

@@ -157,8 +157,10 @@ def _nemo_rl(kind: str, final: Path) -> str:
 def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool) -> str:
     lines = [f"# Trainer configs for {final.name}", ""]
     for kind in kinds:
-        lines.append(f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
-                     "--model_name_or_path YOUR_MODEL`")  # fmt: skip
+        lines.append(
+            f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
+            "--model_name_or_path YOUR_MODEL`"
+        )
         if nemo_rl:
             lines.append(f"- `nemo_rl_{kind}.yaml`: NeMo RL `examples/run_{kind}.py` (see the file's header)")
     lines += [

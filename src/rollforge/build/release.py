@@ -88,8 +88,14 @@ def _job(recipe: Recipe) -> Job:
     pairing = Pairing(
         recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, recipe.split_at_divergence
     )
-    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), pairing=pairing,
-               strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
+    return Job(
+        filters=filter_options(values),
+        sft=tuple(sft),
+        dpo=tuple(dpo),
+        pairing=pairing,
+        strata=parse_strata(recipe.strata),
+        seed=recipe.seed,
+    )
 
 
 def layout(fmt: Format, kind: str, split: str) -> str:
@@ -130,8 +136,13 @@ def _datasets_and_manifest(
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
-    outputs += [output_entry(tmp, tmp / p, n) for p, n in (("review/sample.jsonl", len(result.sample)),
-                                                           ("rejected.jsonl", len(result.inventory.rejected)))]  # fmt: skip
+    outputs += [
+        output_entry(tmp, tmp / p, n)
+        for p, n in (
+            ("review/sample.jsonl", len(result.sample)),
+            ("rejected.jsonl", len(result.inventory.rejected)),
+        )
+    ]
     extra = {
         "inventory": _inventory(result),
         "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
@@ -223,25 +234,43 @@ def _write_rejects(result: Scan, path: Path) -> None:
 
 
 def _accounting(
-    result: Scan, sft_sel: SftSelection, sft: dict[str, Written], dpo_sel: DpoSelection, dpo: dict[str, Written],
+    result: Scan,
+    sft_sel: SftSelection,
+    sft: dict[str, Written],
+    dpo_sel: DpoSelection,
+    dpo: dict[str, Written],
     job: Job,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     trl_sft = sft[PRIMARY.name]
     acc: dict[str, Any] = {**read_accounting(result)}
-    acc["sft"] = {"written": trl_sft.total, **dict(trl_sft.rows), "filtered": dict(sorted(sft_sel.filtered.items())),
-                  "export": dict(trl_sft.notes)}  # fmt: skip
+    acc["sft"] = {
+        "written": trl_sft.total,
+        **dict(trl_sft.rows),
+        "filtered": dict(sorted(sft_sel.filtered.items())),
+        "export": dict(trl_sft.notes),
+    }
     if PRIMARY.name in dpo:
         trl_dpo = dpo[PRIMARY.name]
-        acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
-                      **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
-                      "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
-                      "skipped": dict(trl_dpo.skipped)}  # fmt: skip
+        acc["dpo"] = {
+            "prompts": dpo_sel.prompts,
+            "pairs": len(dpo_sel.pairs),
+            "written": trl_dpo.total,
+            **dict(trl_dpo.rows),
+            "unpaired": dict(sorted(dpo_sel.unpaired.items())),
+            "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
+            "skipped": dict(trl_dpo.skipped),
+        }
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
-        fmt: {"sft": dict(sft[fmt].rows), "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
-              "dpo": dict(dpo[fmt].rows) if fmt in dpo else None, "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None}
-        for k, fmt in enumerate(o.format.name for o in job.sft) if k > 0
-    }  # fmt: skip
+        fmt: {
+            "sft": dict(sft[fmt].rows),
+            "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
+            "dpo": dict(dpo[fmt].rows) if fmt in dpo else None,
+            "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None,
+        }
+        for k, fmt in enumerate(o.format.name for o in job.sft)
+        if k > 0
+    }
     return acc
 
 

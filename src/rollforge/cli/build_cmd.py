@@ -50,8 +50,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--val-fraction", type=float, help="share of prompts held out for validation (default 0.1)"
     )
-    parser.add_argument("--extra-formats", nargs="*", choices=SFT_FORMATS,
-                        help="formats written besides trl (default: nemo-rl)")  # fmt: skip
+    parser.add_argument(
+        "--extra-formats",
+        nargs="*",
+        choices=SFT_FORMATS,
+        help="formats written besides trl (default: nemo-rl)",
+    )
     add_reasoning_arg(parser)
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
     parser.add_argument("--pairing", choices=STRATEGIES, help="DPO pairing strategy (default: best-worst)")
@@ -59,8 +63,11 @@ def add_parser(sub: Any) -> None:
         "--min-margin", type=float, help="DPO: chosen - rejected reward >= this (default: 0.1)"
     )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="DPO: cap pairs per prompt")
-    parser.add_argument("--split-at-divergence", action=argparse.BooleanOptionalAction,
-                        help="DPO: move the shared start of both sides into the prompt")  # fmt: skip
+    parser.add_argument(
+        "--split-at-divergence",
+        action=argparse.BooleanOptionalAction,
+        help="DPO: move the shared start of both sides into the prompt",
+    )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )

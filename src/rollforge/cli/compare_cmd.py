@@ -48,15 +48,21 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("baseline", metavar="BASELINE", help="rollouts before (file, directory or glob)")
     parser.add_argument("candidate", metavar="CANDIDATE", help="rollouts after (file, directory or glob)")
     parser.add_argument("--by", metavar="FIELD", help="break down by this dotted field (default: task type)")
-    parser.add_argument("--success-threshold", type=float, default=1.0,
-                        help="success means reward >= this (default: 1.0)")  # fmt: skip
+    parser.add_argument(
+        "--success-threshold", type=float, default=1.0, help="success means reward >= this (default: 1.0)"
+    )
     parser.add_argument(
         "--success-field", metavar="NAME", help="success means this field is truthy (is_correct)"
     )
     parser.add_argument("--k", type=_ks, default=(1, 4), metavar="K,K", help="pass@k values (default: 1,4)")
     parser.add_argument("--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples")
-    parser.add_argument("--permutations", type=int, default=10_000, metavar="N",
-                        help="random sign flips when there are more than 16 paired prompts")  # fmt: skip
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="random sign flips when there are more than 16 paired prompts",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
@@ -68,9 +74,17 @@ def run(args: argparse.Namespace) -> int:
     from rollforge.compare import render, write_html  # here, not at the top: `rollforge --help` stays fast
 
     progress.set_quiet(args.quiet or args.json)
-    result = api.compare(args.baseline, args.candidate, success_threshold=args.success_threshold,
-                         success_field=args.success_field, by=args.by, k=args.k, bootstrap=args.bootstrap,
-                         permutations=args.permutations, seed=args.seed)  # fmt: skip
+    result = api.compare(
+        args.baseline,
+        args.candidate,
+        success_threshold=args.success_threshold,
+        success_field=args.success_field,
+        by=args.by,
+        k=args.k,
+        bootstrap=args.bootstrap,
+        permutations=args.permutations,
+        seed=args.seed,
+    )
     if not result["baseline"]["rollouts"] and not result["candidate"]["rollouts"]:
         raise RollforgeError(
             "neither side holds a usable rollout", hint="check the paths with rollforge inspect"

@@ -49,8 +49,11 @@ def add_parser(sub: Any) -> None:
         "--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)"
     )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="cap pairs per prompt (with --pairing all)")
-    parser.add_argument("--split-at-divergence", action="store_true",
-                        help="move the messages both sides share into the prompt")  # fmt: skip
+    parser.add_argument(
+        "--split-at-divergence",
+        action="store_true",
+        help="move the messages both sides share into the prompt",
+    )
     add_reasoning_arg(parser)
     add_filter_args(parser, chosen_side=True)
     add_run_args(parser, pairs=True)
@@ -59,10 +62,19 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = api.dpo(args.paths, args.output, format=args.format, reasoning=args.reasoning, pairing=args.pairing,
-                  min_margin=args.min_margin, max_pairs_per_prompt=args.max_pairs_per_prompt,
-                  split_at_divergence=args.split_at_divergence, seed=args.seed, **engine_args(args),
-                  **filter_args(args))  # fmt: skip
+    acc = api.dpo(
+        args.paths,
+        args.output,
+        format=args.format,
+        reasoning=args.reasoning,
+        pairing=args.pairing,
+        min_margin=args.min_margin,
+        max_pairs_per_prompt=args.max_pairs_per_prompt,
+        split_at_divergence=args.split_at_divergence,
+        seed=args.seed,
+        **engine_args(args),
+        **filter_args(args),
+    )
     if args.json:
         print_json(acc)
     else:

@@ -16,8 +16,13 @@ EXAMPLES = """\
 
 
 def add_parser(sub: Any) -> None:
-    parser = add_command(sub, "init", help="write a commented starter rollforge.yaml",
-                         description="Write a starter build recipe with every key explained.", examples=EXAMPLES)  # fmt: skip
+    parser = add_command(
+        sub,
+        "init",
+        help="write a commented starter rollforge.yaml",
+        description="Write a starter build recipe with every key explained.",
+        examples=EXAMPLES,
+    )
     parser.add_argument(
         "path", nargs="?", default="rollforge.yaml", help="where to write it (default: rollforge.yaml)"
     )

@@ -31,9 +31,12 @@ def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
         help="local: all cores of this machine; ray: Ray Data on a cluster (extra: rollforge[ray])",
     )
     if pairs:
-        group.add_argument("--memory-budget", type=float, metavar="MB",
-                           help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no "
-                           "limit)")  # fmt: skip
+        group.add_argument(
+            "--memory-budget",
+            type=float,
+            metavar="MB",
+            help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
+        )
     group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
@@ -57,11 +60,18 @@ def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) 
 
 def add_option(group: Any, option: Option[Any]) -> None:
     if option.type is bool:
-        group.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default),
-                           help=option.help)  # fmt: skip
+        group.add_argument(
+            option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default), help=option.help
+        )
         return
-    group.add_argument(option.flag, type=option.type, default=option.default, metavar=option.metavar,
-                       choices=option.choices or None, help=option.help)  # fmt: skip
+    group.add_argument(
+        option.flag,
+        type=option.type,
+        default=option.default,
+        metavar=option.metavar,
+        choices=option.choices or None,
+        help=option.help,
+    )
 
 
 def suppress_defaults(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +87,12 @@ def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
         for mode in REASONING_MODES
         if any(f.reasoning == mode for f in FORMATS)
     )
-    parser.add_argument("--reasoning", choices=REASONING_MODES,
-                        help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
-                        f"(default: {defaults})")  # fmt: skip
+    parser.add_argument(
+        "--reasoning",
+        choices=REASONING_MODES,
+        help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
+        f"(default: {defaults})",
+    )
 
 
 def filter_args(args: argparse.Namespace) -> dict[str, Any]:

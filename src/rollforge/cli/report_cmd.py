@@ -44,9 +44,11 @@ def add_parser(sub: Any) -> None:
         "-o", "--output", default="report.html", metavar="FILE", help="HTML file (default: report.html)"
     )
     parser.add_argument(
-        "--tokenizer", metavar="PATH", help="local tokenizer directory: exact token counts by its chat template "
+        "--tokenizer",
+        metavar="PATH",
+        help="local tokenizer directory: exact token counts by its chat template "
         "(default: an estimate, characters / 4)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--max-tokens", type=_positive, metavar="N", help="count (and warn about) rows over N tokens"
     )

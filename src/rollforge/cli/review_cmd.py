@@ -52,8 +52,11 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--reviewer", metavar="NAME", help="name stored with each label (default: your user name)"
     )
-    parser.add_argument("--token", metavar="TOKEN", help="access token every request must carry (required "
-                        "with a --host other than loopback)")  # fmt: skip
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="access token every request must carry (required with a --host other than loopback)",
+    )
     parser.add_argument(
         "--strata",
         type=_strata,

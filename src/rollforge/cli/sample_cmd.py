@@ -27,8 +27,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
     parser.add_argument("-o", "--output", required=True, help="output JSONL of sampled rollouts")
-    parser.add_argument("--strata", metavar="SPEC",
-                        help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)")  # fmt: skip
+    parser.add_argument(
+        "--strata",
+        metavar="SPEC",
+        help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)",
+    )
     add_run_args(parser)
     parser.set_defaults(func=run)
 

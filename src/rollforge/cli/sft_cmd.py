@@ -52,8 +52,15 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = api.sft(args.paths, args.output, format=args.format, reasoning=args.reasoning, seed=args.seed,
-                  **engine_args(args), **filter_args(args))  # fmt: skip
+    acc = api.sft(
+        args.paths,
+        args.output,
+        format=args.format,
+        reasoning=args.reasoning,
+        seed=args.seed,
+        **engine_args(args),
+        **filter_args(args),
+    )
     if args.json:
         print_json(acc)
     else:

@@ -53,8 +53,15 @@ def _spill_candidates(index: RowIndex, eligible: Any, paths: list[str]) -> None:
     try:
         for row in range(len(index)):
             prompt = index.prompt[row]
-            record = RECORD.pack(prompt, row, index.reward[row], index.reason[row], eligible[row],
-                                 index.trajectory[row], index.key[row])  # fmt: skip
+            record = RECORD.pack(
+                prompt,
+                row,
+                index.reward[row],
+                index.reason[row],
+                eligible[row],
+                index.trajectory[row],
+                index.key[row],
+            )
             files[prompt % len(files)].write(record)
     finally:
         for fh in files:
@@ -71,8 +78,11 @@ def _pair_bucket(path: str, pairing: Pairing) -> list[tuple[int, list[Pair], str
     no_turn = REASON_CODES["no_assistant_turn"]
     for members in groups.values():
         members.sort()
-        cands = [Candidate(row, reward, bool(eligible), trajectory, key)
-                 for row, reward, reason, eligible, trajectory, key in members if reason != no_turn]  # fmt: skip
+        cands = [
+            Candidate(row, reward, bool(eligible), trajectory, key)
+            for row, reward, reason, eligible, trajectory, key in members
+            if reason != no_turn
+        ]
         if not cands:
             out.append((members[0][0], [], "no_assistant_turn"))
             continue

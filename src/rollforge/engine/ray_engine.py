@@ -41,8 +41,14 @@ def _ray() -> Any:
 def start(address: str | None = None, num_cpus: int | None = None) -> None:
     ray = _ray()
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                 log_to_driver=False, ignore_reinit_error=True, logging_level=logging.ERROR)  # fmt: skip
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            logging_level=logging.ERROR,
+        )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -60,8 +66,9 @@ def _read_chunks(job: Job, chunks: list[Chunk]) -> Any:
     return read
 
 
-def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None,
-         address: str | None = None) -> Scan:  # fmt: skip
+def scan(
+    discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None, address: str | None = None
+) -> Scan:
     """Read every input line once on the Ray cluster; the driver keeps the index and the spill files."""
     ray = _ray()
     start(address, workers)
@@ -95,12 +102,24 @@ def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
 
 def _pair_groups(pairing: Pairing) -> Any:
     def pair(group: dict[str, Any]) -> dict[str, Any]:
-        cands = [Candidate(int(r), float(w), bool(e), int(t), int(k)) for r, w, e, t, k in
-                 zip(group["row"], group["reward"], group["eligible"], group["trajectory"], group["key"], strict=True)]  # fmt: skip
+        cands = [
+            Candidate(int(r), float(w), bool(e), int(t), int(k))
+            for r, w, e, t, k in zip(
+                group["row"],
+                group["reward"],
+                group["eligible"],
+                group["trajectory"],
+                group["key"],
+                strict=True,
+            )
+        ]
         cands.sort(key=lambda c: c.row)  # the local engine sees each group in input order
         pairs, reason = pairing.pair(cands)
-        return {"chosen": [c.row for c, _ in pairs] or [-1], "rejected": [r.row for _, r in pairs] or [-1],
-                "reason": [reason or ""] * max(1, len(pairs))}  # fmt: skip
+        return {
+            "chosen": [c.row for c, _ in pairs] or [-1],
+            "rejected": [r.row for _, r in pairs] or [-1],
+            "reason": [reason or ""] * max(1, len(pairs)),
+        }
 
     return pair
 

@@ -76,8 +76,12 @@ class _Spill:
 
 
 def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) -> ChunkResult:
-    result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft],
-                         inventory=Inventory(values=job.statistics))  # fmt: skip
+    result = ChunkResult(
+        number,
+        sample=[[] for _ in job.strata],
+        skipped=[Counter() for _ in job.sft],
+        inventory=Inventory(values=job.statistics),
+    )
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
     judge = _Judge(job.filters.filtering(), job.filters.success)

@@ -64,14 +64,25 @@ class PairInfo:
 
 
 def _rewards(info: PairInfo) -> dict[str, Any]:
-    return {"chosen_reward": info.chosen_reward, "rejected_reward": info.rejected_reward,
-            "margin": info.chosen_reward - info.rejected_reward, "prompt_id": info.prompt_id}  # fmt: skip
+    return {
+        "chosen_reward": info.chosen_reward,
+        "rejected_reward": info.rejected_reward,
+        "margin": info.chosen_reward - info.rejected_reward,
+        "prompt_id": info.prompt_id,
+    }
 
 
 def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
     tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
-    return {"prompt": chosen.prompt, "chosen": chosen.completion, "rejected": rejected.completion,
-            "tools": tools, **_rewards(info), "chosen_id": info.chosen_id, "rejected_id": info.rejected_id}  # fmt: skip
+    return {
+        "prompt": chosen.prompt,
+        "chosen": chosen.completion,
+        "rejected": rejected.completion,
+        "tools": tools,
+        **_rewards(info),
+        "chosen_id": info.chosen_id,
+        "rejected_id": info.rejected_id,
+    }
 
 
 def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
@@ -86,8 +97,11 @@ def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, A
     if not (chosen.single_assistant and rejected.single_assistant):
         raise Skip("not_single_assistant_message")
     parallel = chosen.parallel_calls or rejected.parallel_calls
-    return {"input": {"messages": chosen.prompt, "tools": chosen.tools, "parallel_tool_calls": parallel},
-            "preferred_output": chosen.completion, "non_preferred_output": rejected.completion}  # fmt: skip
+    return {
+        "input": {"messages": chosen.prompt, "tools": chosen.tools, "parallel_tool_calls": parallel},
+        "preferred_output": chosen.completion,
+        "non_preferred_output": rejected.completion,
+    }
 
 
 def _without_ids(message: dict[str, Any]) -> dict[str, Any]:

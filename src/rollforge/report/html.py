@@ -94,8 +94,16 @@ def accounting_rows(acc: dict[str, Any] | None) -> list[tuple[str, str, int]]:
 
 
 def _thresholds() -> list[tuple[str, str]]:
-    names = ("MIN_SFT_ROWS", "MIN_DPO_PAIRS", "MAX_OVER_LENGTH_SHARE", "MAX_TASK_SHARE", "MIN_TOOL_USE_RATE",
-             "MAX_DUPLICATE_SHARE", "MIN_MEDIAN_MARGIN", "MAX_TRUNCATED_SHARE")  # fmt: skip
+    names = (
+        "MIN_SFT_ROWS",
+        "MIN_DPO_PAIRS",
+        "MAX_OVER_LENGTH_SHARE",
+        "MAX_TASK_SHARE",
+        "MIN_TOOL_USE_RATE",
+        "MAX_DUPLICATE_SHARE",
+        "MIN_MEDIAN_MARGIN",
+        "MAX_TRUNCATED_SHARE",
+    )
     return [(name, num(getattr(checks, name))) for name in names]
 
 
