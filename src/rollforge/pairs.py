@@ -40,7 +40,7 @@ class Pairing:
         return pair_group(group, self.strategy, self.min_margin, self.max_pairs_per_prompt)
 
 
-@dataclass(slots=True)  # not frozen: a frozen init costs 4x, and a build makes one per rollout
+@dataclass(slots=True)  # not frozen: a frozen init is several times slower, and a build makes one per rollout
 class Candidate:
     row: int  # global input order: the index of the rollout in the run
     reward: float

@@ -35,7 +35,7 @@ def run_calls(calls: Sequence[Call], workers: int | None, common: Any = _NOTHING
     """``[f(*args) for f, args in calls]`` on up to ``workers`` cores (None: all of them); with ``common``,
     ``[f(common, *args) ...]``. This process runs every ``workers``-th call itself while the others run in
     ``workers - 1`` forked processes (threads when forking is unsafe): the process that would only wait does
-    a share, and one process fewer holds memory (a report's figure drawers are about 60 MB each).
+    a share, and one process fewer holds memory (a report's figure drawers are large: benchmarks/DESIGN.md).
 
     ``common`` reaches a forked worker as the argument of the pool's initializer, which fork hands over
     without pickling: the worker reads the parent's pages, shared copy-on-write."""

@@ -158,7 +158,7 @@ def _datasets_and_manifest(
 
 def _while_reading(digests: InputHashes) -> None:
     """What the parent does once the read's workers run, instead of waiting: start hashing the inputs (on a
-    thread: hashlib releases the GIL), and import the report's plotting (numpy and matplotlib, 0.3-0.4 s
+    thread: hashlib releases the GIL), and import the report's plotting (numpy and matplotlib: an import
     that would otherwise run alone after the read). With one worker this runs before the read instead."""
     digests.start()
     import rollforge.report.plots  # noqa: F401
@@ -175,8 +175,8 @@ def _write_datasets(
 ) -> tuple[dict[str, Written], dict[str, Written]]:
     """Every format's files, one task each, on up to ``workers`` cores. The rows are rendered already, but
     copying them is still Python work per row (and a DPO row is assembled from its two sides), so forked
-    processes beat threads. They inherit the index and selections (``common``: a pickled copy for each task
-    would add about 120 bytes a rollout per process). Results come back in the order of the formats."""
+    processes beat threads. They inherit the index and selections (``common``) rather than each receiving
+    a pickled copy. Results come back in the order of the formats (benchmarks/DESIGN.md: the figures)."""
     calls: list[Call] = [
         (_write_sft_format, (_paths(tmp, o.format, "sft"), k)) for k, o in enumerate(job.sft)
     ]

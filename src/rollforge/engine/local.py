@@ -39,8 +39,8 @@ class Scan:
 
 
 def chunk_size(total_bytes: int, workers: int) -> int:
-    """Many chunks per worker, so the last one to finish leaves the other cores idle only briefly (16 a
-    worker against 4: the 200k-rollout build scan on 2 cores took a median 9.0 s against 9.8 s)."""
+    """Many chunks per worker (16), so the last one to finish leaves the other cores idle only briefly
+    (benchmarks/DESIGN.md has the measurement)."""
     return max(MIN_CHUNK, min(MAX_CHUNK, total_bytes // max(1, workers * 16) + 1))
 
 

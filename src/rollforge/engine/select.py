@@ -128,7 +128,7 @@ def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     del grouped
-    eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array costs 10x
+    eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array one by one is far slower
     reward, trajectory, key = index.reward, index.trajectory, index.key
     for group in np.argsort(rows[starts], kind="stable").tolist():
         members = rows[starts[group] : ends[group]].tolist()

@@ -86,8 +86,8 @@ class Materialized:
 
 
 def _sorted_by_key(keys: array, offsets: array, lengths: array) -> tuple[array, array, array]:
-    # A plain stable sort, not numpy: this runs in every worker, and importing numpy there would add about
-    # 13 MB to each worker's memory for a sort of a few tens of milliseconds.
+    # A plain stable sort, not numpy: this runs in every worker, and importing numpy there would cost each
+    # worker more memory than this short sort is worth (benchmarks/DESIGN.md).
     order = sorted(range(len(keys)), key=keys.__getitem__)
     keys, offsets, lengths = (array("q", [column[i] for i in order]) for column in (keys, offsets, lengths))
     return keys, offsets, lengths

@@ -195,8 +195,8 @@ def _margin_lines(margins: Sequence[float]) -> list[tuple[float, str, str]]:
 
 
 def figures(data: ReportData, workers: int | None = 1) -> dict[str, str]:
-    """Every figure the report has data for, by name; drawn on up to ``workers`` cores (None: all). A figure
-    takes about 0.15 s: drawing is most of a report's time."""
+    """Every figure the report has data for, by name; drawn on up to ``workers`` cores (None: all): drawing
+    is most of a report's time."""
     workers = max(1, workers or default_workers())
     parts = [list(FIGURES[i::workers]) for i in range(workers)]
     drawn: dict[str, str | None] = {}
