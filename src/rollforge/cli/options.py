@@ -10,7 +10,7 @@ from rollforge.engine.choose import ENGINES
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import CHOSEN_OPTIONS
+from rollforge.filters import CHOSEN_OPTIONS, FILTERS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.options import Option
 
@@ -51,17 +51,22 @@ def engine_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) -> None:
-    """Every quality filter's flags, from the declarations (``rollforge.filters``); with ``chosen_side``
-    (dpo), only those that can bar a chosen side."""
-    group = parser.add_argument_group("quality filters (each drop is counted under its reason)")
+    """Every quality filter's flags, from the declarations (``rollforge.filters``), each with the reason code
+    its drops are counted under; with ``chosen_side`` (dpo), only those that can bar a chosen side."""
+    group = parser.add_argument_group("quality filters (each drop is counted under the reason in brackets)")
+    reasons: dict[str, list[str]] = {}
+    for f in FILTERS:
+        if f.option is not None:
+            reasons.setdefault(f.option.name, []).append(f.reason)
     for option in CHOSEN_OPTIONS if chosen_side else FILTER_OPTIONS:
-        add_option(group, option)
+        codes = reasons.get(option.name)
+        add_option(group, option, f"{option.help} [{', '.join(codes)}]" if codes else option.help)
 
 
-def add_option(group: Any, option: Option[Any]) -> None:
+def add_option(group: Any, option: Option[Any], help: str) -> None:
     if option.type is bool:
         group.add_argument(
-            option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default), help=option.help
+            option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default), help=help
         )
         return
     group.add_argument(
@@ -70,7 +75,7 @@ def add_option(group: Any, option: Option[Any]) -> None:
         default=option.default,
         metavar=option.metavar,
         choices=option.choices or None,
-        help=option.help,
+        help=help,
     )
 
 
