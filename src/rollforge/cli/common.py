@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,3 +26,15 @@ def print_json(obj: Any) -> None:
     """One JSON object on stdout (for --json)."""
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     sys.stdout.flush()
+
+
+def api_keywords(args: argparse.Namespace, function: Callable[..., Any]) -> dict[str, Any]:
+    """The flags of ``args`` that are keyword arguments of ``function`` (a flag's dest is its API keyword;
+    a function that takes ``**filters`` gets every filter flag the command has)."""
+    params = inspect.signature(function).parameters
+    names = [name for name, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        from rollforge.filters import OPTIONS
+
+        names += [option.name for option in OPTIONS]
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}

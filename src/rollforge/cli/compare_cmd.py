@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from rollforge import api, progress
-from rollforge.cli.common import add_command, print_json
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.errors import RollforgeError
 
 EXAMPLES = """\
@@ -74,17 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from rollforge.compare import render, write_html  # here, not at the top: `rollforge --help` stays fast
 
     progress.set_quiet(args.quiet or args.json)
-    result = api.compare(
-        args.baseline,
-        args.candidate,
-        success_threshold=args.success_threshold,
-        success_field=args.success_field,
-        by=args.by,
-        k=args.k,
-        bootstrap=args.bootstrap,
-        permutations=args.permutations,
-        seed=args.seed,
-    )
+    result = api.compare(args.baseline, args.candidate, **api_keywords(args, api.compare))
     if not result["baseline"]["rollouts"] and not result["candidate"]["rollouts"]:
         raise RollforgeError(
             "neither side holds a usable rollout", hint="check the paths with rollforge inspect"

@@ -6,14 +6,12 @@ import argparse
 from typing import Any
 
 from rollforge import api
-from rollforge.cli.common import add_command, print_json
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    engine_args,
-    filter_args,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import DPO_FORMATS, TRL
@@ -62,19 +60,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = api.dpo(
-        args.paths,
-        args.output,
-        format=args.format,
-        reasoning=args.reasoning,
-        pairing=args.pairing,
-        min_margin=args.min_margin,
-        max_pairs_per_prompt=args.max_pairs_per_prompt,
-        split_at_divergence=args.split_at_divergence,
-        seed=args.seed,
-        **engine_args(args),
-        **filter_args(args),
-    )
+    acc = api.dpo(args.paths, args.output, **api_keywords(args, api.dpo))
     if args.json:
         print_json(acc)
     else:

@@ -44,12 +44,6 @@ def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
     )
 
 
-def engine_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The run flags a command gave, as the API's keywords (``--memory-budget`` only where pairs are made)."""
-    names = ("workers", "engine", "ray_address", "memory_budget")
-    return {name: getattr(args, name) for name in names if hasattr(args, name)}
-
-
 def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) -> None:
     """Every quality filter's flags, from the declarations (``rollforge.filters``), each with the reason code
     its drops are counted under; with ``chosen_side`` (dpo), only those that can bar a chosen side."""
@@ -98,11 +92,6 @@ def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
         help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
         f"(default: {defaults})",
     )
-
-
-def filter_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The filter flags a command has, by option name (the API's keywords)."""
-    return {o.name: getattr(args, o.name) for o in FILTER_OPTIONS if hasattr(args, o.name)}
 
 
 def apply_run_args(args: argparse.Namespace) -> None:

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from rollforge import api
-from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args, engine_args
+from rollforge.cli.common import add_command, api_keywords, print_json
+from rollforge.cli.options import add_run_args, apply_run_args
 
 EXAMPLES = """\
   rollforge sample rollouts.jsonl -o review.jsonl                 # 10 below 0.5, 20 in [0.5, 0.8), 20 >= 0.8
@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = api.sample(args.paths, args.output, strata=args.strata, seed=args.seed, **engine_args(args))
+    acc = api.sample(args.paths, args.output, **api_keywords(args, api.sample))
     if args.json:
         print_json(acc)
         return 0

@@ -6,14 +6,12 @@ import argparse
 from typing import Any
 
 from rollforge import api
-from rollforge.cli.common import add_command, print_json
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    engine_args,
-    filter_args,
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import SFT_FORMATS, TRL
@@ -52,15 +50,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = api.sft(
-        args.paths,
-        args.output,
-        format=args.format,
-        reasoning=args.reasoning,
-        seed=args.seed,
-        **engine_args(args),
-        **filter_args(args),
-    )
+    acc = api.sft(args.paths, args.output, **api_keywords(args, api.sft))
     if args.json:
         print_json(acc)
     else:
