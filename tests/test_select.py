@@ -75,3 +75,15 @@ def test_no_candidate_at_all():
     index.reason = type(index.reason)("b", [NO_TURN] * len(index))
     got = select_dpo(index, Job())
     assert not got.pairs and got.unpaired == Counter({"no_assistant_turn": got.prompts})
+
+
+def test_selection_prepares_only_the_filters_over_every_rollout():
+    """select_sft and the DPO eligibility run in the parent: they must not load what only per-rollout
+    filters need (a tokenizer that does not exist here would fail to load)."""
+    from rollforge.engine.select import eligible_rows, ineligible, select_sft
+
+    index = random_index(1, rows=50)
+    job = Job(filters=FilterOptions(max_tokens=5, tokenizer="/no/such/tokenizer", min_task_success_rate=0.5))
+    assert len(select_sft(index, job).keep) == 50
+    assert len(eligible_rows(index, job)) == 50
+    assert set(ineligible(Counter(), index, job)) <= {"low_task_success_rate"}

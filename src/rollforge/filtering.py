@@ -141,12 +141,15 @@ class Filtering:
 
     ``counts`` holds what ``apply`` (and ``count``) dropped here, by reason."""
 
-    def __init__(self, filters: Sequence[Filter[Any, Any]], options: OptionValues) -> None:
+    def __init__(
+        self, filters: Sequence[Filter[Any, Any]], options: OptionValues, only: Sequence[Stage[Any]] = ()
+    ) -> None:
+        """``only``: prepare just the filters of these stages (selection over the index loads no tokenizer)."""
         self.counts: Counter[str] = Counter()
         self.per_rollout: list[tuple[str, Callable[[Any, Any], bool], Any, bool]] = []
         self.over_rows: list[tuple[Filter[Any, Any], Any]] = []
         for f in filters:
-            if not f.enabled(options):
+            if (only and f.needs not in only) or not f.enabled(options):
                 continue
             value = f.value(options)
             if f.needs.per_rollout:
@@ -196,7 +199,7 @@ class Filtering:
         """The enabled filters over every rollout that keep a column in the index, with their values."""
         return [(f, value) for f, value in self.over_rows if f.column is not None]
 
-    def stage(self, *stages: Stage[Rows]) -> list[tuple[Filter[Any, Any], Any]]:
+    def stage(self, *stages: Stage[Any]) -> list[tuple[Filter[Any, Any], Any]]:
         """The enabled filters over every rollout of these stages, in declaration order, with their values."""
         return [(f, value) for f, value in self.over_rows if f.needs in stages]
 

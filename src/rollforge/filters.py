@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from rollforge.dedup import minhash, near_duplicates
-from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows
+from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows, Stage
 from rollforge.identity import conversation_hash
 from rollforge.options import Option, OptionValues
 from rollforge.rollout import Rollout
@@ -192,9 +192,9 @@ class FilterOptions(OptionValues):
                 roots |= set(option.fields(value))
         return tuple(sorted(roots))
 
-    def filtering(self) -> Filtering:
-        """The enabled filters, prepared for this process."""
-        return Filtering(FILTERS, self)
+    def filtering(self, *only: Stage[Any]) -> Filtering:
+        """The enabled filters (of the stages ``only`` names, else all), prepared for this process."""
+        return Filtering(FILTERS, self, only)
 
     @property
     def judged_per_prompt(self) -> bool:

@@ -27,7 +27,7 @@ def select_sft(index: RowIndex, job: Job, filtered: Counter | None = None) -> Sf
     filters dropped where the rollouts were read (``Scan.filtered``); the filters that need every rollout
     then drop among the rest, in declaration order, and add theirs."""
     kept = [code == 0 for code in index.reason]
-    over = job.filters.filtering().stage(PROMPT, KEPT)
+    over = job.filters.filtering(PROMPT, KEPT).stage(PROMPT, KEPT)
     dropped = Filtering.drop_rows(over, index, kept)
     return SftSelection(keep=kept, filtered=(filtered or Counter()) + dropped)
 
@@ -68,7 +68,7 @@ def ineligible(filtered: Counter, index: RowIndex, job: Job) -> Counter:
     """Rollouts a quality filter bars from the chosen side, by reason (they may still be rejected sides):
     the per-rollout filters' drops (``Scan.filtered``) and those of the filters judged per prompt."""
     kept = [code == 0 for code in index.reason]
-    return filtered + Filtering.drop_rows(job.filters.filtering().stage(PROMPT), index, kept)
+    return filtered + Filtering.drop_rows(job.filters.filtering(PROMPT).stage(PROMPT), index, kept)
 
 
 def eligible_rows(index: RowIndex, job: Job) -> Any:
@@ -76,7 +76,7 @@ def eligible_rows(index: RowIndex, job: Job) -> Any:
     import numpy as np
 
     eligible = np.frombuffer(index.reason, dtype=np.int8) == 0
-    per_prompt = job.filters.filtering().stage(PROMPT)
+    per_prompt = job.filters.filtering(PROMPT).stage(PROMPT)
     if per_prompt:
         kept = eligible.tolist()
         Filtering.drop_rows(per_prompt, index, kept)
