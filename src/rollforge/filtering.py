@@ -7,7 +7,8 @@ or what ``prepare`` makes of it once per process (a parsed expression, a set of 
 
 :class:`Filtering` is one process's set of enabled filters. ``apply`` returns the first filter a rollout
 fails, in declaration order, and counts it; on a :class:`Head` it answers only where the cheap first look
-is enough to be sure, and None otherwise (the line is then converted and judged again in full).
+is enough to be sure, and None otherwise (the line is then converted and judged again in full). The
+reader uses ``judge`` (the same verdict, not counted) on first looks, and the count follows the line.
 """
 
 from __future__ import annotations
@@ -161,14 +162,21 @@ class Filtering:
     def apply(self, subject: Head | Rollout) -> str | None:
         """The first filter ``subject`` fails, counted; None when it passes them all (on a Head: or when
         only the conversion can tell)."""
-        reason = self._first_look(subject) if isinstance(subject, Head) else self._first_failure(subject)
+        reason = self.judge(subject)
         if reason is not None:
             self.counts[reason] += 1
         return reason
 
-    def count(self, reason: str) -> None:
-        """Count a drop decided elsewhere (the primary output format could not hold the row)."""
-        self.counts[reason] += 1
+    def judge(self, subject: Head | Rollout) -> str | None:
+        """``apply``'s verdict, not counted yet: the first look's (its line is counted once it is known
+        not to be a reject, see ``count``)."""
+        return self._first_look(subject) if isinstance(subject, Head) else self._first_failure(subject)
+
+    def count(self, reason: str | None) -> None:
+        """Count a drop judged without ``apply`` (on a first look) or decided elsewhere (the primary output
+        format could not hold the row)."""
+        if reason is not None:
+            self.counts[reason] += 1
 
     def _first_failure(self, rollout: Rollout) -> str | None:
         for reason, keep, value, _ in self.per_rollout:

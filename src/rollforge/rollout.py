@@ -145,6 +145,7 @@ class Head(_Fields):
         "_fields",
         "_names",
         "decoded",
+        "dropped",
         "file",
         "line",
         "n_items",
@@ -173,6 +174,7 @@ class Head(_Fields):
         self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
         self.turns, self.turns_at_most = turns
         self._fields: dict[str, Any] | None = None
+        self.dropped: str | None = None  # the filter the first look dropped it under (rollforge.filtering)
 
     @property
     def fields(self) -> dict[str, Any]:  # type: ignore[override]

@@ -25,7 +25,7 @@ from rollforge.identity import trajectory_hash
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
 from rollforge.reasons import REASON_CODES
-from rollforge.rollout import Rollout
+from rollforge.rollout import Head, Rollout
 from rollforge.stats import Inventory
 from rollforge.success import Success
 
@@ -95,11 +95,12 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     }
     dpo = [by_style[s] for s in styles]
     try:
-        # A line its first look drops (counted there) is never converted nor indexed.
-        drops = (lambda head: judge.filtering.apply(head) is not None) if job.head_first else None
-        for record, line in read_chunk_raw(chunk, decoder, reader, drops):
+        first_look = judge.filtering.judge if job.head_first else None
+        for record, line in read_chunk_raw(chunk, decoder, reader, first_look):
             result.inventory.add(record)
-            if isinstance(record, Rollout):
+            if isinstance(record, Head):  # dropped on its first look: counted, never converted nor indexed
+                judge.filtering.count(record.dropped)
+            elif isinstance(record, Rollout):
                 if job.sft or job.dpo:  # inspect and sample write no rows: no index to keep
                     _rollout(result, job, judge, record, sft, dpo)
                 if job.strata:

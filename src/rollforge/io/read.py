@@ -115,7 +115,7 @@ def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = N
     the chunk with one ``unreadable_file`` reject.
     """
     for record, _ in read_chunk_raw(chunk, decoder, reader):
-        assert not isinstance(record, Head)  # heads only come back when ``drops`` is given
+        assert not isinstance(record, Head)  # heads only come back when ``first_look`` is given
         yield record
 
 
@@ -123,13 +123,13 @@ def read_chunk_raw(
     chunk: Chunk,
     decoder: LineDecoder,
     reader: LineReader | None = None,
-    drops: Callable[[Head], bool] | None = None,
+    first_look: Callable[[Head], str | None] | None = None,
 ) -> Iterator[tuple[Record | Head, bytes]]:
     """Like :func:`read_chunk`, with each record's raw line.
 
-    With ``drops``, each line is first decoded as a :class:`Head`; one that ``drops`` (a filter's verdict
-    on the cheap first look) is yielded as that Head (no conversion); the others are converted from the
-    struct their head was read from.
+    With ``first_look``, each line is first decoded as a :class:`Head`; one that ``first_look`` drops (the
+    filters' verdict on the cheap first look: a reason) is yielded as that Head, its ``dropped`` set to the
+    reason, unconverted; the others are converted from the struct their head was read from.
     """
     reader = reader or LineReader(chunk)
     materialized = chunk.source.materialized
@@ -137,11 +137,14 @@ def read_chunk_raw(
     path = chunk.source.path
     try:
         for index, _, line in reader:
-            if drops is None:
+            if first_look is None:
                 yield decoder.parse(line, path, index + 1, restore), line
                 continue
             head = decoder.parse_head(line, path, index + 1, restore)
-            if not isinstance(head, Head) or drops(head):
+            if not isinstance(head, Head):
+                yield head, line
+            elif (reason := first_look(head)) is not None:
+                head.dropped = reason
                 yield head, line
             else:
                 yield decoder.parse_rest(head, restore), line
