@@ -258,11 +258,15 @@ def conformance(tmp_path_factory: pytest.TempPathFactory, shared_rollouts: Path)
     return out
 
 
-def test_conformance_corpus_is_covered(conformance: dict[str, Any]) -> None:
+def test_conformance_corpus_is_covered(conformance: dict[str, Any], shared_rollouts: Path) -> None:
+    # Counted from the folder, not hard-coded: the reference set grows (sokoban and tetris were added).
+    lines = sum(
+        1 for p in shared_rollouts.glob("*.jsonl") for raw in p.read_bytes().splitlines() if raw.strip()
+    )
     acc, rows = conformance["sft-trl"]
-    assert acc["lines"] == 100 and len(rows) == acc["written"] > 80
+    assert acc["lines"] == lines and len(rows) == acc["written"] > 0.8 * lines
     acc, rows = conformance["dpo-trl-mirror"]
-    assert len(rows) == acc["written"] > 80
+    assert len(rows) == acc["written"] > 0.8 * lines
 
 
 def test_trl_sft_tools_are_a_json_string_of_nested_chat_tools(
