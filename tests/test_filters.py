@@ -710,6 +710,7 @@ def test_the_order_of_reasons_is_fixed() -> None:
         "too_many_turns",
         "no_tool_use",
         "where_false",
+        "too_much_reasoning",
         "too_many_tokens",
         "low_task_success_rate",
         "duplicate",
@@ -741,3 +742,77 @@ def test_a_rollout_failing_many_filters_counts_under_the_first(tmp_path: Path) -
     dup = [named("d", [answer("same")], 0.0), named("d", [answer("same")], 0.0, _ng_rollout_index=1)]
     acc, names = run(tmp_path, dup, FilterOptions(min_task_success_rate=0.5, dedup="exact"))
     assert acc["filtered"] == {"low_task_success_rate": 2}
+
+
+# --- --max-reasoning-chars: decoded characters of the model's reasoning ------------------------------------------
+
+REASONING_ROWS = [
+    named("accents", [think("é" * 50), answer("yes")]),  # written as \u00e9: 6 bytes of JSON a character
+    named("two_turns", [think("a" * 30), user("ENV: again"), think("b" * 30), answer("ok")]),
+    named("inline", [answer("<think>" + "c" * 40 + "</think>done")]),  # inline tags are reasoning too
+    named("history", [answer("d")], instructions="sys"),
+    named("none", [answer("no reasoning at all")]),
+]
+REASONING_ROWS[3]["responses_create_params"]["input"] = [
+    {"type": "message", "role": "user", "content": "q"},
+    {
+        "type": "message",
+        "role": "assistant",
+        "content": "<think>" + "e" * 99 + "</think>earlier",
+    },  # the prompt's
+    {"type": "message", "role": "user", "content": "again"},
+]
+
+
+@pytest.mark.parametrize(
+    ("limit", "kept", "dropped"),
+    [
+        (60, ["accents", "two_turns", "inline", "history", "none"], 0),
+        (50, ["accents", "inline", "history", "none"], 1),  # 60 over two turns is too much
+        (40, ["inline", "history", "none"], 2),
+        (0, ["history", "none"], 3),  # the prompt's reasoning is not this rollout's
+    ],
+)
+def test_max_reasoning_chars_counts_decoded_characters(
+    tmp_path: Path, limit: int, kept: list, dropped: int
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", REASONING_ROWS)
+    assert "\\u00e9" * 50 in Path(src).read_text()  # the bytes a Raw-text length would count: 300, not 50
+    opts = FilterOptions(max_reasoning_chars=limit)
+    acc, names = run(tmp_path, REASONING_ROWS, opts)
+    assert names == kept
+    assert acc["filtered"] == ({"too_much_reasoning": dropped} if dropped else {})
+    reasons, expected_kept = expected(src, opts)  # the brute force on plain-text rollouts agrees
+    assert expected_kept == kept and dict(reasons) == acc["filtered"]
+    acc, names = run(
+        tmp_path, REASONING_ROWS, opts.replace(min_reward=0.5, min_task_success_rate=0.0), name="b.jsonl"
+    )
+    assert names == kept  # the full path (no first look) and after a first-look filter: the same
+
+
+def test_max_reasoning_chars_from_the_cli_a_recipe_and_for_dpo(
+    tmp_path: Path, capsys: pytest.CaptureFixture, examples_dir: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", REASONING_ROWS)
+    assert main(["sft", src, "-o", str(tmp_path / "o.jsonl"), "--max-reasoning-chars", "45", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["filtered"] == {"too_much_reasoning": 2}
+    assert "--max-reasoning-chars N" in " ".join(build_parser_help("sft").split())
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"inputs: [{examples_dir}]\noutput: {tmp_path / 'rel'}\nmax_reasoning_chars: 0\n")
+    assert main(["build", str(recipe), "--json", "--quiet"]) == 0
+    acc = json.loads(capsys.readouterr().out)["accounting"]
+    assert (
+        acc["sft"]["filtered"]["too_much_reasoning"] > 0 and acc["dpo"]["filtered"]["too_much_reasoning"] > 0
+    )
+    rows = read_jsonl(tmp_path / "rel" / "v1" / "sft" / "train.jsonl")
+    assert rows and all("reasoning_content" not in m for row in rows for m in row["messages"][1:])
+
+
+def build_parser_help(command: str) -> str:
+    import argparse
+
+    from rollforge.cli.main import build_parser
+
+    parser = build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command].format_help()

@@ -22,6 +22,7 @@ from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, 
 from rollforge.identity import conversation_hash
 from rollforge.options import Option, OptionValues
 from rollforge.rollout import Rollout
+from rollforge.schema import text
 from rollforge.success import Success
 from rollforge.where import Where
 
@@ -131,6 +132,12 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
                   check=Where, fields=lambda text: Where(text).roots),
            prepare=lambda text, _: Where(text), keep=lambda r, where: where(r),
            converted_if=lambda where: "prompt_id" in where.roots),  # a first look has no prompt_id
+    Filter("too_much_reasoning", "more characters of reasoning than --max-reasoning-chars", ROLLOUT,
+           Option("max_reasoning_chars", int, "max characters of reasoning the model wrote in the rollout, all "
+                  "turns together (decoded text: an escaped character counts once)", metavar="N", ge=0,
+                  example=20000),
+           keep=lambda r, limit: sum(len(text(m.get("reasoning_content")))
+                                     for m in r.completion if m["role"] == "assistant") <= limit),
     Filter("too_many_tokens", "the rendered chat template is longer than --max-tokens", ROLLOUT,
            Option("max_tokens", int, "max tokens of the rendered chat template (needs --tokenizer)", ge=1,
                   example=8192, requires="tokenizer"),
