@@ -45,8 +45,8 @@ import xxhash
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
-from rollforge.export import dpo as dpo_export
-from rollforge.export import sft as sft_export
+from rollforge.export.dpo import pieces
+from rollforge.export.formats import NEMO_RL, TRL
 from rollforge.filters import FilterOptions
 from rollforge.identity import rollout_id
 from rollforge.pipeline import make_dpo, make_sft
@@ -127,10 +127,10 @@ def floor_seconds(files: list[str], wanted: Wanted) -> dict[str, float]:
             assert isinstance(rollout, Rollout)
             record = to_record(rollout)
             if rollout.rollout_id in sft:
-                for fmt in ("trl", "nemo-rl") if cmd == "build" else ("trl",):
-                    _encode(sft_export.sft_row(record, fmt, "field", Counter()))
+                for fmt in (TRL, NEMO_RL) if cmd == "build" else (TRL,):
+                    _encode(fmt.sft_row(record, fmt.styling("field"), Counter()))
             if rollout.rollout_id in dpo:
-                _encode(dpo_export.pieces(record, "trl", "field"))
+                _encode(pieces(record, TRL.styling("field")))
 
     first = {"sft": decode, "dpo": decode_and_name, "build": decode_and_name}
     return {

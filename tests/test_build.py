@@ -44,7 +44,7 @@ def write_recipe(tmp_path: Path, text: str) -> Path:
         ("output: out\n", "rollforge.yaml: 'inputs' is required (set it: rollouts files, directories or globs)"),
         ("inputs: [x]\n", "rollforge.yaml: 'output' is required (set it: the releases directory; each build adds a version under it)"),
         ("inputs: [missing/]\noutput: out\n", "rollforge.yaml: 'inputs': input '{tmp}/missing' does not exist: fix the path or remove it (got ['{tmp}/missing'])"),
-        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs a tokenizer: set `tokenizer:` or drop max_tokens (got 10)"),
+        ("inputs: [x]\noutput: out\nmax_tokens: 10\n", "rollforge.yaml: 'max_tokens': needs `tokenizer:` too: set it or drop max_tokens (got 10)"),
         ("- just\n- a list\n", "rollforge.yaml: a recipe is a mapping of keys to values, got a list"),
         ("inputs: [x\n", "is not valid YAML"),
     ],
@@ -56,6 +56,14 @@ def test_recipe_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, messa
         load_recipe(path)
     expected = message.replace("{tmp}", str(tmp_path)).replace("rollforge.yaml", str(path))
     assert expected in str(err.value)
+
+
+def test_max_tokens_with_a_tokenizer_is_valid_in_either_order(tmp_path: Path) -> None:
+    """A recipe once validated max_tokens before tokenizer (pydantic checks fields in order), so max_tokens
+    failed even with a tokenizer; the order of the keys must not matter."""
+    for text in ("max_tokens: 10\ntokenizer: tok\n", "tokenizer: tok\nmax_tokens: 10\n"):
+        recipe = load_recipe(write_recipe(tmp_path, "inputs: [.]\noutput: out\n" + text))
+        assert (recipe.max_tokens, recipe.tokenizer) == (10, "tok")
 
 
 def test_recipe_error_is_one_line_on_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

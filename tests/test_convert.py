@@ -302,7 +302,7 @@ def test_head_agrees_with_the_full_parse(corpus: list[tuple[str, int, bytes]]) -
         heads += 1
         assert (head.reward, head.n_items, head.uses_tools, head.truncated, head.rollout_id) == (
             full.reward, full.n_items, full.uses_tools, full.truncated, full.rollout_id), (name, n)  # fmt: skip
-        assert head.turns_at_least <= full.assistant_turns <= head.turns_at_most, (name, n)
+        assert head.turns <= full.assistant_turns <= head.turns_at_most, (name, n)
     assert heads >= 100
 
 
@@ -431,6 +431,30 @@ def test_reject_reasons(data: bytes, reason: str) -> None:
     head = LineDecoder().parse_head(data, "f.jsonl", 1)
     if isinstance(head, Reject):  # the cheap look, where it rejects, says the same
         assert head.reason == reason
+
+
+def test_the_first_look_rejects_in_the_conversions_words() -> None:
+    """head_of takes its item kinds, roles and reject messages from rollforge.convert: where it rejects a
+    line by itself (before any full parse settles the reason), reason and message are the conversion's."""
+    from rollforge.head import head_of
+
+    decoder = LineDecoder()
+    seen = set()
+    for data, _ in REJECTS:
+        try:
+            obj = decoder._decoder.decode(data)
+        except Exception:  # the schema refuses it: the first look never sees it
+            continue
+        try:
+            head = head_of(obj, (), data, "f.jsonl", 1)
+        except (msgspec.ValidationError, RecursionError):  # a number past float range: the full parse says
+            continue
+        if isinstance(head, Reject):
+            full = parse(data)
+            assert isinstance(full, Reject) and (head.reason, head.message) == (full.reason, full.message)
+            seen.add(head.reason)
+    assert {"unsupported_item", "unknown_role", "orphan_tool_output", "invalid_tool_arguments"} <= seen
+    assert {"no_response", "no_output", "no_prompt"} & seen
 
 
 def test_a_corrupt_gzip_stream_is_an_unreadable_file(tmp_path: Any) -> None:
@@ -642,4 +666,4 @@ def test_head_turn_bounds_unicode_space(text: str) -> None:
     data = line(USER, [answer(text)])
     head, full = LineDecoder().parse_head(data, "f.jsonl", 1), ok(data)
     assert full.assistant_turns == 0 and not isinstance(head, Reject)
-    assert head.turns_at_least <= full.assistant_turns
+    assert head.turns <= full.assistant_turns

@@ -176,7 +176,7 @@ def check(data: bytes) -> None:
         elif isinstance(full, Rollout):
             assert (head.reward, head.n_items, head.uses_tools, head.truncated, head.rollout_id) == (
                 full.reward, full.n_items, full.uses_tools, full.truncated, full.rollout_id)  # fmt: skip
-            assert head.turns_at_least <= full.assistant_turns <= head.turns_at_most
+            assert head.turns <= full.assistant_turns <= head.turns_at_most
 
 
 def check_conversation(r: Rollout) -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from gym_rollouts import (
     answer,
@@ -28,7 +29,8 @@ from gym_rollouts import (
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
-from rollforge.export.dpo import PairInfo, assemble, pieces
+from rollforge.export.dpo import PairInfo, pieces
+from rollforge.export.formats import format_named
 from rollforge.export.sft import Skip
 from rollforge.filters import FilterOptions
 from rollforge.io.read import read_rollouts
@@ -653,7 +655,7 @@ def test_fast_dpo_assembly_equals_a_slow_reference(
 @pytest.mark.parametrize("fmt", ["trl", "nemo-rl", "openai"])
 @pytest.mark.parametrize("lazy", [False, True])
 def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy: bool) -> None:
-    """assemble() straight on pieces of raw-text (pipeline) and plain-text (reader) records."""
+    """A format's pair row straight from pieces of raw-text (pipeline) and plain-text (reader) records."""
     src = write_jsonl(tmp_path / "in.jsonl", DPO_ROWS)
     decoder = LineDecoder(lazy_text=lazy, arguments="string" if fmt == "openai" else "object")
     rollouts = {r.fields["task_id"]: r for r in read_rollouts([src], decoder) if isinstance(r, Rollout)}
@@ -669,14 +671,11 @@ def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy:
         g, b = rollouts[good], rollouts[bad]
         info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id)
         want = ref_row(plain[good], plain[bad], fmt, reasoning)
+        form = format_named(fmt)
+        styling = form.styling(reasoning)
         try:
-            got = decoded(
-                json.loads(
-                    assemble(
-                        pieces(to_record(g), fmt, reasoning), pieces(to_record(b), fmt, reasoning), info, fmt
-                    )
-                )
-            )
+            row = form.pair_row(pieces(to_record(g), styling), pieces(to_record(b), styling), info)
+            got = decoded(json.loads(msgspec.json.encode(row)))
         except Skip as skip:
             assert want is None and skip.reason == "not_single_assistant_message"
             continue

@@ -7,7 +7,6 @@ import builtins
 import json
 import random
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from rollforge.cli.main import main
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import Job, Output
 from rollforge.errors import RollforgeError
-from rollforge.filters import FilterOptions, build_checks, filter_options, first_failure
+from rollforge.filters import FILTERS, FilterOptions, filter_options
 from rollforge.io.read import read_rollouts
 from rollforge.pipeline import SftOptions, make_sft
 from rollforge.reasons import FILTER_REASONS
@@ -64,13 +63,13 @@ def run(
 
 def expected(path: str, opts: FilterOptions) -> tuple[Counter, list[str]]:
     """The brute-force verdict: full rollouts from read_rollouts, every per-rollout filter, first failure."""
-    checks = build_checks(opts)
+    filtering = opts.filtering()
     reasons: Counter = Counter()
     kept = []
     for record in read_rollouts([path], LineDecoder(extra_fields=opts.fields)):
         if not isinstance(record, Rollout):
             continue
-        reason = first_failure(checks, record)
+        reason = filtering.apply(record)
         if reason is None:
             kept.append(record.fields["task_id"])
         else:
@@ -127,11 +126,12 @@ SUCCESS_ROWS = [
 def test_success_only_uses_the_threshold_or_the_named_field(
     tmp_path: Path, success: Success, kept: list[str]
 ) -> None:
-    acc, names = run(tmp_path, SUCCESS_ROWS, FilterOptions(success=success, success_only=True))
+    definition = {"success_threshold": success.threshold, "success_field": success.field}
+    acc, names = run(tmp_path, SUCCESS_ROWS, FilterOptions(**definition, success_only=True))
     assert names == kept
     assert acc["filtered"] == {"not_success": 4 - len(kept)}
     # without --success-only the definition filters nothing
-    acc, names = run(tmp_path, SUCCESS_ROWS, FilterOptions(success=success))
+    acc, names = run(tmp_path, SUCCESS_ROWS, FilterOptions(**definition))
     assert len(names) == 4 and acc["filtered"] == {}
 
 
@@ -160,9 +160,7 @@ def test_min_task_success_rate_is_per_prompt(tmp_path: Path) -> None:
     assert acc["filtered"] == {"not_success": 7, "low_task_success_rate": 1, "truncated": 1}
     # success by a named field
     flagged = [dict(r, is_correct=r["task_id"] in {"C0", "C1"}) for r in rows]
-    acc, names = run(
-        tmp_path, flagged, FilterOptions(min_task_success_rate=1.0, success=Success(field="is_correct"))
-    )
+    acc, names = run(tmp_path, flagged, FilterOptions(min_task_success_rate=1.0, success_field="is_correct"))
     assert names == ["C0", "C1"]
 
 
@@ -225,7 +223,7 @@ GRID = (
 
 def _label(opts: FilterOptions) -> str:
     default = FilterOptions()
-    return ",".join(f"{k}={v}" for k, v in vars(opts).items() if v != getattr(default, k))
+    return ",".join(f"{k}={v}" for k, v in opts.items() if v != getattr(default, k))
 
 
 @pytest.mark.parametrize("opts", GRID, ids=_label)
@@ -239,7 +237,7 @@ def test_cheap_filters_match_a_brute_force_on_full_rollouts(tmp_path: Path, opts
     assert names == kept
     assert acc["filtered"] == dict(reasons)
     assert acc["rejected"] == {"invalid_json": 1}
-    full = replace(opts, min_task_success_rate=0.0)
+    full = opts.replace(min_task_success_rate=0.0)
     assert not Job(filters=full, sft=(Output(),)).head_first
     acc_full, names_full = run(tmp_path, SHAPES, full, name="full.jsonl")
     assert names_full == kept
@@ -315,12 +313,12 @@ def test_the_example_corpus_agrees_with_the_brute_force(tmp_path: Path, examples
     for opts in (FilterOptions(min_turns=2, max_turns=4), FilterOptions(max_turns=1, min_items=2)):
         acc = make_sft([str(examples_dir)], str(tmp_path / "o.jsonl"), opts, workers=1)
         check_sft_accounting(acc)
-        checks = build_checks(opts)
+        filtering = opts.filtering()
         want: Counter = Counter()
         kept = []
         for r in read_rollouts([str(examples_dir)]):
             if isinstance(r, Rollout):
-                reason = first_failure(checks, r)
+                reason = filtering.apply(r)
                 want[reason or "kept"] += 1
                 if reason is None:
                     kept.append(r.rollout_id)
@@ -449,7 +447,7 @@ WHERE_ROWS = [
     ],
 )
 def test_where_expressions(tmp_path: Path, expr: str, kept: list[str]) -> None:
-    acc, names = run(tmp_path, WHERE_ROWS, FilterOptions(where=Where(expr)))
+    acc, names = run(tmp_path, WHERE_ROWS, FilterOptions(where=expr))
     assert names == kept
     assert acc["filtered"] == ({"where_false": 4 - len(kept)} if len(kept) < 4 else {})
 
@@ -523,7 +521,7 @@ def test_where_on_prompt_id_waits_for_the_converted_prompt(tmp_path: Path) -> No
     pid = next(
         r.prompt_id for r in read_rollouts([src]) if isinstance(r, Rollout) and r.fields["task_id"] == "a"
     )
-    acc, names = run(tmp_path, rows, FilterOptions(where=Where(f"prompt_id == {pid!r}")))
+    acc, names = run(tmp_path, rows, FilterOptions(where=f"prompt_id == {pid!r}"))
     assert names == ["a"] and acc["filtered"] == {"where_false": 1}
 
 
@@ -623,7 +621,7 @@ def test_dedup_near_reads_tool_calls_and_reasoning(tmp_path: Path, examples_dir:
 
 
 def test_labels_drop_what_a_reviewer_rejected(tmp_path: Path) -> None:
-    from rollforge.review.db import LabelStore
+    from rollforge.labels import LabelStore
 
     rows = [named(f"t{i}", [answer(f"answer {i}")]) for i in range(5)]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
@@ -663,12 +661,12 @@ def test_balance_by_is_a_seeded_random_choice(tmp_path: Path) -> None:
     rows.insert(5, named("a_low", [answer("low")], 0.0, metadata={"cat": "a"}))
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     by_id = ids_by_field(src)
-    options = SftOptions(balance_by="metadata.cat", max_per_category=4)
-    filters = FilterOptions(min_reward=0.5)  # the cap counts only rollouts the other filters keep
+    # the cap counts only rollouts the other filters keep
+    filters = FilterOptions(min_reward=0.5, balance_by="metadata.cat", max_per_category=4)
 
     def kept(seed: int, path: str = src) -> list[str]:
         out = tmp_path / f"o{seed}.jsonl"
-        acc = make_sft([path], str(out), filters, options, seed=seed, workers=1)
+        acc = make_sft([path], str(out), filters, seed=seed, workers=1)
         check_sft_accounting(acc)
         assert acc["filtered"] == {"below_min_reward": 1, "over_category_cap": 8}
         return [by_id[r["rollout_id"]] for r in read_jsonl(out)]
@@ -696,27 +694,10 @@ def test_balance_by_is_a_seeded_random_choice(tmp_path: Path) -> None:
 # --- precedence ------------------------------------------------------------------------------------------
 
 
-def test_the_order_of_reasons_is_fixed(tmp_path: Path) -> None:
-    from rollforge.review.db import LabelStore
-
-    db = tmp_path / "r.sqlite"
-    LabelStore(db)
-    everything = FilterOptions(
-        min_reward=0,
-        max_reward=1,
-        success_only=True,
-        min_items=1,
-        max_items=9,
-        min_turns=1,
-        max_turns=9,
-        require_tool_use=True,
-        where=Where("reward >= 0"),
-        labels=str(db),
-        max_tokens=10,
-        tokenizer="unused",
-    )
-    order = [reason for reason, _ in build_checks(everything, full=False)]
-    assert order == [
+def test_the_order_of_reasons_is_fixed() -> None:
+    """Declaration order is counting order: the first filter a rollout fails, per-rollout filters (cheap
+    first, the tokenizer last) before those that need every rollout; the codes follow it too."""
+    assert [f.reason for f in FILTERS] == [
         "no_assistant_turn",
         "review_rejected",
         "truncated",
@@ -729,8 +710,16 @@ def test_the_order_of_reasons_is_fixed(tmp_path: Path) -> None:
         "too_many_turns",
         "no_tool_use",
         "where_false",
+        "too_much_reasoning",
+        "too_many_tokens",
+        "low_task_success_rate",
+        "duplicate",
+        "near_duplicate",
+        "over_category_cap",
     ]
-    assert set(order) <= set(FILTER_REASONS)
+    assert list(FILTER_REASONS)[: len(FILTERS)] == [f.reason for f in FILTERS]
+    per_rollout = [f.needs.per_rollout for f in FILTERS]
+    assert per_rollout == sorted(per_rollout, reverse=True)
 
 
 def test_a_rollout_failing_many_filters_counts_under_the_first(tmp_path: Path) -> None:
@@ -742,16 +731,88 @@ def test_a_rollout_failing_many_filters_counts_under_the_first(tmp_path: Path) -
         "hidden", [think(None)], 0.1, truncated=True
     )  # nor does a hidden reasoning-only turn count
     rows = [bad, worse, hidden, named("good", [call("c", "f"), result("c", "o"), answer("ok")], 1.0)]
-    opts = FilterOptions(
-        min_reward=0.5, require_tool_use=True, where=Where("reward > 0.5"), success_only=True
-    )
-    for variant in (opts, replace(opts, min_task_success_rate=0.0), replace(opts, dedup="exact")):
+    opts = FilterOptions(min_reward=0.5, require_tool_use=True, where="reward > 0.5", success_only=True)
+    for variant in (opts, opts.replace(min_task_success_rate=0.0), opts.replace(dedup="exact")):
         acc, names = run(tmp_path, rows, variant)
         assert names == ["good"]
         assert acc["filtered"] == {"truncated": 1, "no_assistant_turn": 2}
-    acc, names = run(tmp_path, rows, replace(opts, drop_truncated=False))
+    acc, names = run(tmp_path, rows, opts.replace(drop_truncated=False))
     assert acc["filtered"] == {"below_min_reward": 1, "no_assistant_turn": 2}
     # set-level reasons come after every per-rollout one, in a fixed order: task rate, duplicates, caps
     dup = [named("d", [answer("same")], 0.0), named("d", [answer("same")], 0.0, _ng_rollout_index=1)]
     acc, names = run(tmp_path, dup, FilterOptions(min_task_success_rate=0.5, dedup="exact"))
     assert acc["filtered"] == {"low_task_success_rate": 2}
+
+
+# --- --max-reasoning-chars: decoded characters of the model's reasoning ------------------------------------------
+
+REASONING_ROWS = [
+    named("accents", [think("é" * 50), answer("yes")]),  # written as \u00e9: 6 bytes of JSON a character
+    named("two_turns", [think("a" * 30), user("ENV: again"), think("b" * 30), answer("ok")]),
+    named("inline", [answer("<think>" + "c" * 40 + "</think>done")]),  # inline tags are reasoning too
+    named("history", [answer("d")], instructions="sys"),
+    named("none", [answer("no reasoning at all")]),
+]
+REASONING_ROWS[3]["responses_create_params"]["input"] = [
+    {"type": "message", "role": "user", "content": "q"},
+    {
+        "type": "message",
+        "role": "assistant",
+        "content": "<think>" + "e" * 99 + "</think>earlier",
+    },  # the prompt's
+    {"type": "message", "role": "user", "content": "again"},
+]
+
+
+@pytest.mark.parametrize(
+    ("limit", "kept", "dropped"),
+    [
+        (60, ["accents", "two_turns", "inline", "history", "none"], 0),
+        (50, ["accents", "inline", "history", "none"], 1),  # 60 over two turns is too much
+        (40, ["inline", "history", "none"], 2),
+        (0, ["history", "none"], 3),  # the prompt's reasoning is not this rollout's
+    ],
+)
+def test_max_reasoning_chars_counts_decoded_characters(
+    tmp_path: Path, limit: int, kept: list, dropped: int
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", REASONING_ROWS)
+    assert "\\u00e9" * 50 in Path(src).read_text()  # the bytes a Raw-text length would count: 300, not 50
+    opts = FilterOptions(max_reasoning_chars=limit)
+    acc, names = run(tmp_path, REASONING_ROWS, opts)
+    assert names == kept
+    assert acc["filtered"] == ({"too_much_reasoning": dropped} if dropped else {})
+    reasons, expected_kept = expected(src, opts)  # the brute force on plain-text rollouts agrees
+    assert expected_kept == kept and dict(reasons) == acc["filtered"]
+    acc, names = run(
+        tmp_path, REASONING_ROWS, opts.replace(min_reward=0.5, min_task_success_rate=0.0), name="b.jsonl"
+    )
+    assert names == kept  # the full path (no first look) and after a first-look filter: the same
+
+
+def test_max_reasoning_chars_from_the_cli_a_recipe_and_for_dpo(
+    tmp_path: Path, capsys: pytest.CaptureFixture, examples_dir: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", REASONING_ROWS)
+    assert main(["sft", src, "-o", str(tmp_path / "o.jsonl"), "--max-reasoning-chars", "45", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["filtered"] == {"too_much_reasoning": 2}
+    assert "--max-reasoning-chars N" in " ".join(build_parser_help("sft").split())
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"inputs: [{examples_dir}]\noutput: {tmp_path / 'rel'}\nmax_reasoning_chars: 0\n")
+    assert main(["build", str(recipe), "--json", "--quiet"]) == 0
+    acc = json.loads(capsys.readouterr().out)["accounting"]
+    assert (
+        acc["sft"]["filtered"]["too_much_reasoning"] > 0 and acc["dpo"]["filtered"]["too_much_reasoning"] > 0
+    )
+    rows = read_jsonl(tmp_path / "rel" / "v1" / "sft" / "train.jsonl")
+    assert rows and all("reasoning_content" not in m for row in rows for m in row["messages"][1:])
+
+
+def build_parser_help(command: str) -> str:
+    import argparse
+
+    from rollforge.cli.main import build_parser
+
+    parser = build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command].format_help()

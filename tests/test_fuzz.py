@@ -17,9 +17,8 @@ from rollforge.build.recipe import make_recipe
 from rollforge.build.release import build
 from rollforge.engine.choose import Engine
 from rollforge.filters import FilterOptions
-from rollforge.pipeline import make_dpo, make_sft
+from rollforge.pipeline import make_dpo, make_sft, take_inventory
 from rollforge.reasons import REJECT_REASONS
-from rollforge.stats import take_inventory
 
 COUNT, SEED = 3000, 14
 

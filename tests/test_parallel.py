@@ -100,20 +100,35 @@ def test_a_large_release_file_is_read_in_byte_ranges_with_the_same_report(tmp_pa
             report_paths([str(release)], workers=workers)
 
 
-def _read_inherited(name: str) -> tuple[int, object]:
-    from rollforge.parallel import inherited
-
-    return os.getpid(), inherited(name)
+def _read_common(common: object, n: int) -> tuple[int, int, int]:
+    return os.getpid(), id(common), n
 
 
-def test_shared_values_reach_the_workers_without_being_arguments():
-    from rollforge.parallel import inherited, shared
+def test_a_common_input_reaches_forked_workers_without_pickling():
+    """``common`` is handed to each call; forked workers get it through fork, not through pickle: a value
+    that cannot be pickled (a lock) still arrives, at the address it has in this process."""
+    import threading
 
-    big = list(range(100_000))
-    with shared(index=big):
-        done = run_calls([(_read_inherited, ("index",))] * 3, 2)
-    assert [value for _, value in done] == [big] * 3
+    common = (threading.Lock(), list(range(100_000)))
+    done = run_calls([(_read_common, (n,)) for n in range(3)], 2, common=common)
+    assert [n for *_, n in done] == [0, 1, 2]
+    assert {address for _, address, _ in done} == {id(common)}
     if fork_is_safe():
         assert os.getpid() != done[1][0]  # read in a forked worker, from memory it inherited
-    with pytest.raises(KeyError):
-        inherited("index")  # gone once the block ends
+
+
+def _ignores_ctrl_c(common: object, n: int) -> tuple[int, bool, int]:
+    import signal
+
+    return os.getpid(), signal.getsignal(signal.SIGINT) is signal.SIG_IGN, id(common)
+
+
+def test_forked_workers_die_with_the_run_and_still_inherit_common():
+    """run_calls's workers are rollforge.workers' (they ignore Ctrl-C, which the parent handles by killing
+    them, and die with it) and also receive ``common``: both initializers run in each worker."""
+    common = [1, 2, 3]
+    done = run_calls([(_ignores_ctrl_c, (n,)) for n in range(2)], 2, common=common)
+    assert {address for *_, address in done} == {id(common)}
+    assert done[0][:2] == (os.getpid(), False)  # this process keeps its own Ctrl-C
+    if fork_is_safe():
+        assert done[1][0] != os.getpid() and done[1][1]

@@ -26,12 +26,10 @@ import rollforge.pipeline
 from rollforge.cli.main import main
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import Stratum
-from rollforge.filters import FilterOptions, build_checks, first_failure
+from rollforge.filters import FilterOptions
 from rollforge.io.read import read_rollouts
 from rollforge.pipeline import DpoOptions, SftOptions, make_dpo, make_sample, make_sft
 from rollforge.rollout import Rollout
-from rollforge.success import Success
-from rollforge.where import Where
 
 
 def cli_json(capsys: pytest.CaptureFixture, *argv: str) -> dict[str, Any]:
@@ -235,8 +233,7 @@ def run_all(tmp_path: Path, paths: list[str], tag: str, workers: int, seed: int 
     make_sft(
         paths,
         str(out / "sft.jsonl"),
-        FilterOptions(dedup="near", min_reward=0.1),
-        SftOptions(balance_by="agent_ref.name", max_per_category=100),
+        FilterOptions(dedup="near", min_reward=0.1, balance_by="agent_ref.name", max_per_category=100),
         seed=seed,
         workers=workers,
     )
@@ -300,7 +297,7 @@ def test_every_input_form_gives_the_same_output(
 
     def sft(paths: list[str], tag: str) -> tuple[dict, bytes]:
         out = tmp_path / f"{tag}.jsonl"
-        acc = make_sft(paths, str(out), FilterOptions(where=Where("metadata.task_type != 'x'")), workers=1)
+        acc = make_sft(paths, str(out), FilterOptions(where="metadata.task_type != 'x'"), workers=1)
         return acc, out.read_bytes()
 
     companion = str(runs / "tool_calling_materialized_inputs.jsonl")
@@ -348,11 +345,11 @@ def test_missing_inputs_are_a_clean_error(tmp_path: Path, capsys: pytest.Capture
         (FilterOptions(), DpoOptions()),
         (FilterOptions(min_reward=0.6, require_tool_use=True), DpoOptions(min_margin=0.3)),
         (
-            FilterOptions(success=Success(threshold=0.9), success_only=True, max_turns=3),
+            FilterOptions(success_threshold=0.9, success_only=True, max_turns=3),
             DpoOptions(pairing="all"),
         ),
         (
-            FilterOptions(where=Where("agent_ref.name != 'math_agent'"), min_task_success_rate=0.25),
+            FilterOptions(where="agent_ref.name != 'math_agent'", min_task_success_rate=0.25),
             DpoOptions(pairing="best-random", min_margin=0.5),
         ),
         (FilterOptions(drop_truncated=False, min_items=2), DpoOptions(pairing="all", max_pairs_per_prompt=3)),
@@ -369,7 +366,7 @@ def test_every_pair_is_one_prompt_over_the_margin_with_a_clean_chosen_side(
     acc = make_dpo([str(examples_dir)], str(out), filters, options, workers=1)
     rows = read_jsonl(out)
     assert len(rows) == acc["written"] > 0
-    checks = build_checks(filters)
+    filtering = filters.filtering()
     rollouts = {
         r.rollout_id: r
         for r in read_rollouts([str(examples_dir)], LineDecoder(extra_fields=filters.fields))
@@ -387,7 +384,7 @@ def test_every_pair_is_one_prompt_over_the_margin_with_a_clean_chosen_side(
         assert chosen.reward > rejected.reward
         assert chosen.reward - rejected.reward >= options.min_margin - 1e-9
         # the chosen side passes every quality filter, on the full rollout; the rejected one has a turn
-        assert first_failure(checks, chosen) is None, row["chosen_id"]
+        assert filtering.apply(chosen) is None, row["chosen_id"]
         if filters.min_task_success_rate is not None:
             assert wins[chosen.prompt_id] / by_prompt[chosen.prompt_id] >= filters.min_task_success_rate
         assert rejected.assistant_turns > 0

@@ -50,3 +50,29 @@ def test_ray_reads_fsspec_urls(ray_local, examples_dir: Path, tmp_path: Path) ->
     release = build(make_recipe({"inputs": [url], "output": str(tmp_path), "engine": "ray", "workers": 2}))
     assert release.manifest["accounting"]["lines"] == 485
     assert release.manifest["inputs"][0]["path"].startswith("file://")
+
+
+def test_the_commands_run_on_ray_when_asked(
+    ray_local, examples_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`rollforge sft|dpo|sample --engine ray` read on Ray (not, as they once did, silently on the local
+    engine) and write the local engine's rows, byte for byte."""
+    from rollforge.cli.main import main
+    from rollforge.engine import ray_engine
+
+    calls = []
+    real_scan = ray_engine.scan
+
+    def scan(*args, **kwargs):
+        calls.append(1)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(ray_engine, "scan", scan)
+    runs = [["sft", "--success-only", "--min-items", "3"], ["dpo", "--min-margin", "0.2"], ["sample"]]
+    for command, *flags in runs:
+        local, remote = tmp_path / f"{command}-local.jsonl", tmp_path / f"{command}-ray.jsonl"
+        base = [command, str(examples_dir), *flags, "--workers", "2", "--quiet"]
+        assert main([*base, "-o", str(local)]) == 0
+        assert main([*base, "-o", str(remote), "--engine", "ray"]) == 0
+        assert remote.read_bytes() == local.read_bytes() and local.read_bytes(), command
+    assert len(calls) == len(runs)

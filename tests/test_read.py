@@ -22,8 +22,8 @@ from rollforge.example import write_example
 from rollforge.io.lines import Chunk, LineReader, plan_chunks
 from rollforge.io.read import Materialized, read_chunk, read_rollouts
 from rollforge.io.sources import Source, discover
+from rollforge.pipeline import take_inventory
 from rollforge.rollout import Head, Reject, Rollout
-from rollforge.stats import take_inventory
 
 
 def row(task: int, text: str = "a", reward: float = 1.0, **extra: Any) -> bytes:

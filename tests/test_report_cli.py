@@ -9,8 +9,8 @@ import pytest
 
 from rollforge.cli.main import main
 from rollforge.errors import RollforgeError
+from rollforge.pipeline import take_inventory
 from rollforge.report import report_paths
-from rollforge.stats import take_inventory
 
 EXAMPLES = str(Path(__file__).resolve().parents[1] / "examples" / "rollouts")
 

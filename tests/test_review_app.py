@@ -16,8 +16,8 @@ pytest.importorskip("httpx")
 from starlette.testclient import TestClient
 
 from rollforge.example import write_example
+from rollforge.labels import LabelStore
 from rollforge.review.app import create_app
-from rollforge.review.db import LabelStore
 from rollforge.review.index import RolloutIndex
 from rollforge.review.render import PREVIEW_CHARS
 from rollforge.review.security import Guard

@@ -13,7 +13,7 @@ import pytest
 
 from rollforge.cli.main import main
 from rollforge.example import write_example
-from rollforge.review.db import LabelStore
+from rollforge.labels import LabelStore
 from tests.test_review_fixtures import start_server, stop_server
 
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from rollforge.errors import RollforgeError
-from rollforge.review.db import LabelStore, export_labels, load_labels, rejected_ids
+from rollforge.labels import LabelStore, export_labels, load_labels, rejected_ids
 
 
 def test_relabelling_keeps_history_and_one_current_row(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 
 from rollforge.cli.main import main
 from rollforge.errors import RollforgeError
+from rollforge.labels import LabelStore, load_labels
 from rollforge.review.app import create_app
-from rollforge.review.db import LabelStore, load_labels
 from rollforge.review.index import RolloutIndex
 from rollforge.review.pairs import PairIndex, pair_sources, read_pair
 from rollforge.review.security import Guard

@@ -12,9 +12,9 @@ import pytest
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.select import select_dpo
-from rollforge.engine.worker import REASON_CODES
 from rollforge.filters import FilterOptions
-from rollforge.pairs import STRATEGIES, Candidate, pair_group
+from rollforge.pairs import STRATEGIES, Candidate, Pairing, pair_group
+from rollforge.reasons import REASON_CODES
 
 NO_TURN = REASON_CODES["no_assistant_turn"]
 
@@ -62,8 +62,8 @@ def reference(index: RowIndex, job: Job, strategy: str, margin: float) -> tuple[
 @pytest.mark.parametrize("seed", range(4))
 def test_select_dpo_matches_the_plain_definition(strategy, rate, seed):
     index = random_index(seed, rows=300)
-    job = Job(filters=FilterOptions(min_task_success_rate=rate))
-    got = select_dpo(index, job, strategy, 0.1)
+    job = Job(filters=FilterOptions(min_task_success_rate=rate), pairing=Pairing(strategy, 0.1))
+    got = select_dpo(index, job)
     pairs, prompts, unpaired = reference(index, job, strategy, 0.1)
     assert list(got.pairs) == pairs and len(got.pairs) == len(pairs)
     assert got.prompts == prompts
@@ -73,5 +73,17 @@ def test_select_dpo_matches_the_plain_definition(strategy, rate, seed):
 def test_no_candidate_at_all():
     index = random_index(0, rows=20)
     index.reason = type(index.reason)("b", [NO_TURN] * len(index))
-    got = select_dpo(index, Job(), "best-worst", 0.1)
+    got = select_dpo(index, Job())
     assert not got.pairs and got.unpaired == Counter({"no_assistant_turn": got.prompts})
+
+
+def test_selection_prepares_only_the_filters_over_every_rollout():
+    """select_sft and the DPO eligibility run in the parent: they must not load what only per-rollout
+    filters need (a tokenizer that does not exist here would fail to load)."""
+    from rollforge.engine.select import eligible_rows, ineligible, select_sft
+
+    index = random_index(1, rows=50)
+    job = Job(filters=FilterOptions(max_tokens=5, tokenizer="/no/such/tokenizer", min_task_success_rate=0.5))
+    assert len(select_sft(index, job).keep) == 50
+    assert len(eligible_rows(index, job)) == 50
+    assert set(ineligible(Counter(), index, job)) <= {"low_task_success_rate"}

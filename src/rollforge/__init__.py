@@ -1,3 +1,19 @@
-"""rollforge: NeMo Gym rollouts in, trainer-ready SFT/DPO datasets out."""
+"""rollforge: NeMo Gym rollouts in, trainer-ready SFT/DPO datasets out.
 
-__version__ = "0.1.0"
+The Python API mirrors the command line (see ``rollforge.api``)::
+
+    import rollforge
+
+    rollforge.inspect("rollouts/")                                    # rollforge inspect rollouts/ --json
+    rollforge.sft("rollouts/", "sft.jsonl", success_only=True)        # rollforge sft ... --success-only
+    rollforge.dpo("rollouts/", "dpo.jsonl", min_margin=0.3)           # rollforge dpo ... --min-margin 0.3
+    rollforge.sample("rollouts/", "review.jsonl")                     # rollforge sample ...
+    rollforge.build(inputs=["rollouts/"], output="releases")          # rollforge build rollouts/ -o releases
+    rollforge.report("releases/v1", "report.html")                    # rollforge report releases/v1
+    rollforge.compare("before.jsonl", "after.jsonl")                  # rollforge compare before after
+"""
+
+from rollforge.api import build, compare, dpo, inspect, report, sample, sft
+from rollforge.version import __version__
+
+__all__ = ["__version__", "build", "compare", "dpo", "inspect", "report", "sample", "sft"]

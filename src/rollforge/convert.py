@@ -50,7 +50,7 @@ from typing import Any
 import msgspec
 
 from rollforge.limits import check_numbers
-from rollforge.reasons import Unconvertible
+from rollforge.rollout import Unconvertible
 from rollforge.schema import EMPTY, NULL, Item, Params, Part, Raw, plain
 from rollforge.thinking import split_think
 from rollforge.tools import chat_tools
@@ -63,6 +63,56 @@ _FACT_KEYS: dict[tuple[str | None, str | None], str] = {
 }
 _FACT_KEYS |= {(k, None): f"item:{k}" for k in ("function_call", "function_call_output", "reasoning")}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+
+
+# The vocabulary the cheap first look (rollforge.head) shares with the conversion: what an item is, which
+# ones the model produces, when a response was cut off, and what to say about a line that has no chat form.
+KINDS = frozenset({"message", "reasoning", "function_call", "function_call_output"})  # with a chat form
+MODEL_KINDS = frozenset({"reasoning", "function_call"})  # the model's alone (as is an assistant message)
+ROLES = frozenset({"system", "developer", "user", "assistant"})
+
+
+def item_kind(item: Item) -> str | None:
+    """An item's kind: its ``type``, or ``message`` for an item with a ``role`` and no ``type``."""
+    return item.type if item.type is not None or item.role is None else "message"
+
+
+def is_truncated(response: Any) -> bool:
+    """The response was cut off: ``incomplete_details`` names a reason, or the status says incomplete."""
+    details = response.incomplete_details
+    return bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
+
+
+def required_parts(params: Any, response: Any) -> tuple[Params, list[Any]]:
+    """(create params, ``response.output``) of a line that has the three parts every rollout needs; raises
+    what is missing."""
+    if params is None or params is msgspec.UNSET:
+        raise Unconvertible("no_prompt", "responses_create_params is missing")
+    if response is None or response is msgspec.UNSET:
+        raise Unconvertible("no_response", "the line has no response object (an input row, not a rollout)")
+    if response.output is None:
+        raise Unconvertible("no_output", "response.output is missing")
+    return params, response.output
+
+
+def unsupported_item(kind: str | None) -> Unconvertible:
+    return Unconvertible("unsupported_item", f"item type {kind!r} has no chat form")
+
+
+def unknown_role(role: str | None) -> Unconvertible:
+    return Unconvertible("unknown_role", f"message role {role!r} is not system/developer/user/assistant")
+
+
+def orphan_output(call_id: str | None) -> Unconvertible:
+    return Unconvertible("orphan_tool_output", f"function_call_output {call_id!r} answers no earlier call")
+
+
+def mixed_steps() -> Unconvertible:
+    return Unconvertible("malformed_item", "response.output mixes items and lists of items")
+
+
+def invalid_arguments() -> Unconvertible:
+    return Unconvertible("invalid_tool_arguments", "a tool call's arguments are not a JSON object")
 
 
 @dataclass(slots=True)
@@ -83,8 +133,19 @@ class Conversation:
 class _Builder:
     """Walks items in order, building messages and counting facts."""
 
-    __slots__ = ("answered", "call_names", "calls", "facts", "hidden", "hidden_at", "in_output", "messages",
-                 "prompt_len", "reasoning", "texts")  # fmt: skip
+    __slots__ = (
+        "answered",
+        "call_names",
+        "calls",
+        "facts",
+        "hidden",
+        "hidden_at",
+        "in_output",
+        "messages",
+        "prompt_len",
+        "reasoning",
+        "texts",
+    )
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
@@ -117,9 +178,7 @@ class _Builder:
         self.reasoning, self.texts, self.calls = [], [], []
 
     def add(self, item: Item) -> None:
-        kind = item.type
-        if kind is None and item.role is not None:
-            kind = "message"
+        kind = item_kind(item)
         key = _FACT_KEYS.get((kind, item.role)) or (
             f"item:message:{item.role}" if kind == "message" else f"item:{kind}"
         )
@@ -136,7 +195,7 @@ class _Builder:
             self._model_turn_starts()
             self._reasoning(item)
         else:
-            raise Unconvertible("unsupported_item", f"item type {kind!r} has no chat form")
+            raise unsupported_item(kind)
 
     def _model_turn_starts(self) -> None:
         if self.prompt_len is None and self.in_output:
@@ -152,10 +211,8 @@ class _Builder:
                 raise Unconvertible("unsupported_content", "an assistant message holds an image part")
             self._assistant_text(content)
             return
-        if role not in ("user", "system", "developer"):
-            raise Unconvertible(
-                "unknown_role", f"message role {role!r} is not system/developer/user/assistant"
-            )
+        if role not in ROLES:
+            raise unknown_role(role)
         self.flush()
         content = self.content(item.content)
         if role == "user":
@@ -230,13 +287,12 @@ class _Builder:
     def _function_output(self, item: Item) -> None:
         call_id = item.call_id
         if call_id is None or call_id not in self.call_names:
-            raise Unconvertible(
-                "orphan_tool_output", f"function_call_output {call_id!r} answers no earlier call"
-            )
+            raise orphan_output(call_id)
         self.answered.add(call_id)
         content = self.content(item.output)
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id],
-                              "content": content})  # fmt: skip
+        self.messages.append(
+            {"role": "tool", "tool_call_id": call_id, "name": self.call_names[call_id], "content": content}
+        )
 
     def content(self, raw: Raw) -> Any:
         """A content value: a Raw JSON string (as is), or parts -> text, or chat parts when images."""
@@ -315,7 +371,7 @@ def flatten_output(output: list[Any]) -> list[Item]:
     if not output or not any(isinstance(step, list) for step in output):
         return output
     if not all(isinstance(step, list) for step in output):
-        raise Unconvertible("malformed_item", "response.output mixes items and lists of items")
+        raise mixed_steps()
     for prev, step in itertools.pairwise(output):
         if step[: len(prev)] != prev:
             raise Unconvertible(
@@ -353,13 +409,8 @@ def _params_from_dict(params: dict[str, Any]) -> Params:
 
 def convert(params: Params | None, response: Any) -> Conversation:
     """Convert a decoded rollout (its create-params and response) to a :class:`Conversation`."""
-    if params is None or params is msgspec.UNSET:
-        raise Unconvertible("no_prompt", "responses_create_params is missing")
-    if response is None or response is msgspec.UNSET:
-        raise Unconvertible("no_response", "the line has no response object (an input row, not a rollout)")
-    if response.output is None:
-        raise Unconvertible("no_output", "response.output is missing")
-    output = flatten_output(response.output)
+    params, output = required_parts(params, response)
+    output = flatten_output(output)
     builder = _start(params)
     builder.in_output = True
     for item in output:
@@ -377,8 +428,7 @@ def _finish(builder: _Builder, params: Params, response: Any, n_items: int) -> C
     unanswered = len(set(builder.call_names) - builder.answered)
     if unanswered:
         builder.fact("unanswered_calls", unanswered)
-    details = response.incomplete_details
-    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
+    truncated = is_truncated(response)
     if truncated:
         builder.fact("truncated")
     turns = calls = 0

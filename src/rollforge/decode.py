@@ -13,13 +13,12 @@ from typing import Any
 
 import msgspec
 
-from rollforge.convert import Conversation, convert
+from rollforge.convert import Conversation, convert, invalid_arguments
 from rollforge.head import head_of
 from rollforge.identity import prompt_id, rollout_id
 from rollforge.limits import MAX_DEPTH, out_of_range, too_deep
-from rollforge.reasons import Unconvertible
 from rollforge.rewards import reward_of
-from rollforge.rollout import Head, Reject, Rollout
+from rollforge.rollout import Head, Reject, Rollout, Unconvertible
 from rollforge.schema import CORE_FIELDS, line_type, plain
 
 # Top-level fields every Rollout carries in .fields (task type sources and common verifier outputs).
@@ -189,9 +188,8 @@ class LineDecoder:
         if problem is not None:
             return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
         if self.arguments == "object" and conv.facts.get("invalid_arguments"):
-            return Reject(
-                file, line_no, "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
-            )
+            error = invalid_arguments()
+            return Reject(file, line_no, error.reason, error.message)
         return conv, reward
 
     def _to_rollout(

@@ -6,6 +6,7 @@ over the index in input order, so the result is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rollforge.rollout import Rollout
@@ -40,13 +41,14 @@ def minhash(rollout: Rollout) -> Any:
     return sig.hashvalues
 
 
-def near_dedup(signatures: list[Any], reasons: list[str | None], threshold: float) -> None:
-    """Mark as `near_duplicate` every kept rollout whose estimated Jaccard with an earlier kept one >= threshold."""
+def near_duplicates(signatures: Sequence[Any], kept: list[bool], threshold: float) -> list[int]:
+    """Kept rows whose estimated Jaccard with an earlier kept one, not itself a near duplicate, is >= threshold."""
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    found = []
     for row, values in enumerate(signatures):
-        if reasons[row] is not None or values is None:
+        if not kept[row] or values is None:
             continue
         sig = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme=SCHEME)
         if any(
@@ -54,6 +56,7 @@ def near_dedup(signatures: list[Any], reasons: list[str | None], threshold: floa
             >= threshold
             for other in lsh.query(sig)
         ):
-            reasons[row] = "near_duplicate"
+            found.append(row)
             continue
         lsh.insert(str(row), sig)
+    return found

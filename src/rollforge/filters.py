@@ -1,136 +1,30 @@
-"""Quality filters. Each is a (reason, keep?) pair; a dropped rollout is counted under the first reason that
-drops it, in the order below, so the accounting always adds up.
+"""The quality filters, one declaration each (``rollforge.filtering`` says what a declaration holds).
 
-Per-rollout filters run where the rollout is read (in any worker). Filters that need every rollout first
-(``--min-task-success-rate``, ``--dedup``, ``--balance-by``) run afterwards over the compact index; see
-``rollforge.engine.select``.
+Everything else is derived from :data:`FILTERS`: the CLI flags of ``sft``, ``dpo`` and ``build``, the
+recipe's keys, the starter recipe's lines, :class:`FilterOptions`, and the filter reason codes
+(``rollforge.reasons``). A dropped rollout is counted under the first filter it fails, in the order below:
+those judged one rollout at a time first (the cheap ones first, the tokenizer last), then those that need
+every rollout. Adding a filter is one declaration here, plus its tests.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
+from rollforge.dedup import minhash, near_duplicates
+from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows, Stage
+from rollforge.identity import conversation_hash
+from rollforge.options import Option, OptionValues
 from rollforge.rollout import Rollout
+from rollforge.schema import text
 from rollforge.success import Success
 from rollforge.where import Where
-
-Check = tuple[str, Callable[[Any], bool]]  # (reason when it fails, predicate that keeps)
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """Every quality filter, off unless set. Field names are the CLI flags and the recipe keys."""
-
-    min_reward: float | None = None
-    max_reward: float | None = None
-    success: Success = field(default_factory=Success)
-    success_only: bool = False
-    min_task_success_rate: float | None = None
-    min_items: int | None = None
-    max_items: int | None = None
-    min_turns: int | None = None
-    max_turns: int | None = None
-    require_tool_use: bool = False
-    drop_truncated: bool = True
-    max_tokens: int | None = None
-    tokenizer: str | None = None
-    where: Where | None = None
-    dedup: str | None = None  # None | "exact" | "near"
-    near_threshold: float = 0.9
-    labels: str | None = None  # a review database: rollouts labelled `reject` are dropped
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """Top-level fields the decoder must keep for these filters."""
-        roots = set(self.success.fields)
-        if self.where is not None:
-            roots |= self.where.roots
-        return tuple(sorted(roots))
-
-
-def build_checks(opts: FilterOptions, full: bool = True) -> list[Check]:
-    """The enabled per-rollout filters, cheapest first (the tokenizer last: it is the slow one).
-
-    They read what a :class:`Rollout` and a :class:`rollforge.rollout.Head` both have; turn filters use
-    the bounds of the turn count so that a Head only ever drops what the full rollout would drop.
-    ``full=False`` leaves out the filters that need the conversation's text.
-    """
-    checks: list[Check] = [("no_assistant_turn", _at_least(_turns_high, 1))]
-    if opts.labels is not None:
-        rejected = review_rejected(opts.labels, _mtime(opts.labels))
-        checks.append(("review_rejected", lambda r: r.rollout_id not in rejected))
-    if opts.drop_truncated:
-        checks.append(("truncated", lambda r: not r.truncated))
-    if opts.min_reward is not None:
-        checks.append(("below_min_reward", _at_least(_reward, opts.min_reward)))
-    if opts.max_reward is not None:
-        checks.append(("above_max_reward", _at_most(_reward, opts.max_reward)))
-    if opts.success_only:
-        checks.append(("not_success", opts.success))
-    if opts.min_items is not None:
-        checks.append(("too_few_items", _at_least(_items, opts.min_items)))
-    if opts.max_items is not None:
-        checks.append(("too_many_items", _at_most(_items, opts.max_items)))
-    if opts.min_turns is not None:  # a Head knows a range of turns: compare with the bound that is safe
-        checks.append(("too_few_turns", _at_least(_turns_high, opts.min_turns)))
-    if opts.max_turns is not None:
-        checks.append(("too_many_turns", _at_most(_turns_low, opts.max_turns)))
-    if opts.require_tool_use:
-        checks.append(("no_tool_use", lambda r: r.uses_tools))
-    if opts.where is not None and (full or "prompt_id" not in opts.where.roots):  # a Head has no prompt_id
-        checks.append(("where_false", opts.where))
-    if opts.max_tokens is not None and full:
-        checks.append(("too_many_tokens", _at_most(token_counter(opts.tokenizer), opts.max_tokens)))
-    return checks
-
-
-def _reward(r: Any) -> float:
-    return float(r.reward)
-
-
-def _items(r: Any) -> int:
-    return int(r.n_items)
-
-
-def _turns_high(r: Any) -> int:
-    return int(r.turns_at_most)
-
-
-def _turns_low(r: Any) -> int:
-    return int(r.turns_at_least)
-
-
-def _at_least(measure: Callable[[Any], float], bound: float) -> Callable[[Any], bool]:
-    return lambda r: measure(r) >= bound
-
-
-def _at_most(measure: Callable[[Any], float], bound: float) -> Callable[[Any], bool]:
-    return lambda r: measure(r) <= bound
-
-
-def certain_failure(checks: list[Check], head: Any) -> str | None:
-    """For a Head: the first check it fails whatever its exact turn count, provided it passes every earlier
-    check whatever that count. None when it passes them all, or when only the conversion can tell."""
-    if head.turns_at_least == head.turns_at_most:  # the usual case: the count is exact
-        return first_failure(checks, head)
-    low, high = head.with_turns(head.turns_at_least), head.with_turns(head.turns_at_most)
-    for reason, keep in checks:
-        at_low, at_high = keep(low), keep(high)
-        if at_low and at_high:
-            continue
-        return reason if not (at_low or at_high) else None
-    return None
-
-
-def first_failure(checks: list[Check], rollout: Any) -> str | None:
-    for reason, keep in checks:
-        if not keep(rollout):
-            return reason
-    return None
 
 
 def _mtime(path: str) -> float:
@@ -142,7 +36,7 @@ def _mtime(path: str) -> float:
 @lru_cache(maxsize=2)
 def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
     """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
-    from rollforge.review.db import rejected_ids
+    from rollforge.labels import rejected_ids
 
     return frozenset(rejected_ids(db_path))
 
@@ -156,32 +50,200 @@ def token_counter(tokenizer: str | None) -> Callable[[Rollout], int]:
     return lambda r: render_length(tok, r.messages, r.tools)
 
 
-def filter_options(values: dict[str, Any]) -> FilterOptions:
-    """FilterOptions from CLI flags (``vars(args)``) or a recipe (``model_dump()``): the same key names,
-    except the review database, ``labels`` on the command line and ``review_db`` in a recipe."""
-    if values.get("max_tokens") is not None and not values.get("tokenizer"):
-        from rollforge.errors import RollforgeError
+SUCCESS_THRESHOLD = Option(
+    "success_threshold",
+    float,
+    "success means reward >= this (default: 1.0); real rollouts have no `success` field",
+    default=1.0,
+)
+SUCCESS_FIELD = Option(
+    "success_field",
+    str,
+    "success means this field is truthy (e.g. is_correct)",
+    metavar="NAME",
+    example="is_correct",
+    fields=lambda name: (name.split(".")[0],),
+)
+TOKENIZER = Option(
+    "tokenizer",
+    str,
+    "tokenizer for --max-tokens (also the report's token counts)",
+    metavar="PATH_OR_ID",
+    example="Qwen/Qwen3-8B",
+)
+DEDUP = Option(
+    "dedup",
+    str,
+    "drop duplicates (near: MinHash on assistant text)",
+    choices=("exact", "near"),
+    example="exact",
+)
+NEAR_THRESHOLD = Option(
+    "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
+)
+BALANCE_BY = Option(
+    "balance_by",
+    str,
+    "cap each category of this field (dotted path) at --max-per-category",
+    metavar="FIELD",
+    example="task_name",
+    fields=lambda path: (path.split(".")[0],),
+)
 
-        raise RollforgeError(
-            "--max-tokens needs --tokenizer", hint="pass a local tokenizer directory or hub id"
-        )
-    where = values.get("where")
-    return FilterOptions(
-        min_reward=values.get("min_reward"),
-        max_reward=values.get("max_reward"),
-        success=Success(threshold=values.get("success_threshold", 1.0), field=values.get("success_field")),
-        success_only=bool(values.get("success_only")),
-        min_task_success_rate=values.get("min_task_success_rate"),
-        min_items=values.get("min_items"),
-        max_items=values.get("max_items"),
-        min_turns=values.get("min_turns"),
-        max_turns=values.get("max_turns"),
-        require_tool_use=bool(values.get("require_tool_use")),
-        drop_truncated=values.get("drop_truncated", True),
-        max_tokens=values.get("max_tokens"),
-        tokenizer=values.get("tokenizer"),
-        where=Where(where) if where else None,
-        dedup=values.get("dedup"),
-        near_threshold=values.get("near_threshold", 0.9),
-        labels=values.get("labels") or values.get("review_db"),
+FILTERS: tuple[Filter[Any, Any], ...] = (
+    Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,
+           keep=lambda r, _: r.turns >= 1),
+    Filter("review_rejected", "a reviewer labelled it `reject` in the review database (--labels)", HEAD,
+           Option("labels", str, "drop rollouts a reviewer rejected (rollforge review)", metavar="REVIEW_DB",
+                  example="review.sqlite", key="review_db"),
+           prepare=lambda db, _: review_rejected(db, _mtime(db)), keep=lambda r, rejected: r.rollout_id not in rejected),
+    Filter("truncated", "the response was cut off (incomplete_details); --drop-truncated", HEAD,
+           Option("drop_truncated", bool, "drop rollouts cut off by max_output_tokens (default: drop)", default=True),
+           keep=lambda r, _: not r.truncated),
+    Filter("below_min_reward", "reward < --min-reward", HEAD,
+           Option("min_reward", float, "drop rollouts with reward below this", example=0.5),
+           keep=lambda r, bound: r.reward >= bound),
+    Filter("above_max_reward", "reward > --max-reward", HEAD,
+           Option("max_reward", float, "drop rollouts with reward above this", example=1.0),
+           keep=lambda r, bound: r.reward <= bound),
+    Filter("not_success", "--success-only and the rollout is not a success", HEAD,
+           Option("success_only", bool, "keep successful rollouts only", default=False),
+           settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD),
+           prepare=lambda _, o: Success(o.success_threshold, o.success_field),
+           keep=lambda r, success: success(r)),
+    Filter("too_few_items", "fewer items in response.output than --min-items", HEAD,
+           Option("min_items", int, "min items in response.output (the tutorial's 'turns')", ge=0, example=2),
+           keep=lambda r, bound: r.n_items >= bound),
+    Filter("too_many_items", "more items in response.output than --max-items", HEAD,
+           Option("max_items", int, "max items in response.output", ge=0, example=40),
+           keep=lambda r, bound: r.n_items <= bound),
+    Filter("too_few_turns", "fewer assistant turns than --min-turns", HEAD,
+           Option("min_turns", int, "min assistant turns", ge=0, example=1),
+           keep=lambda r, bound: r.turns >= bound),
+    Filter("too_many_turns", "more assistant turns than --max-turns", HEAD,
+           Option("max_turns", int, "max assistant turns", ge=0, example=20),
+           keep=lambda r, bound: r.turns <= bound),
+    Filter("no_tool_use", "--require-tool-use and no tool call", HEAD,
+           Option("require_tool_use", bool, "keep rollouts that call a tool", default=False),
+           keep=lambda r, _: r.uses_tools),
+    Filter("where_false", "the --where expression is false", HEAD,
+           Option("where", str, "keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and "
+                  "reward >= 0.7'", metavar="EXPR", example='metadata.task_type == "math" and reward >= 0.7',
+                  check=Where, fields=lambda text: Where(text).roots),
+           prepare=lambda text, _: Where(text), keep=lambda r, where: where(r),
+           converted_if=lambda where: "prompt_id" in where.roots),  # a first look has no prompt_id
+    Filter("too_much_reasoning", "more characters of reasoning than --max-reasoning-chars", ROLLOUT,
+           Option("max_reasoning_chars", int, "max characters of reasoning the model wrote in the rollout, all "
+                  "turns together (decoded text: an escaped character counts once)", metavar="N", ge=0,
+                  example=20000),
+           keep=lambda r, limit: sum(len(text(m.get("reasoning_content")))
+                                     for m in r.completion if m["role"] == "assistant") <= limit),
+    Filter("too_many_tokens", "the rendered chat template is longer than --max-tokens", ROLLOUT,
+           Option("max_tokens", int, "max tokens of the rendered chat template (needs --tokenizer)", ge=1,
+                  example=8192, requires="tokenizer"),
+           settings=(TOKENIZER,), prepare=lambda n, o: (token_counter(o.tokenizer), n),
+           keep=lambda r, limit: limit[0](r) <= limit[1]),
+    Filter("low_task_success_rate", "the prompt's success rate over its rollouts < --min-task-success-rate",
+           PROMPT,
+           Option("min_task_success_rate", float, "keep rollouts of prompts whose success rate over their "
+                  "rollouts is >= R", metavar="R", ge=0.0, le=1.0, example=0.2),
+           drop=lambda rows, kept, rate: _low_success_rate(rows, kept, rate)),
+    Filter("duplicate", "an exact duplicate of an earlier kept rollout (--dedup exact)", KEPT, DEDUP,
+           on=lambda how: how == "exact", column=lambda r, _: conversation_hash(r.messages, r.tools), typecode="Q",
+           drop=lambda rows, kept, _: _repeats(rows.column("duplicate"), kept)),
+    Filter("near_duplicate", "a near duplicate of an earlier kept rollout (--dedup near)", KEPT, DEDUP,
+           on=lambda how: how == "near", settings=(NEAR_THRESHOLD,), prepare=lambda _, o: float(o.near_threshold),
+           column=lambda r, _: minhash(r),
+           drop=lambda rows, kept, threshold: near_duplicates(rows.column("near_duplicate"), kept, threshold)),
+    Filter("over_category_cap", "over --max-per-category for its --balance-by category", KEPT,
+           Option("max_per_category", int, "rows kept per --balance-by category (a seeded choice)", ge=1,
+                  example=500, requires="balance_by"),
+           settings=(BALANCE_BY,), prepare=lambda cap, o: (str(o.balance_by), int(cap)),
+           column=lambda r, how: category(r, how[0]),
+           drop=lambda rows, kept, how: _over_cap(rows, kept, how[1])),
+)  # fmt: skip
+
+
+def options_of(filters: Iterable[Filter[Any, Any]]) -> tuple[Option[Any], ...]:
+    """Every option these filters read, each once, in the order they first appear."""
+    seen: dict[str, Option[Any]] = {}
+    for f in filters:
+        for option in (f.option, *f.settings):
+            if option is not None:
+                seen.setdefault(option.name, option)
+    return tuple(seen.values())
+
+
+OPTIONS = options_of(FILTERS)
+# What may bar a DPO chosen side: every filter but those that shape the SFT set (duplicates, caps).
+CHOSEN_OPTIONS = options_of(f for f in FILTERS if f.needs is not KEPT)
+
+
+class FilterOptions(OptionValues):
+    """The value of every filter option, by name (the CLI flag's dest, the recipe key): each filter is off
+    unless set. ``FilterOptions(min_reward=0.5, success_only=True)``; unset options hold their default."""
+
+    OPTIONS = OPTIONS
+
+    @property
+    def success(self) -> Success:
+        return Success(threshold=self.success_threshold, field=self.success_field)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Top-level fields the decoder must keep for these options."""
+        roots: set[str] = set()
+        for option in self.OPTIONS:
+            value = getattr(self, option.name)
+            if option.fields is not None and option.is_set(value):
+                roots |= set(option.fields(value))
+        return tuple(sorted(roots))
+
+    def filtering(self, *only: Stage[Any]) -> Filtering:
+        """The enabled filters (of the stages ``only`` names, else all), prepared for this process."""
+        return Filtering(FILTERS, self, only)
+
+    @property
+    def judged_per_prompt(self) -> bool:
+        """Some filter needs every rollout of a prompt (so every rollout must be converted)."""
+        return any(f.enabled(self) for f in FILTERS if f.needs is PROMPT)
+
+
+def filter_options(values: dict[str, Any]) -> FilterOptions:
+    """FilterOptions from CLI flags (``vars(args)``) or a recipe (``model_dump()``)."""
+    return FilterOptions.of(values)
+
+
+def category(rollout: Rollout, path: str) -> str:
+    """A rollout's --balance-by category: the field's value, as a string (JSON for anything but a string)."""
+    value = rollout.field(path)
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def _low_success_rate(rows: Rows, kept: list[bool], rate: float) -> Iterator[int]:
+    total: Counter[int] = Counter(rows.prompt)
+    wins: Counter[int] = Counter(p for p, s in zip(rows.prompt, rows.success, strict=True) if s)
+    return (
+        row for row, prompt in enumerate(rows.prompt) if kept[row] and wins[prompt] / total[prompt] < rate
     )
+
+
+def _repeats(digests: Any, kept: list[bool]) -> Iterator[int]:
+    """Kept rows whose digest an earlier kept row has."""
+    seen: set[int] = set()
+    for row, digest in enumerate(digests):
+        if kept[row]:
+            if digest in seen:
+                yield row
+            seen.add(digest)
+
+
+def _over_cap(rows: Rows, kept: list[bool], cap: int) -> Iterator[int]:
+    """A seeded random ``cap`` rollouts per category: the smallest seeded keys, not the first N."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for row, name in enumerate(rows.column("over_category_cap")):
+        if kept[row]:
+            members[name].append(row)
+    for group in members.values():
+        group.sort(key=lambda row: rows.key[row])
+        yield from group[cap:]

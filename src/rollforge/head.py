@@ -12,45 +12,41 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
-
-from rollforge.convert import parse_arguments
+from rollforge.convert import (
+    KINDS,
+    MODEL_KINDS,
+    ROLES,
+    invalid_arguments,
+    is_truncated,
+    item_kind,
+    mixed_steps,
+    orphan_output,
+    parse_arguments,
+    required_parts,
+    unknown_role,
+    unsupported_item,
+)
 from rollforge.rewards import reward_of
-from rollforge.rollout import Head, Reject
+from rollforge.rollout import Head, Reject, Unconvertible
 from rollforge.schema import Item, Params
-
-KNOWN_ITEMS = frozenset({"message", "reasoning", "function_call", "function_call_output"})
-MODEL_ITEMS = frozenset({"reasoning", "function_call"})
-ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
 def head_of(
     obj: Any, field_names: tuple[str, ...], line: bytes, file: str, line_no: int, arguments: str = "object"
 ) -> Head | Reject:
     """A :class:`Head` from a line decoded with ``rollforge.schema.line_type``, or the Reject conversion
-    would also give."""
-    response = obj.response
-    if response is None or response is msgspec.UNSET:
-        return Reject(
-            file, line_no, "no_response", "the line has no response object (an input row, not a rollout)"
-        )
-    params = obj.responses_create_params
-    if params in (None, msgspec.UNSET):
-        return Reject(file, line_no, "no_prompt", "responses_create_params is missing")
-    output = response.output
-    if output is None:
-        return Reject(file, line_no, "no_output", "response.output is missing")
-    if output and isinstance(output[-1], list):
-        output = output[-1]  # transition steps: the last transcript (conversion checks they extend)
-    walked = _walk(output, _input_calls(params), arguments)
-    if isinstance(walked, tuple) and isinstance(walked[0], str):
-        return Reject(file, line_no, walked[0], walked[1])
-    low, high, calls = walked
+    would also give (the conversion's own rules and messages: see ``rollforge.convert``)."""
+    try:
+        params, output = required_parts(obj.responses_create_params, obj.response)
+        if output and isinstance(output[-1], list):
+            output = output[-1]  # transition steps: the last transcript (conversion checks they extend)
+        low, high, calls = _walk(output, _input_calls(params), arguments)
+    except Unconvertible as exc:
+        return Reject(file, line_no, exc.reason, exc.message)
     reward, problem = reward_of(obj.reward)
     if problem is not None:
         return Reject(file, line_no, problem, f"reward is {obj.reward!r}")
-    details = response.incomplete_details
-    truncated = bool(isinstance(details, dict) and details.get("reason")) or response.status == "incomplete"
+    truncated = is_truncated(obj.response)
     return Head(file, line_no, line, obj, field_names, reward, len(output), truncated, calls, (low, high))
 
 
@@ -63,7 +59,7 @@ _STRING_HAS_TEXT = re.compile(rb'"' + _BLANK + _REAL)
 _PART_HAS_TEXT = re.compile(rb'"(?:text|refusal)"\s*:\s*"' + _BLANK + _REAL)  # searches stop at the first hit
 
 
-def _leaves_a_message(kind: str, item: Item) -> bool:
+def _leaves_a_message(kind: str | None, item: Item) -> bool:
     """Whether this model item surely yields an assistant message, judged from its raw bytes: a call
     always does; text or reasoning when it holds something besides think tags and whitespace (of
     reasoning, the head reads only summary texts, as conversion does first)."""
@@ -85,26 +81,26 @@ def _input_calls(params: Params) -> set[str]:
     return {i.call_id for i in items if i.call_id is not None}
 
 
-def _walk(output: list[Any], calls_seen: set[str], arguments: str) -> tuple[Any, ...]:
-    """(turns low, turns high, made a call), or (reject reason, message)."""
+def _walk(output: list[Any], calls_seen: set[str], arguments: str) -> tuple[int, int, bool]:
+    """(turns low, turns high, made a call); raises Unconvertible for what conversion would reject."""
     low = high = 0
     in_turn = certain = calls = False
     for item in output:
         if isinstance(item, list):
-            return "malformed_item", "response.output mixes items and lists of items"
-        kind = item.type if item.type is not None or item.role is None else "message"
-        if kind not in KNOWN_ITEMS:
-            return "unsupported_item", f"item type {kind!r} has no chat form"
+            raise mixed_steps()
+        kind = item_kind(item)
+        if kind not in KINDS:
+            raise unsupported_item(kind)
         if kind == "message" and item.role not in ROLES:
-            return "unknown_role", f"message role {item.role!r} is not system/developer/user/assistant"
+            raise unknown_role(item.role)
         if kind == "function_call":
             if item.call_id is not None:
                 calls_seen.add(item.call_id)
             if arguments == "object" and not parse_arguments(item.arguments)[1]:
-                return "invalid_tool_arguments", "a tool call's arguments are not a JSON object"
+                raise invalid_arguments()
         elif kind == "function_call_output" and item.call_id not in calls_seen:
-            return "orphan_tool_output", f"function_call_output {item.call_id!r} answers no earlier call"
-        if kind in MODEL_ITEMS or item.role == "assistant":
+            raise orphan_output(item.call_id)
+        if kind in MODEL_KINDS or item.role == "assistant":
             certain = certain or _leaves_a_message(kind, item)
             calls = calls or kind == "function_call"
             in_turn = True

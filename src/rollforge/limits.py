@@ -13,7 +13,7 @@ from array import array
 from typing import Any
 
 from rollforge.errors import RollforgeError
-from rollforge.reasons import Unconvertible
+from rollforge.rollout import Unconvertible
 
 DEFAULT_MAX_LINE_BYTES = 256 << 20  # far above real rollouts (a long agent run with token ids is a few MB)
 # Deeper than any real rollout, and well inside what msgspec, orjson (1024) and Python's json module (about

@@ -26,7 +26,21 @@ UNPAIRED_REASONS = {
 }
 
 
-@dataclass(slots=True)  # not frozen: a frozen init costs 4x, and a build makes one per rollout
+@dataclass(frozen=True)
+class Pairing:
+    """How a run pairs: the strategy, the smallest reward margin, a cap per prompt, and whether pairs move
+    what both sides share into the prompt (``--split-at-divergence``)."""
+
+    strategy: str = "best-worst"
+    min_margin: float = 0.1
+    max_pairs_per_prompt: int | None = None
+    split_at_divergence: bool = False
+
+    def pair(self, group: list[Candidate]) -> tuple[list[Pair], str | None]:
+        return pair_group(group, self.strategy, self.min_margin, self.max_pairs_per_prompt)
+
+
+@dataclass(slots=True)  # not frozen: a frozen init is several times slower, and a build makes one per rollout
 class Candidate:
     row: int  # global input order: the index of the rollout in the run
     reward: float

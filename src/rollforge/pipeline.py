@@ -1,4 +1,5 @@
-"""The Python API behind ``rollforge sft``, ``dpo`` and ``sample``: read once, select, write, account.
+"""The library functions behind ``rollforge inspect``, ``sft``, ``dpo`` and ``sample``: read once, select, write,
+account.
 
 Every function returns its accounting as plain JSON: for ``make_sft``
 ``lines == written + sum(filtered) + sum(rejected)``; ``make_dpo`` adds ``prompts``, ``pairs`` and
@@ -12,37 +13,37 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
-from rollforge.engine.local import Scan
+from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export import dpo as dpo_export
-from rollforge.export import sft as sft_export
-from rollforge.export.sharegpt import dataset_info
+from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
 from rollforge.io.leftovers import tag
-from rollforge.io.sources import Discovery, discover
+from rollforge.io.read import count_lines, iter_records
+from rollforge.io.sources import STDIN, Discovery, discover
 from rollforge.io.target import inputs_of, open_output, prepare_output, work_directory, written_through
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
+from rollforge.pairs import Pairing
+from rollforge.progress import track
+from rollforge.stats import Inventory
 
 
 @dataclass(frozen=True)
 class SftOptions:
-    format: str = "trl"
-    reasoning: str | None = None  # None: the format's default (see export.sft.DEFAULT_REASONING)
-    balance_by: str | None = None
-    max_per_category: int | None = None
+    format: str = TRL.name
+    reasoning: str | None = None  # None: the format's default (rollforge.export.formats)
 
 
 @dataclass(frozen=True)
 class DpoOptions:
-    format: str = "trl"
+    format: str = TRL.name
     reasoning: str | None = None
     pairing: str = "best-worst"
     min_margin: float = 0.1
@@ -108,16 +109,17 @@ def make_sft(
 ) -> dict[str, Any]:
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
-    reasoning = opts.reasoning or sft_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), sft=(Output(opts.format, reasoning),), balance_by=opts.balance_by,
-              seed=seed, statistics=False)  # fmt: skip
+    fmt = format_named(opts.format)
+    job = Job(
+        filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
+    )
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
-        selection = select_sft(result.index, job, opts.max_per_category, result.dropped_early)
+        selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
-    if opts.format == "sharegpt" and not written_through(output):  # no dataset_info.json beside /dev/null
-        _write_dataset_info(output)
+    if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
+        write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
     return sft_accounting(result, selection.filtered, written, discovery)
 
 
@@ -134,18 +136,22 @@ def make_dpo(
 ) -> dict[str, Any]:
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
-    reasoning = opts.reasoning or dpo_export.DEFAULT_REASONING[opts.format]
-    job = Job(filters=filters or FilterOptions(), dpo=(Output(opts.format, reasoning),), seed=seed,
-              statistics=False)  # fmt: skip
+    fmt = format_named(opts.format)
+    pairing = Pairing(opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence)
+    job = Job(
+        filters=filters or FilterOptions(),
+        dpo=(Output(fmt, opts.reasoning),),
+        pairing=pairing,
+        seed=seed,
+        statistics=False,
+    )
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discovery, job, spill)
-        selection = engine.select_dpo(
-            result.index, job, opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, spill
-        )
+        selection = engine.select_dpo(result.index, job, spill)
         written = write_dpo(
-            result, selection, {"all": output}, lambda _: "all", opts.format, opts.split_at_divergence
+            result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
     return dpo_accounting(result, selection, written, job, discovery)
 
@@ -161,7 +167,7 @@ def dpo_accounting(
         "written": written.total,
         "splits": dict(written.rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
-        "filtered": dict(sorted(ineligible(result.index, job).items())),
+        "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
         "skipped": dict(written.skipped),
         "export": dict(written.notes),
     }
@@ -178,9 +184,7 @@ def make_sample(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward, written as the original rollout lines."""
-    job = Job(
-        strata=strata, seed=seed, filters=replace(FilterOptions(), drop_truncated=False), statistics=False
-    )
+    job = Job(strata=strata, seed=seed, filters=FilterOptions(drop_truncated=False), statistics=False)
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
@@ -192,6 +196,28 @@ def make_sample(
         "filtered": {},
         "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
     }
+
+
+def take_inventory(
+    paths: list[str], workers: int | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> dict[str, Any]:
+    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
+    Files are read on every core; stdin in this process. A file named twice is read once (``same_file``)."""
+    discovery = discover(paths, max_line_bytes)
+    if any(s.path == STDIN for s in discovery.sources):
+        inventory = Inventory()
+        for record in track(iter_records(discovery), "reading"):
+            inventory.add(record)
+    else:  # no outputs: every line is converted, nothing is spilled
+        inventory = scan(discovery, Job(), None, workers).inventory
+    summary = inventory.summary()
+    summary["companions"] = [
+        {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
+        for c in discovery.companions
+    ]
+    if discovery.same_file:
+        summary["same_file"] = discovery.same_file
+    return summary
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:
@@ -215,15 +241,9 @@ def split_function(seed: int, val_fraction: float) -> SplitByPrompt:
     return SplitByPrompt(seed, val_fraction)
 
 
-def _arguments(fmt: str) -> str:
-    # OpenAI format keeps arguments as strings, so a non-object argument is still representable there.
-    return "string" if fmt == "openai" else "object"
-
-
-def _write_dataset_info(output: str) -> None:
-    import orjson
-
-    out = Path(output)
-    info = dataset_info(out.stem, out.name)
-    with atomic_file(out.parent / "dataset_info.json") as fh:
-        fh.write(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+def write_side_files(fmt: Format, files: dict[str, str], folder: Path) -> None:
+    """The files a format's trainer reads beside its rows (LLaMA-Factory's dataset_info.json), written
+    atomically into ``folder``; ``files`` maps dataset names to the file names written there."""
+    for name, data in (fmt.side_files(files) if fmt.side_files else {}).items():
+        with atomic_file(folder / name) as fh:
+            fh.write(data)

@@ -1,5 +1,9 @@
 """Stable reason codes. A line of input ends up kept, filtered (a filter's reason) or rejected (a reject's
-reason). Codes are snake_case and never renamed: scripts and manifests depend on them."""
+reason). Codes are snake_case and never renamed: scripts and manifests depend on them. The reader's reject
+reasons are listed here; the filter reasons come from the filters' and formats' declarations."""
+
+from rollforge.export.formats import FORMATS
+from rollforge.filters import FILTERS
 
 REJECT_REASONS: dict[str, str] = {
     "invalid_json": "the line is not valid JSON",
@@ -27,33 +31,12 @@ REJECT_REASONS: dict[str, str] = {
     "past 64 bits in the tools or a tool call's arguments (which the output carries)",
 }
 
-FILTER_REASONS: dict[str, str] = {
-    "below_min_reward": "reward < --min-reward",
-    "above_max_reward": "reward > --max-reward",
-    "not_success": "--success-only and the rollout is not a success",
-    "low_task_success_rate": "the prompt's success rate over its rollouts < --min-task-success-rate",
-    "too_few_items": "fewer items in response.output than --min-items",
-    "too_many_items": "more items in response.output than --max-items",
-    "too_few_turns": "fewer assistant turns than --min-turns",
-    "too_many_turns": "more assistant turns than --max-turns",
-    "no_tool_use": "--require-tool-use and no tool call",
-    "truncated": "the response was cut off (incomplete_details); --drop-truncated",
-    "too_many_tokens": "the rendered chat template is longer than --max-tokens",
-    "where_false": "the --where expression is false",
-    "duplicate": "an exact duplicate of an earlier kept rollout (--dedup exact)",
-    "near_duplicate": "a near duplicate of an earlier kept rollout (--dedup near)",
-    "review_rejected": "a reviewer labelled it `reject` in the review database (--labels)",
-    "no_assistant_turn": "the model produced no assistant message",
-    "over_category_cap": "over --max-per-category for its --balance-by category",
-    "not_representable_in_sharegpt": "--format sharegpt and the conversation has no sharegpt form (an image, a "
-    "system message mid-conversation, turns that cannot alternate)",
+# A usable rollout a quality filter dropped (counted under the first it fails), or one the primary output
+# format cannot hold: from the declarations of the filters and the formats.
+FILTER_REASONS: dict[str, str] = {f.reason: f.meaning for f in FILTERS} | {
+    reason: meaning for fmt in FORMATS if fmt.sft for reason, meaning in fmt.sft.cannot_hold.items()
 }
 
-
-class Unconvertible(Exception):
-    """A rollout with no faithful chat form; ``reason`` is one of REJECT_REASONS."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+# A run's index keeps each rollout's filter verdict in one signed byte: 0 for kept, else its reason's code.
+REASON_CODES = {name: i + 1 for i, name in enumerate(FILTER_REASONS)}
+REASON_NAMES = {code: name for name, code in REASON_CODES.items()}

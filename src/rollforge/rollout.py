@@ -1,9 +1,10 @@
-"""The two records every input line becomes: a :class:`Rollout` or a :class:`Reject`."""
+"""The two records every input line becomes: a :class:`Rollout` or a :class:`Reject` (:class:`Unconvertible`
+is how conversion says "reject it"), and :class:`Head`, the cheap first look at a line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from msgspec import UNSET as _UNSET
 
@@ -19,6 +20,39 @@ class Reject:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+class Unconvertible(Exception):
+    """A rollout with no faithful chat form; ``reason`` is one of ``rollforge.reasons.REJECT_REASONS``: the line
+    becomes a :class:`Reject`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class Look(Protocol):
+    """What a filter may read of a rollout on the cheap first look: a :class:`Head`, or a whole
+    :class:`Rollout`. ``turns`` is exact on a Rollout; a Head's is the low end of a range."""
+
+    @property
+    def reward(self) -> float: ...
+    @property
+    def rollout_id(self) -> str: ...
+    @property
+    def fields(self) -> dict[str, Any]: ...
+    @property
+    def n_items(self) -> int: ...
+    @property
+    def turns(self) -> int: ...
+    @property
+    def uses_tools(self) -> bool: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def task_type(self) -> str: ...
+    def field(self, dotted: str) -> Any: ...
 
 
 class _Fields:
@@ -98,28 +132,50 @@ class Rollout(_Fields):
         return self.messages[self.prompt_len :]
 
     @property
-    def turns_at_least(self) -> int:
-        return self.assistant_turns
-
-    @property
-    def turns_at_most(self) -> int:
+    def turns(self) -> int:
         return self.assistant_turns
 
 
 class Head(_Fields):
     """A rollout line decoded without its text: enough to drop it on reward, length or fields before paying
-    for conversion. Turn counts are bounds: a turn of reasoning alone may or may not hold text. Fields and
-    the rollout id are worked out only if a filter asks for them."""
+    for conversion. The turn count is a range, ``turns`` to ``turns_at_most``: a turn of reasoning alone may
+    or may not hold text (a filter reading it is judged at both ends: ``rollforge.filters``). Fields and the
+    rollout id are worked out only if a filter asks for them."""
 
-    __slots__ = ("_fields", "_names", "decoded", "file", "line", "n_items", "raw_line", "reward", "truncated",
-                 "turns_at_least", "turns_at_most", "uses_tools")  # fmt: skip
+    __slots__ = (
+        "_fields",
+        "_names",
+        "decoded",
+        "dropped",
+        "file",
+        "line",
+        "n_items",
+        "raw_line",
+        "reward",
+        "truncated",
+        "turns",
+        "turns_at_most",
+        "uses_tools",
+    )
 
-    def __init__(self, file: str, line: int, raw: bytes, obj: Any, names: tuple[str, ...], reward: float,
-                 n_items: int, truncated: bool, uses_tools: bool, turns: tuple[int, int]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        raw: bytes,
+        obj: Any,
+        names: tuple[str, ...],
+        reward: float,
+        n_items: int,
+        truncated: bool,
+        uses_tools: bool,
+        turns: tuple[int, int],
+    ) -> None:
         self.file, self.line, self.raw_line, self.decoded, self._names = file, line, raw, obj, names
         self.reward, self.n_items, self.truncated, self.uses_tools = reward, n_items, truncated, uses_tools
-        self.turns_at_least, self.turns_at_most = turns
+        self.turns, self.turns_at_most = turns
         self._fields: dict[str, Any] | None = None
+        self.dropped: str | None = None  # the filter the first look dropped it under (rollforge.filtering)
 
     @property
     def fields(self) -> dict[str, Any]:  # type: ignore[override]
@@ -131,8 +187,18 @@ class Head(_Fields):
 
     def with_turns(self, turns: int) -> Head:
         """This head with an exact turn count (to test a check at each end of the range)."""
-        view = Head(self.file, self.line, self.raw_line, self.decoded, self._names, self.reward, self.n_items,
-                    self.truncated, self.uses_tools, (turns, turns))  # fmt: skip
+        view = Head(
+            self.file,
+            self.line,
+            self.raw_line,
+            self.decoded,
+            self._names,
+            self.reward,
+            self.n_items,
+            self.truncated,
+            self.uses_tools,
+            (turns, turns),
+        )
         view._fields = self._fields
         return view
 

@@ -16,9 +16,13 @@ from typing import Any
 from rollforge.rollout import Head, Reject, Rollout
 
 REASONING_SHAPES = (
-    "reasoning_summary", "reasoning_hidden", "reasoning_encrypted",
-    "think_inline", "think_lone_close", "think_unclosed",
-)  # fmt: skip
+    "reasoning_summary",
+    "reasoning_hidden",
+    "reasoning_encrypted",
+    "think_inline",
+    "think_lone_close",
+    "think_unclosed",
+)
 EXAMPLES_PER_REASON = 3
 
 
@@ -189,32 +193,3 @@ def reward_stats(rewards: array | list[float]) -> dict[str, Any]:
         "distinct": len(distinct),
         "values": distinct if len(distinct) <= 20 else None,
     }
-
-
-def take_inventory(
-    paths: list[str], workers: int | None = None, max_line_bytes: int | None = None
-) -> dict[str, Any]:
-    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
-    Files are read on every core; stdin in this process. A file named twice is read once (``same_file``)."""
-    from rollforge.engine.job import Job
-    from rollforge.engine.local import scan
-    from rollforge.io.read import count_lines, iter_records
-    from rollforge.io.sources import STDIN, discover
-    from rollforge.limits import DEFAULT_MAX_LINE_BYTES
-    from rollforge.progress import track
-
-    discovery = discover(paths, max_line_bytes or DEFAULT_MAX_LINE_BYTES)
-    if any(s.path == STDIN for s in discovery.sources):
-        inventory = Inventory()
-        for record in track(iter_records(discovery), "reading"):
-            inventory.add(record)
-    else:  # no outputs: every line is converted, nothing is spilled
-        inventory = scan(discovery, Job(), None, workers).inventory
-    summary = inventory.summary()
-    summary["companions"] = [
-        {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
-        for c in discovery.companions
-    ]
-    if discovery.same_file:
-        summary["same_file"] = discovery.same_file
-    return summary

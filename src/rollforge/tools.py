@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from rollforge.limits import check_numbers
-from rollforge.reasons import Unconvertible
+from rollforge.rollout import Unconvertible
 
 UNDECLARED = "rows_calling_undeclared_tools"  # the export note counting them
 UNDECLARED_WARNING = (

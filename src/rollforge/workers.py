@@ -16,20 +16,25 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def worker_init(parent: int) -> None:
-    """The initializer of every worker process (``parent`` is the pid of the process that starts it)."""
+def worker_init(
+    parent: int, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()
+) -> None:
+    """The initializer of every worker process (``parent`` is the pid of the process that starts it), then
+    the pool's own ``initializer(*initargs)``, if any."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not _death_signal():
         threading.Thread(target=_watch, args=(parent,), daemon=True).start()
     if os.getppid() != parent:  # the parent died before the death signal was asked for
         os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _death_signal() -> bool:
@@ -49,10 +54,17 @@ def _watch(parent: int) -> None:
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, context: Any = None) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(
+    workers: int,
+    context: Any = None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers die with this process; on any exception (Ctrl-C included) they are
-    killed at once rather than waited for."""
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_init, initargs=(os.getpid(),))
+    killed at once rather than waited for. ``initializer(*initargs)`` runs in each worker after that is set
+    up, as ProcessPoolExecutor's would."""
+    setup = (os.getpid(), initializer, initargs)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_init, initargs=setup)
     try:
         yield pool
     except BaseException:

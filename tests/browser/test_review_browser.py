@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rollforge.review.db import LabelStore, load_labels
+from rollforge.labels import LabelStore, load_labels
 from tests.browser.review_browser_support import Servers, current_id, launch, press_and_wait
 from tests.test_review_fixtures import Tags
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rollforge.cli.main import main
-from rollforge.review.db import LabelStore, load_labels
+from rollforge.labels import LabelStore, load_labels
 from rollforge.review.index import RolloutIndex
 from rollforge.review.pairs import PairIndex, pair_sources
 from tests.browser.review_browser_support import Servers, current_id, press_and_wait

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from rollforge.build.nemo_rl import nemo_rl_config
+from rollforge.export.formats import NEMO_RL, Format
 from rollforge.io.atomic import atomic_file
 from rollforge.report.lengths import counted_note, describe_length
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
@@ -51,11 +52,13 @@ def card_header(manifest: dict[str, Any], has_dpo: bool) -> dict[str, Any]:
         files = _files(manifest, kind)
         if not files:
             continue
-        configs.append({
-            "config_name": kind,
-            "description": f"rollforge {kind} rows, content sha256 {content_digest(files)}",
-            "data_files": [{"split": s, "path": o["path"]} for s, o in files],
-        })  # fmt: skip
+        configs.append(
+            {
+                "config_name": kind,
+                "description": f"rollforge {kind} rows, content sha256 {content_digest(files)}",
+                "data_files": [{"split": s, "path": o["path"]} for s, o in files],
+            }
+        )
         splits = [{"name": s, "num_examples": o["rows"]} for s, o in files]
         infos.append({"config_name": kind, "splits": splits})
     return {"configs": configs, "dataset_info": infos, "tags": ["rollforge", "nemo-gym", "sft", "dpo"]}
@@ -132,7 +135,7 @@ def _usage(name: str) -> list[str]:
 
 
 def write_trainer_configs(
-    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[str], has_dpo: bool
+    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[Format], has_dpo: bool
 ) -> None:
     out = tmp / "trainer-configs"
     lengths = manifest.get("sequence_lengths") or {}
@@ -140,13 +143,14 @@ def write_trainer_configs(
     rows_of = {kind: {s: o["rows"] for s, o in _files(manifest, kind)} for kind in ("sft", "dpo")}
     # A kind without training rows gets no config: a trainer would fail on its empty (or missing) files.
     kinds = tuple(k for k in (("sft", "dpo") if has_dpo else ("sft",)) if rows_of[k].get("train"))
+    nemo_rl = NEMO_RL in formats
     for kind in kinds:
         rows = rows_of[kind]
         trl = _trl(kind, final, bool(rows.get("validation")), lengths.get(kind), counted)
         _write(out / f"trl_{kind}.yaml", trl)
-        if "nemo-rl" in formats:
+        if nemo_rl:
             _write(out / f"nemo_rl_{kind}.yaml", nemo_rl_config(kind, final, rows, lengths, counted))
-    _write(out / "README.md", _configs_readme(final, kinds, "nemo-rl" in formats, has_dpo))
+    _write(out / "README.md", _configs_readme(final, kinds, nemo_rl, has_dpo))
 
 
 def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | None, counted: str) -> str:
@@ -192,8 +196,10 @@ def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool, has_dpo:
     missing = [k for k in (("sft", "dpo") if has_dpo else ("sft",)) if k not in kinds]
     lines += [f"- no {k.upper()} configs: the train split has no {k.upper()} rows" for k in missing]
     for kind in kinds:
-        lines.append(f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
-                     "--model_name_or_path YOUR_MODEL`")  # fmt: skip
+        lines.append(
+            f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
+            "--model_name_or_path YOUR_MODEL`"
+        )
         if nemo_rl:
             lines.append(f"- `nemo_rl_{kind}.yaml`: NeMo RL `examples/run_{kind}.py` (see the file's header)")
     lines += [

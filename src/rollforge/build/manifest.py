@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rollforge import __version__
 from rollforge.io.sources import STDIN, Discovery, is_url
+from rollforge.version import __version__
 
 MANIFEST = "manifest.json"
 
@@ -112,10 +112,14 @@ def git_commit(cwd: str = ".") -> dict[str, Any] | None:
 def inputs_entry(discovery: Discovery, hashes: InputHashes, lines: dict[str, int]) -> list[dict[str, Any]]:
     digests = hashes.result()
     return [
-        {"path": s.path, "bytes": hashes.stdin.bytes if s.path == STDIN else s.size,
-         "sha256": digests.get(s.path), "lines": lines.get(s.path, 0)}
+        {
+            "path": s.path,
+            "bytes": hashes.stdin.bytes if s.path == STDIN else s.size,
+            "sha256": digests.get(s.path),
+            "lines": lines.get(s.path, 0),
+        }
         for s in discovery.sources
-    ]  # fmt: skip
+    ]
 
 
 def output_entry(root: Path, path: Path, rows: int, sha256: str | None = None) -> dict[str, Any]:

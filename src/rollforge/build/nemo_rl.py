@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from rollforge.export.formats import NEMO_RL
 from rollforge.report.lengths import counted_note, describe_length
 
 # NeMo RL adds a BOS and an EOS token where the chat template does not (get_formatted_message_log), and its
@@ -60,7 +61,7 @@ def _data(kind: str, final: Path, rows: dict[str, int]) -> dict[str, Any]:
     for split in ("train", "validation"):
         entry: dict[str, Any] = {
             "dataset_name": name,
-            "data_path": str(final / "nemo-rl" / f"{kind}_{split}.jsonl"),
+            "data_path": str(final / NEMO_RL.name / f"{kind}_{split}.jsonl"),
             "split": "train",  # a local JSONL file's only split, whichever of ours it holds
         }
         if kind == "sft":

@@ -1,8 +1,8 @@
 """The build recipe: every option of ``rollforge build``, validated before any work starts.
 
 Keys are the CLI flags with underscores (``--min-reward`` is ``min_reward``); the one exception is
-``review_db``, the recipe name of ``--labels``. A wrong key, type or value gets one message that names the
-key and says how to fix it.
+``review_db``, the recipe name of ``--labels``. The quality filters' keys come from their declarations
+(``rollforge.filters``). A wrong key, type or value gets one message that names the key and says how to fix it.
 """
 
 from __future__ import annotations
@@ -10,18 +10,26 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from rollforge.errors import RollforgeError
+from rollforge.export.formats import NEMO_RL, SFT_FORMATS
+from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
+from rollforge.options import Option
 
-SftFormat = Literal["trl", "openai", "nemo-rl", "sharegpt"]
+if TYPE_CHECKING:
+    SftFormat = str
+else:
+    SftFormat = Literal[SFT_FORMATS]  # the declared formats' names (a wrong one gets them in its error)
 
 
 class Recipe(BaseModel):
+    """The recipe's own keys; every quality filter's option is added from its declaration (RecipeModel)."""
+
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[str] = Field(min_length=1, description="rollouts files, directories or globs")
@@ -34,30 +42,9 @@ class Recipe(BaseModel):
     ray_address: str | None = None
     memory_budget: float | None = Field(None, gt=0, description="MB for DPO grouping state before spilling")
     max_line_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1, description="a longer line is rejected unread")
-    extra_formats: list[SftFormat] = Field(["nemo-rl"], description="formats written besides trl")
-    # quality filters: what an SFT row, and a DPO chosen side, must pass
-    min_reward: float | None = None
-    max_reward: float | None = None
-    success_threshold: float = 1.0
-    success_field: str | None = None
-    success_only: bool = True
-    min_task_success_rate: float | None = Field(None, ge=0.0, le=1.0)
-    min_items: int | None = Field(None, ge=0)
-    max_items: int | None = Field(None, ge=0)
-    min_turns: int | None = Field(None, ge=0)
-    max_turns: int | None = Field(None, ge=0)
-    require_tool_use: bool = False
-    drop_truncated: bool = True
-    tokenizer: str | None = None  # before max_tokens: pydantic validates fields in this order
-    max_tokens: int | None = Field(None, ge=1)
-    where: str | None = None
-    dedup: Literal["exact", "near"] | None = None
-    near_threshold: float = Field(0.9, gt=0.0, le=1.0)
-    review_db: str | None = None
+    extra_formats: list[SftFormat] = Field([NEMO_RL.name], description="formats written besides trl")
     # SFT
     reasoning: Literal["field", "think", "drop"] | None = None
-    balance_by: str | None = None
-    max_per_category: int | None = Field(None, ge=1)
     # DPO
     dpo: bool = True
     pairing: Literal["best-worst", "best-random", "all"] = "best-worst"
@@ -76,12 +63,23 @@ class Recipe(BaseModel):
                 raise ValueError(f"input {path!r} does not exist: fix the path or remove it")
         return inputs
 
-    @field_validator("max_tokens")
-    @classmethod
-    def _needs_tokenizer(cls, value: int | None, info: Any) -> int | None:
-        if value is not None and not info.data.get("tokenizer"):
-            raise ValueError("needs a tokenizer: set `tokenizer:` or drop max_tokens")
-        return value
+
+# A release is made of successes unless the recipe says otherwise (`rollforge sft` keeps every rollout).
+RELEASE_DEFAULTS: dict[str, Any] = {"success_only": True}
+
+
+def _filter_field(option: Option[Any]) -> tuple[Any, Any]:
+    """The recipe field of a filter option: its type (None allowed where it defaults to None), default,
+    bounds and description."""
+    kind: Any = Literal[option.choices] if option.choices else option.type  # type: ignore[valid-type]
+    default = RELEASE_DEFAULTS.get(option.name, option.default)
+    bounds = {name: value for name in ("ge", "gt", "le") if (value := getattr(option, name)) is not None}
+    return (kind if default is not None else kind | None), Field(default, description=option.help, **bounds)
+
+
+RecipeModel: type[Recipe] = create_model(  # type: ignore[call-overload]
+    "Recipe", __base__=Recipe, **{o.recipe_key: _filter_field(o) for o in FILTER_OPTIONS}
+)
 
 
 def _explain(error: ValidationError, source: str) -> RollforgeError:
@@ -91,11 +89,11 @@ def _explain(error: ValidationError, source: str) -> RollforgeError:
     key = ".".join(str(p) for p in first["loc"]) or "(recipe)"
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     if first["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, Recipe.model_fields, n=1)
+        close = difflib.get_close_matches(key, RecipeModel.model_fields, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "see `rollforge init` for every key"
         return RollforgeError(f"{source}: unknown key {key!r}{more}", hint=hint)
     if first["type"] == "missing":
-        what = Recipe.model_fields[key].description or key
+        what = RecipeModel.model_fields[key].description or key
         return RollforgeError(f"{source}: {key!r} is required{more}", hint=f"set it: {what}")
     message = str(first["msg"]).removeprefix("Value error, ")
     return RollforgeError(f"{source}: {key!r}: {message} (got {first.get('input')!r}){more}")
@@ -122,9 +120,22 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 
 def make_recipe(values: dict[str, Any], source: str = "command line") -> Recipe:
     try:
-        return Recipe(**values)
+        recipe = RecipeModel(**values)
     except ValidationError as exc:
         raise _explain(exc, source) from None
+    data = recipe.model_dump()
+    by_name = {o.name: o for o in FILTER_OPTIONS}
+    for option in FILTER_OPTIONS:
+        needed = by_name.get(option.requires or "")
+        value = data[option.recipe_key]
+        if needed is not None and option.is_set(value) and not needed.is_set(data[needed.recipe_key]):
+            key, other = option.recipe_key, needed.recipe_key
+            raise RollforgeError(
+                f"{source}: {key!r}: needs `{other}:` too: set it or drop {key} (got {value!r})"
+            )
+        if option.check is not None and option.is_set(value):
+            option.check(value)
+    return recipe
 
 
 def _relative_to(base: Path, value: Any) -> Any:

@@ -18,23 +18,22 @@ from rollforge.build.card import write_card, write_trainer_configs
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
-from rollforge.cli.options import parse_strata
 from rollforge.engine.choose import Engine
-from rollforge.engine.job import Job, Output
+from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export import dpo as dpo_export
-from rollforge.export import sft as sft_export
-from rollforge.export.sharegpt import dataset_info
+from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.leftovers import sweep
 from rollforge.io.sources import Discovery, discover
-from rollforge.parallel import Call, inherited, run_calls, shared
-from rollforge.pipeline import read_accounting, split_function, write_sample
+from rollforge.pairs import Pairing
+from rollforge.parallel import Call, run_calls
+from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
 from rollforge.progress import status
 
+PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
 SPLITS = ("train", "validation")
 
 
@@ -56,24 +55,27 @@ def build(recipe: Recipe) -> Release:
 
 
 def _job(recipe: Recipe) -> Job:
-    sft = [Output("trl", recipe.reasoning or "field")]
-    sft += [
-        Output(f, recipe.reasoning or sft_export.DEFAULT_REASONING[f])
-        for f in recipe.extra_formats
-        if f != "trl"
-    ]
-    dpo: list[Output] = []
-    if recipe.dpo:
-        dpo = [Output(o.format, recipe.reasoning or dpo_export.DEFAULT_REASONING[o.format]) for o in sft]
-        dpo = [o for o in dpo if o.format in dpo_export.DPO_FORMATS]
+    formats = [PRIMARY, *(f for f in map(format_named, recipe.extra_formats) if f is not PRIMARY)]
+    sft = [Output(f, recipe.reasoning) for f in formats]
+    dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
-    return Job(filters=filter_options(values), sft=tuple(sft), dpo=tuple(dpo), balance_by=recipe.balance_by,
-               strata=parse_strata(recipe.strata), seed=recipe.seed)  # fmt: skip
+    pairing = Pairing(
+        recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, recipe.split_at_divergence
+    )
+    return Job(
+        filters=filter_options(values),
+        sft=tuple(sft),
+        dpo=tuple(dpo),
+        pairing=pairing,
+        strata=parse_strata(recipe.strata),
+        seed=recipe.seed,
+    )
 
 
-def layout(fmt: str, kind: str, split: str) -> str:
-    """trl files are the dataset's configs (sft/, dpo/); other formats live in a folder of their own."""
-    return f"{kind}/{split}.jsonl" if fmt == "trl" else f"{fmt}/{kind}_{split}.jsonl"
+def layout(fmt: Format, kind: str, split: str) -> str:
+    """The primary format's files are the dataset's configs (sft/, dpo/); other formats live in a folder of
+    their own."""
+    return f"{kind}/{split}.jsonl" if fmt is PRIMARY else f"{fmt.name}/{kind}_{split}.jsonl"
 
 
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
@@ -108,22 +110,23 @@ def _datasets_and_manifest(
         result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
     split_of = split_function(recipe.seed, recipe.val_fraction)
     with status("writing datasets"):
-        sft_sel = select_sft(result.index, job, recipe.max_per_category, result.dropped_early)
+        sft_sel = select_sft(result.index, job, result.filtered)
         dpo_sel = DpoSelection()
         if job.dpo:
-            dpo_sel = engine.select_dpo(
-                result.index, job, recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, str(spill)
-            )
-        sft, dpo = _write_datasets(
-            result, sft_sel, dpo_sel, job, tmp, split_of, recipe.split_at_divergence, recipe.workers
-        )
+            dpo_sel = engine.select_dpo(result.index, job, str(spill))
+        sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.workers)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
-    outputs += [output_entry(tmp, tmp / p, n) for p, n in (("review/sample.jsonl", len(result.sample)),
-                                                           ("rejected.jsonl", len(result.inventory.rejected)))]  # fmt: skip
+    outputs += [
+        output_entry(tmp, tmp / p, n)
+        for p, n in (
+            ("review/sample.jsonl", len(result.sample)),
+            ("rejected.jsonl", len(result.inventory.rejected)),
+        )
+    ]
     extra = {
         "inventory": _inventory(result),
         "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
@@ -143,7 +146,7 @@ def _write_manifest(tmp: Path, data: dict[str, Any]) -> None:
 
 def _while_reading(digests: InputHashes) -> None:
     """What the parent does once the read's workers run, instead of waiting: start hashing the inputs (on a
-    thread: hashlib releases the GIL), and import the report's plotting (numpy and matplotlib, 0.3-0.4 s
+    thread: hashlib releases the GIL), and import the report's plotting (numpy and matplotlib: an import
     that would otherwise run alone after the read). With one worker this runs before the read instead."""
     digests.start()
     import rollforge.report.plots  # noqa: F401
@@ -156,53 +159,53 @@ def _write_datasets(
     job: Job,
     tmp: Path,
     split_of: Any,
-    split: bool,
     workers: int | None,
 ) -> tuple[dict[str, Written], dict[str, Written]]:
     """Every format's files, one task each, on up to ``workers`` cores. The rows are rendered already, but
     copying them is still Python work per row (and a DPO row is assembled from its two sides), so forked
-    processes beat threads: at 100k rollouts on 2 cores, 1.0 s against 1.6 s. They inherit the index and
-    selections (a pickled copy for each task would add about 120 bytes a rollout per process). Results come
-    back in the order of the formats."""
+    processes beat threads. They inherit the index and selections (``common``) rather than each receiving
+    a pickled copy. Results come back in the order of the formats (benchmarks/DESIGN.md: the figures)."""
     calls: list[Call] = [
         (_write_sft_format, (_paths(tmp, o.format, "sft"), k)) for k, o in enumerate(job.sft)
     ]
     calls += [
-        (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, split, k)) for k, o in enumerate(job.dpo)
+        (_write_dpo_format, (_paths(tmp, o.format, "dpo"), o.format, job.pairing.split_at_divergence, k))
+        for k, o in enumerate(job.dpo)
     ]
-    with shared(release=(result, sft_sel, dpo_sel, split_of)):
-        done = run_calls(calls, workers)
-    sft_formats, dpo_formats = [o.format for o in job.sft], [o.format for o in job.dpo]
+    done = run_calls(calls, workers, common=(result, sft_sel, dpo_sel, split_of))
+    sft_formats, dpo_formats = [o.format.name for o in job.sft], [o.format.name for o in job.dpo]
     written = (
         dict(zip(sft_formats, done[: len(sft_formats)], strict=True)),
         dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
     )
-    if "sharegpt" in written[0]:
-        info = {f"sft_{s}": dataset_info(f"sft_{s}", f"sft_{s}.jsonl")[f"sft_{s}"] for s in SPLITS}
-        with atomic_file(tmp / "sharegpt" / "dataset_info.json") as fh:
-            fh.write(msgspec.json.format(msgspec.json.encode(info), indent=2))
+    for fmt in (o.format for o in job.sft if o.format is not PRIMARY):  # beside a folder of its own
+        files = {f"sft_{s}": Path(layout(fmt, "sft", s)).name for s in SPLITS}
+        write_side_files(fmt, files, tmp / fmt.name)
     return written
 
 
-def _write_sft_format(paths: dict[str, str], k: int) -> Written:
-    result, sft_sel, _, split_of = inherited("release")
+Selected = tuple[Scan, SftSelection, DpoSelection, Any]  # what every writer reads: scan, selections, split_of
+
+
+def _write_sft_format(selected: Selected, paths: dict[str, str], k: int) -> Written:
+    result, sft_sel, _, split_of = selected
     return write_sft(result, sft_sel, paths, split_of, k)
 
 
-def _write_dpo_format(paths: dict[str, str], fmt: str, split: bool, k: int) -> Written:
-    result, _, dpo_sel, split_of = inherited("release")
+def _write_dpo_format(selected: Selected, paths: dict[str, str], fmt: Format, split: bool, k: int) -> Written:
+    result, _, dpo_sel, split_of = selected
     return write_dpo(result, dpo_sel, paths, split_of, fmt, split, k)
 
 
-def _paths(tmp: Path, fmt: str, kind: str) -> dict[str, str]:
+def _paths(tmp: Path, fmt: Format, kind: str) -> dict[str, str]:
     return {split: str(tmp / layout(fmt, kind, split)) for split in SPLITS}
 
 
 def _output_files(tmp: Path, sft: dict[str, Written], dpo: dict[str, Written]) -> list[tuple[Path, int, str]]:
     files = []
     for kind, written in (("sft", sft), ("dpo", dpo)):
-        for fmt, w in written.items():
-            files += [(tmp / layout(fmt, kind, s), w.rows[s], w.sha256[s]) for s in SPLITS]
+        for name, w in written.items():
+            files += [(tmp / layout(format_named(name), kind, s), w.rows[s], w.sha256[s]) for s in SPLITS]
     return files
 
 
@@ -219,25 +222,44 @@ def _write_rejects(result: Scan, path: Path) -> None:
 
 
 def _accounting(
-    result: Scan, sft_sel: SftSelection, sft: dict[str, Written], dpo_sel: DpoSelection, dpo: dict[str, Written],
-    job: Job, discovery: Discovery,
-) -> dict[str, Any]:  # fmt: skip
-    trl_sft = sft["trl"]
+    result: Scan,
+    sft_sel: SftSelection,
+    sft: dict[str, Written],
+    dpo_sel: DpoSelection,
+    dpo: dict[str, Written],
+    job: Job,
+    discovery: Discovery,
+) -> dict[str, Any]:
+    trl_sft = sft[PRIMARY.name]
     acc: dict[str, Any] = {**read_accounting(result, discovery)}
-    acc["sft"] = {"written": trl_sft.total, **dict(trl_sft.rows), "filtered": dict(sorted(sft_sel.filtered.items())),
-                  "export": dict(trl_sft.notes)}  # fmt: skip
-    if "trl" in dpo:
-        trl_dpo = dpo["trl"]
-        acc["dpo"] = {"prompts": dpo_sel.prompts, "pairs": len(dpo_sel.pairs), "written": trl_dpo.total,
-                      **dict(trl_dpo.rows), "unpaired": dict(sorted(dpo_sel.unpaired.items())),
-                      "filtered": dict(sorted(ineligible(result.index, job).items())),
-                      "skipped": dict(trl_dpo.skipped)}  # fmt: skip
+    acc["sft"] = {
+        "written": trl_sft.total,
+        **dict(trl_sft.rows),
+        "filtered": dict(sorted(sft_sel.filtered.items())),
+        "export": dict(trl_sft.notes),
+    }
+    if PRIMARY.name in dpo:
+        trl_dpo = dpo[PRIMARY.name]
+        acc["dpo"] = {
+            "prompts": dpo_sel.prompts,
+            "pairs": len(dpo_sel.pairs),
+            "written": trl_dpo.total,
+            **dict(trl_dpo.rows),
+            "unpaired": dict(sorted(dpo_sel.unpaired.items())),
+            "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
+            "skipped": dict(trl_dpo.skipped),
+        }
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
-        fmt: {"sft": dict(sft[fmt].rows), "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
-              "dpo": dict(dpo[fmt].rows) if fmt in dpo else None, "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None}
-        for k, fmt in enumerate(o.format for o in job.sft) if fmt != "trl"
-    }  # fmt: skip
+        fmt: {
+            "sft": dict(sft[fmt].rows),
+            "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
+            "dpo": dict(dpo[fmt].rows) if fmt in dpo else None,
+            "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None,
+        }
+        for k, fmt in enumerate(o.format.name for o in job.sft)
+        if k > 0
+    }
     return acc
 
 
@@ -251,8 +273,9 @@ def _report_data(tmp: Path, final: Path, recipe: Recipe) -> Any:
     """The report's numbers over the released rows: its lengths also set the trainer configs'."""
     from rollforge.report import report_paths
 
+    filters = filter_options(recipe.model_dump())  # the report counts tokens as --max-tokens did
     data = report_paths(
-        [str(tmp)], tokenizer=recipe.tokenizer, max_tokens=recipe.max_tokens, workers=recipe.workers
+        [str(tmp)], tokenizer=filters.tokenizer, max_tokens=filters.max_tokens, workers=recipe.workers
     )
     data.sources = [str(final)]  # the page names the release, not the hidden directory it is built in
     return data

@@ -1,6 +1,13 @@
-"""The commented starter recipe ``rollforge init`` writes."""
+"""The commented starter recipe ``rollforge init`` writes. The quality filters' lines come from their
+declarations (``rollforge.filters``) and the recipe's defaults, so they cannot drift from the flags."""
 
-STARTER = """\
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+HEAD = """\
 # rollforge build recipe. Run it with:  rollforge build rollforge.yaml
 # Every key is also a flag of `rollforge build` (min_reward <-> --min-reward); flags override the file.
 # Paths are relative to this file.
@@ -12,31 +19,18 @@ output: releases              # each build adds releases/v1, releases/v2, ... (n
 seed: 0                       # every random choice (splits, sampling, balancing) follows it
 val_fraction: 0.1             # share of PROMPTS held out for validation (no prompt is in both splits)
 extra_formats: [nemo-rl]      # besides trl: nemo-rl, openai, sharegpt
+# workers: 2                  # processes (default: all cores)
+# engine: local               # local, or ray: Ray Data on a cluster (pip install 'rollforge[ray]')
+# ray_address: auto           # with engine: ray, a running cluster (default: start one here)
+# memory_budget: 512          # MB for DPO grouping; a larger index is grouped in buckets on disk
+# max_line_bytes: 268435456   # bytes; a longer line is rejected unread (line_too_long); default 256 MiB
 
 # --- quality filters: an SFT row and the chosen side of a DPO pair must pass them ---------------
-success_only: true            # SFT from successful rollouts only
-success_threshold: 1.0        # success = reward >= this ...
-# success_field: is_correct   # ... or a truthy field (real rollouts have no `success` field)
-# min_reward: 0.5
-# max_reward: null
-# min_task_success_rate: 0.2  # drop prompts the policy almost never solves
-# min_items: 2                # items in response.output (the tutorial's "turns")
-# max_items: 40
-# min_turns: 1                # assistant turns
-# max_turns: 20
-# require_tool_use: false
-drop_truncated: true          # rollouts cut off by max_output_tokens
-# max_tokens: 8192            # length of the rendered chat template ...
-# tokenizer: Qwen/Qwen3-8B    # ... in this tokenizer's tokens (also used by the report)
-# where: 'metadata.task_type == "math" and reward >= 0.7'
-# dedup: exact                # or near (MinHash over the assistant text)
-# near_threshold: 0.9
-# review_db: review.sqlite    # rollouts a reviewer rejected in `rollforge review` are dropped
+"""
 
+TAIL = """
 # --- SFT -------------------------------------------------------------------------------------------
 # reasoning: field            # reasoning_content (field), inline <think> (think), or drop
-# balance_by: task_name       # cap each category of this field ...
-# max_per_category: 500       # ... with a seeded random choice
 
 # --- DPO (pairs are made inside each prompt's group of rollouts, before quality filtering) --------
 dpo: true
@@ -48,3 +42,31 @@ min_margin: 0.1               # chosen reward - rejected reward must be at least
 # --- review sample ----------------------------------------------------------------------------------
 strata: "0.5:10,0.8:20,inf:20"  # UPPER:COUNT: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8
 """
+
+
+def _value(value: Any) -> str:
+    text: str = yaml.safe_dump(value, default_flow_style=True, width=1000)
+    return text.removesuffix("\n...\n").strip()
+
+
+def filter_lines() -> list[str]:
+    """One line per filter option: its recipe default, or (for an option that is off) an example commented
+    out, with the option's help."""
+    from rollforge.build.recipe import RecipeModel
+    from rollforge.filters import OPTIONS
+
+    lines = []
+    for option in OPTIONS:
+        key = option.recipe_key
+        default = RecipeModel.model_fields[key].default
+        if default is None or default is False:
+            example = option.example if option.example is not None else True
+            line = f"# {key}: {_value(example)}"
+        else:
+            line = f"{key}: {_value(default)}"
+        lines.append(f"{line:<29} # {option.help}" if len(line) < 29 else f"{line}  # {option.help}")
+    return lines
+
+
+def starter() -> str:
+    return HEAD + "\n".join(filter_lines()) + "\n" + TAIL

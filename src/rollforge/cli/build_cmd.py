@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rollforge import api
 from rollforge.cli.common import add_command, print_json
 from rollforge.cli.options import (
     add_filter_args,
@@ -16,7 +17,8 @@ from rollforge.cli.options import (
     suppress_defaults,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.sft import SFT_FORMATS
+from rollforge.export.formats import SFT_FORMATS
+from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.pairs import STRATEGIES
 
 EXAMPLES = """\
@@ -48,47 +50,51 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--val-fraction", type=float, help="share of prompts held out for validation (default 0.1)"
     )
-    parser.add_argument("--extra-formats", nargs="*", choices=[f for f in SFT_FORMATS if f != "trl"],
-                        help="formats written besides trl (default: nemo-rl)")  # fmt: skip
+    parser.add_argument(
+        "--extra-formats",
+        nargs="*",
+        choices=SFT_FORMATS,
+        help="formats written besides trl (default: nemo-rl)",
+    )
     add_reasoning_arg(parser)
-    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field")
-    parser.add_argument("--max-per-category", type=int, help="rows kept per --balance-by category")
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
     parser.add_argument("--pairing", choices=STRATEGIES, help="DPO pairing strategy (default: best-worst)")
     parser.add_argument(
         "--min-margin", type=float, help="DPO: chosen - rejected reward >= this (default: 0.1)"
     )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="DPO: cap pairs per prompt")
-    parser.add_argument("--split-at-divergence", action=argparse.BooleanOptionalAction,
-                        help="DPO: move the shared start of both sides into the prompt")  # fmt: skip
+    parser.add_argument(
+        "--split-at-divergence",
+        action=argparse.BooleanOptionalAction,
+        help="DPO: move the shared start of both sides into the prompt",
+    )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )
     add_filter_args(parser)
-    add_run_args(parser)
+    add_run_args(parser, pairs=True)
     suppress_defaults(parser)
     parser.set_defaults(func=run)
 
 
-def recipe_from_args(args: argparse.Namespace) -> Any:
-    from rollforge.build.recipe import load_recipe, make_recipe  # pydantic: imported only when building
-
+def recipe_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as recipe keys (a filter option's recipe key may differ from its flag: --labels is
+    review_db)."""
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "paths", "json", "quiet")}
-    if "labels" in given:
-        given["review_db"] = given.pop("labels")
-    if len(args.paths) == 1 and args.paths[0].endswith((".yaml", ".yml")):
-        return load_recipe(args.paths[0], given)
-    return make_recipe({"inputs": args.paths, **given})
+    for option in FILTER_OPTIONS:
+        if option.name in given:
+            given[option.recipe_key] = given.pop(option.name)
+    return given
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.build.release import build  # here, not at the top: `rollforge --help` stays fast
-
     args.json, args.quiet = getattr(args, "json", False), getattr(args, "quiet", False)
     args_run = argparse.Namespace(json=args.json, quiet=args.quiet, workers=getattr(args, "workers", None))
     apply_run_args(args_run)
-    recipe = recipe_from_args(args)
-    release = build(recipe)
+    if len(args.paths) == 1 and args.paths[0].endswith((".yaml", ".yml")):
+        release = api.build(args.paths[0], **recipe_keys(args))
+    else:
+        release = api.build(inputs=args.paths, **recipe_keys(args))
     summary = {
         "release": str(release.path),
         "manifest": str(release.path / "manifest.json"),

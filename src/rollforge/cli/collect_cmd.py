@@ -52,12 +52,18 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--agent-url", metavar="URL", help="NeMo Gym agent server: POST each row to URL/run")
     src.add_argument("--base-url", metavar="URL", help="OpenAI-compatible API: POST URL/chat/completions")
     src.add_argument("--model", help="model name for --base-url")
-    src.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"),
-                     help="bearer token for --base-url (default: $OPENAI_API_KEY)")  # fmt: skip
+    src.add_argument(
+        "--api-key",
+        default=os.environ.get("OPENAI_API_KEY"),
+        help="bearer token for --base-url (default: $OPENAI_API_KEY)",
+    )
     score = parser.add_argument_group("scoring (with --base-url, one of)")
-    score.add_argument("--verifier", choices=VERIFIERS,
-                       help="built-in, against the task's expected_answer: math (math-verify), choice "
-                       "(letter A-J), exact (normalised string), none (reward 0.0: score later)")  # fmt: skip
+    score.add_argument(
+        "--verifier",
+        choices=VERIFIERS,
+        help="built-in, against the task's expected_answer: math (math-verify), choice "
+        "(letter A-J), exact (normalised string), none (reward 0.0: score later)",
+    )
     score.add_argument("--verify-url", metavar="URL", help="NeMo Gym resources server: POST to URL/verify")
     run = parser.add_argument_group("run")
     run.add_argument("--num-repeats", type=int, default=1, metavar="N", help="rollouts per task (default: 1)")
@@ -67,12 +73,23 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--max-tokens", type=int, metavar="N", help="max output tokens (overrides the task's)")
     run.add_argument("--resume", action="store_true", help="keep the rows OUT already holds; run the rest")
     run.add_argument("--overwrite", action="store_true", help="start over when OUT exists")
-    run.add_argument("--max-retries", type=int, default=3, metavar="N",
-                     help="retries on 429, 5xx, timeouts, connection errors (default: 3)")  # fmt: skip
-    run.add_argument("--timeout", type=float, default=300.0, metavar="S",
-                     help="seconds per request (default: 300)")  # fmt: skip
-    run.add_argument("--retry-base-delay", type=float, default=1.0, metavar="S",
-                     help="first backoff (s), doubled each retry, with jitter (default: 1)")  # fmt: skip
+    run.add_argument(
+        "--max-retries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="retries on 429, 5xx, timeouts, connection errors (default: 3)",
+    )
+    run.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="seconds per request (default: 300)"
+    )
+    run.add_argument(
+        "--retry-base-delay",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="first backoff (s), doubled each retry, with jitter (default: 1)",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_command)
@@ -85,9 +102,26 @@ def run_command(args: argparse.Namespace) -> int:
     )
 
     progress.set_quiet(args.quiet or args.json)
-    names = ("tasks", "output", "agent_url", "base_url", "model", "api_key", "verifier", "verify_url",
-             "num_repeats", "limit", "concurrency", "temperature", "max_tokens", "resume", "overwrite",
-             "max_retries", "timeout", "retry_base_delay")  # fmt: skip
+    names = (
+        "tasks",
+        "output",
+        "agent_url",
+        "base_url",
+        "model",
+        "api_key",
+        "verifier",
+        "verify_url",
+        "num_repeats",
+        "limit",
+        "concurrency",
+        "temperature",
+        "max_tokens",
+        "resume",
+        "overwrite",
+        "max_retries",
+        "timeout",
+        "retry_base_delay",
+    )
     summary = collect(CollectOptions(**{name: getattr(args, name) for name in names}))
     for warning in summary.warnings:
         print(f"rollforge: warning: {warning}", file=sys.stderr)

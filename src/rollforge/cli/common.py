@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -31,9 +33,14 @@ def print_json(obj: Any, output: str | None = None) -> None:
 
 
 def add_max_line_bytes(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--max-line-bytes", type=_size, default=DEFAULT_MAX_LINE_BYTES, metavar="SIZE",
-                        help="reject a longer line (line_too_long) without holding it in memory; 256M, 1G, ... "
-                        "(default: 256M)")  # fmt: skip
+    parser.add_argument(
+        "--max-line-bytes",
+        type=_size,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="SIZE",
+        help="reject a longer line (line_too_long) without holding it in memory; 256M, 1G, ... "
+        "(default: 256M)",
+    )
 
 
 def _size(text: str) -> int:
@@ -41,3 +48,15 @@ def _size(text: str) -> int:
         return parse_size(text)
     except RollforgeError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def api_keywords(args: argparse.Namespace, function: Callable[..., Any]) -> dict[str, Any]:
+    """The flags of ``args`` that are keyword arguments of ``function`` (a flag's dest is its API keyword;
+    a function that takes ``**filters`` gets every filter flag the command has)."""
+    params = inspect.signature(function).parameters
+    names = [name for name, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        from rollforge.filters import OPTIONS
+
+        names += [option.name for option in OPTIONS]
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}

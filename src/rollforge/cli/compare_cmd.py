@@ -8,10 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-from rollforge import progress
-from rollforge.cli.common import add_command, print_json
+from rollforge import api, progress
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.errors import RollforgeError
-from rollforge.success import Success
 
 EXAMPLES = """\
   rollforge compare before.jsonl after.jsonl
@@ -49,15 +48,21 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("baseline", metavar="BASELINE", help="rollouts before (file, directory or glob)")
     parser.add_argument("candidate", metavar="CANDIDATE", help="rollouts after (file, directory or glob)")
     parser.add_argument("--by", metavar="FIELD", help="break down by this dotted field (default: task type)")
-    parser.add_argument("--success-threshold", type=float, default=1.0,
-                        help="success means reward >= this (default: 1.0)")  # fmt: skip
+    parser.add_argument(
+        "--success-threshold", type=float, default=1.0, help="success means reward >= this (default: 1.0)"
+    )
     parser.add_argument(
         "--success-field", metavar="NAME", help="success means this field is truthy (is_correct)"
     )
     parser.add_argument("--k", type=_ks, default=(1, 4), metavar="K,K", help="pass@k values (default: 1,4)")
     parser.add_argument("--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples")
-    parser.add_argument("--permutations", type=int, default=10_000, metavar="N",
-                        help="random sign flips when there are more than 16 paired prompts")  # fmt: skip
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="random sign flips when there are more than 16 paired prompts",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
@@ -66,27 +71,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.compare import (  # here, not at the top: `rollforge --help` stays fast
-        CompareOptions,
-        compare,
-        render,
-        write_html,
-    )
+    from rollforge.compare import render, write_html  # here, not at the top: `rollforge --help` stays fast
 
     progress.set_quiet(args.quiet or args.json)
     if args.html:
         from rollforge.io.target import named_files, prepare_output
 
         prepare_output(args.html, named_files([args.baseline, args.candidate]))
-    options = CompareOptions(
-        success=Success(threshold=args.success_threshold, field=args.success_field),
-        ks=args.k,
-        by=args.by,
-        n_boot=args.bootstrap,
-        n_perm=args.permutations,
-        seed=args.seed,
-    )
-    result = compare([args.baseline], [args.candidate], options)
+    result = api.compare(args.baseline, args.candidate, **api_keywords(args, api.compare))
     if not result["baseline"]["rollouts"] and not result["candidate"]["rollouts"]:
         raise RollforgeError(
             "neither side holds a usable rollout", hint="check the paths with rollforge inspect"

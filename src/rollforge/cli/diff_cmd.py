@@ -18,9 +18,14 @@ EXAMPLES = """\
 
 
 def add_parser(sub: Any) -> None:
-    parser = add_command(sub, "diff", help="what changed between two releases",
-                         description="Counts, reject and filter reasons, reward and margin distributions, prompts "
-                         "added and removed, and the recipe keys that changed.", examples=EXAMPLES)  # fmt: skip
+    parser = add_command(
+        sub,
+        "diff",
+        help="what changed between two releases",
+        description="Counts, reject and filter reasons, reward and margin distributions, prompts "
+        "added and removed, and the recipe keys that changed.",
+        examples=EXAMPLES,
+    )
     parser.add_argument("old", help="the earlier release directory")
     parser.add_argument("new", help="the later release directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rollforge.cli.common import add_command, print_json
+from rollforge import api
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    filters_from_args,
-    run_options,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.dpo import DPO_FORMATS
+from rollforge.export.formats import DPO_FORMATS, TRL
 from rollforge.pairs import STRATEGIES
-from rollforge.pipeline import DpoOptions, make_dpo
 
 EXAMPLES = """\
   rollforge dpo rollouts.jsonl -o dpo.jsonl
@@ -45,7 +43,7 @@ def add_parser(sub: Any) -> None:
         help="output JSONL (written atomically); - for stdout, with the summary on stderr",
     )
     parser.add_argument(
-        "--format", choices=DPO_FORMATS, default="trl", help="target trainer format (default: trl)"
+        "--format", choices=DPO_FORMATS, default=TRL.name, help=f"target trainer format (default: {TRL.name})"
     )
     parser.add_argument(
         "--pairing", choices=STRATEGIES, default="best-worst", help="pairing strategy (default: best-worst)"
@@ -54,25 +52,20 @@ def add_parser(sub: Any) -> None:
         "--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)"
     )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="cap pairs per prompt (with --pairing all)")
-    parser.add_argument("--split-at-divergence", action="store_true",
-                        help="move the messages both sides share into the prompt")  # fmt: skip
+    parser.add_argument(
+        "--split-at-divergence",
+        action="store_true",
+        help="move the messages both sides share into the prompt",
+    )
     add_reasoning_arg(parser)
-    add_filter_args(parser)
-    add_run_args(parser)
+    add_filter_args(parser, chosen_side=True)
+    add_run_args(parser, pairs=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    options = DpoOptions(
-        args.format,
-        args.reasoning,
-        args.pairing,
-        args.min_margin,
-        args.max_pairs_per_prompt,
-        args.split_at_divergence,
-    )
-    acc = make_dpo(args.paths, args.output, filters_from_args(args), options, **run_options(args))
+    acc = api.dpo(args.paths, args.output, **api_keywords(args, api.dpo))
     if args.json:
         print_json(acc, args.output)
     else:

@@ -6,7 +6,6 @@ import argparse
 import os
 from typing import Any
 
-from rollforge.build.starter import STARTER
 from rollforge.cli.common import add_command
 from rollforge.errors import RollforgeError
 
@@ -17,8 +16,13 @@ EXAMPLES = """\
 
 
 def add_parser(sub: Any) -> None:
-    parser = add_command(sub, "init", help="write a commented starter rollforge.yaml",
-                         description="Write a starter build recipe with every key explained.", examples=EXAMPLES)  # fmt: skip
+    parser = add_command(
+        sub,
+        "init",
+        help="write a commented starter rollforge.yaml",
+        description="Write a starter build recipe with every key explained.",
+        examples=EXAMPLES,
+    )
     parser.add_argument(
         "path", nargs="?", default="rollforge.yaml", help="where to write it (default: rollforge.yaml)"
     )
@@ -29,7 +33,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if os.path.exists(args.path) and not args.force:
         raise RollforgeError(f"{args.path} already exists", hint="pass --force to overwrite it")
+    from rollforge.build.starter import starter  # the recipe's pydantic model: imported only here
+
     with open(args.path, "w") as fh:
-        fh.write(STARTER)
+        fh.write(starter())
     print(f"wrote {args.path}; edit `inputs:` and run: rollforge build {args.path}")
     return 0

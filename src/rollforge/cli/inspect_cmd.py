@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rollforge.cli.common import add_command, add_max_line_bytes, print_json
+from rollforge import api
+from rollforge.cli.common import add_command, add_max_line_bytes, api_keywords, print_json
 from rollforge.progress import set_quiet
-from rollforge.stats import take_inventory
 
 EXAMPLES = """\
   rollforge inspect rollouts.jsonl
@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     set_quiet(args.quiet or args.json)
-    summary = take_inventory(args.paths, args.workers, args.max_line_bytes)
+    summary = api.inspect(args.paths, **api_keywords(args, api.inspect))
     if args.json:
         print_json(summary)
     else:

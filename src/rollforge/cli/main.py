@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from rollforge import __version__
 from rollforge.errors import RollforgeError
+from rollforge.version import __version__
 
 # Command modules, in the order `rollforge --help` lists them. Each exposes
 # add_parser(subparsers) which registers its sub-command and sets `func` to a run(args) -> int.
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RollforgeError as exc:
         print(f"rollforge: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`rollforge inspect --json | head`): nothing left to say
+        _silence_stdout()
+        return 0
     except OSError as exc:  # a disk that is full, a directory we may not write: say what and where
         where = f": {exc.filename}" if exc.filename else ""
         print(f"rollforge: error: {exc.strerror or exc}{where}", file=sys.stderr)
@@ -80,8 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rollforge: interrupted; no partial output was left behind", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what the closed pipe did not take
+    does not fail again (and print a traceback) on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ from typing import Any
 
 from rollforge import progress
 from rollforge.cli.common import add_max_line_bytes
-from rollforge.engine.choose import ENGINES, Engine
-from rollforge.engine.job import DEFAULT_STRATA, Stratum
+from rollforge.engine.choose import ENGINES
 from rollforge.errors import RollforgeError
+from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import FilterOptions, filter_options
+from rollforge.filters import CHOSEN_OPTIONS, FILTERS
+from rollforge.filters import OPTIONS as FILTER_OPTIONS
+from rollforge.options import Option
 
 
-def add_run_args(parser: argparse.ArgumentParser) -> None:
+def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
+    """--workers, --seed, --json, --quiet, --engine, --ray-address, and with ``pairs`` --memory-budget."""
     group = parser.add_argument_group("run")
     group.add_argument("--workers", type=int, default=None, help="processes to use (default: all cores)")
     group.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
@@ -28,12 +31,13 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         default="local",
         help="local: all cores of this machine; ray: Ray Data on a cluster (extra: rollforge[ray])",
     )
-    group.add_argument(
-        "--memory-budget",
-        type=float,
-        metavar="MB",
-        help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
-    )
+    if pairs:
+        group.add_argument(
+            "--memory-budget",
+            type=float,
+            metavar="MB",
+            help="memory for DPO grouping; a larger index is grouped in buckets on disk (default: no limit)",
+        )
     add_max_line_bytes(group)
     group.add_argument(
         "--ray-address",
@@ -42,65 +46,33 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def engine_from_args(args: argparse.Namespace) -> Engine:
-    return Engine(
-        getattr(args, "engine", "local"),
-        getattr(args, "workers", None),
-        getattr(args, "ray_address", None),
-        getattr(args, "memory_budget", None),
-    )
+def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) -> None:
+    """Every quality filter's flags, from the declarations (``rollforge.filters``), each with the reason code
+    its drops are counted under; with ``chosen_side`` (dpo), only those that can bar a chosen side."""
+    group = parser.add_argument_group("quality filters (each drop is counted under the reason in brackets)")
+    reasons: dict[str, list[str]] = {}
+    for f in FILTERS:
+        if f.option is not None:
+            reasons.setdefault(f.option.name, []).append(f.reason)
+    for option in CHOSEN_OPTIONS if chosen_side else FILTER_OPTIONS:
+        codes = reasons.get(option.name)
+        add_option(group, option, f"{option.help} [{', '.join(codes)}]" if codes else option.help)
 
 
-def add_filter_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("quality filters (each drop is counted under its reason)")
-    g.add_argument("--min-reward", type=float, help="drop rollouts with reward below this")
-    g.add_argument("--max-reward", type=float, help="drop rollouts with reward above this")
-    g.add_argument(
-        "--success-threshold",
-        type=float,
-        default=1.0,
-        help="success means reward >= this (default: 1.0); real rollouts have no `success` field",
+def add_option(group: Any, option: Option[Any], help: str) -> None:
+    if option.type is bool:
+        group.add_argument(
+            option.flag, action=argparse.BooleanOptionalAction, default=bool(option.default), help=help
+        )
+        return
+    group.add_argument(
+        option.flag,
+        type=option.type,
+        default=option.default,
+        metavar=option.metavar,
+        choices=option.choices or None,
+        help=help,
     )
-    g.add_argument(
-        "--success-field", metavar="NAME", help="success means this field is truthy (e.g. is_correct)"
-    )
-    g.add_argument(
-        "--success-only",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="keep successful rollouts only",
-    )
-    g.add_argument(
-        "--min-task-success-rate",
-        type=float,
-        metavar="R",
-        help="keep rollouts of prompts whose success rate over their rollouts is >= R",
-    )
-    g.add_argument("--min-items", type=int, help="min items in response.output (the tutorial's 'turns')")
-    g.add_argument("--max-items", type=int, help="max items in response.output")
-    g.add_argument("--min-turns", type=int, help="min assistant turns")
-    g.add_argument("--max-turns", type=int, help="max assistant turns")
-    g.add_argument("--require-tool-use", action="store_true", help="keep rollouts that call a tool")
-    g.add_argument(
-        "--drop-truncated",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="drop rollouts cut off by max_output_tokens (default: drop)",
-    )
-    g.add_argument(
-        "--max-tokens", type=int, help="max tokens of the rendered chat template (needs --tokenizer)"
-    )
-    g.add_argument("--tokenizer", metavar="PATH_OR_ID", help="tokenizer for --max-tokens")
-    g.add_argument(
-        "--where",
-        metavar="EXPR",
-        help="keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and reward >= 0.7'",
-    )
-    g.add_argument(
-        "--dedup", choices=("exact", "near"), help="drop duplicates (near: MinHash on assistant text)"
-    )
-    g.add_argument("--near-threshold", type=float, default=0.9, help="Jaccard threshold for --dedup near")
-    g.add_argument("--labels", metavar="REVIEW_DB", help="drop rollouts a reviewer rejected (rollforge review)")  # fmt: skip
 
 
 def suppress_defaults(parser: argparse.ArgumentParser) -> None:
@@ -111,39 +83,20 @@ def suppress_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def add_reasoning_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reasoning", choices=REASONING_MODES,
-                        help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
-                        "(default: field for trl/nemo-rl, think for openai/sharegpt)")  # fmt: skip
-
-
-def filters_from_args(args: argparse.Namespace) -> FilterOptions:
-    return filter_options(vars(args))
+    defaults = "; ".join(
+        f"{mode} for {'/'.join(f.name for f in FORMATS if f.reasoning == mode)}"
+        for mode in REASONING_MODES
+        if any(f.reasoning == mode for f in FORMATS)
+    )
+    parser.add_argument(
+        "--reasoning",
+        choices=REASONING_MODES,
+        help="where reasoning goes: reasoning_content field, inline <think> tags, or dropped "
+        f"(default: {defaults})",
+    )
 
 
 def apply_run_args(args: argparse.Namespace) -> None:
     progress.set_quiet(args.quiet or args.json)
     if args.workers is not None and args.workers < 1:
         raise RollforgeError("--workers must be at least 1")
-
-
-def run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments every dataset API takes from the run flags."""
-    return {"seed": args.seed, "workers": args.workers, "max_line_bytes": args.max_line_bytes}
-
-
-def parse_strata(text: str | None) -> tuple[Stratum, ...]:
-    """'0.5:10,0.8:20,inf:20' -> rewards below 0.5: 10, [0.5, 0.8): 20, >= 0.8: 20 (upper bound:count)."""
-    if not text:
-        return DEFAULT_STRATA
-    strata, low = [], -float("inf")
-    try:
-        for part in text.split(","):
-            bound, count = part.split(":")
-            high = float(bound)
-            if high <= low:
-                raise ValueError("bounds must increase")
-            strata.append(Stratum(low, high, int(count)))
-            low = high
-    except ValueError as exc:
-        raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
-    return tuple(strata)

@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from rollforge.cli.common import add_command, add_max_line_bytes, print_json
+from rollforge import api
+from rollforge.cli.common import add_command, add_max_line_bytes, api_keywords, print_json
 
 EXAMPLES = """\
   rollforge report releases/v1                          # a release: its splits and manifest
@@ -47,9 +48,11 @@ def add_parser(sub: Any) -> None:
         help="HTML file (default: report.html; - for stdout)",
     )
     parser.add_argument(
-        "--tokenizer", metavar="PATH", help="local tokenizer directory: exact token counts by its chat template "
+        "--tokenizer",
+        metavar="PATH",
+        help="local tokenizer directory: exact token counts by its chat template "
         "(default: an estimate, characters / 4)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--max-tokens", type=_positive, metavar="N", help="count (and warn about) rows over N tokens"
     )
@@ -62,17 +65,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.io.target import named_files, prepare_output
-    from rollforge.report import (  # here, not at the top: `rollforge --help` stays fast
-        render_terminal,
-        report_paths,
-        write_report,
-    )
+    from rollforge.report import render_terminal  # here, not at the top: `rollforge --help` stays fast
 
-    prepare_output(args.output, named_files(args.paths))
-    data = report_paths(args.paths, tokenizer=args.tokenizer, max_tokens=args.max_tokens, workers=None,
-                        max_line_bytes=args.max_line_bytes)  # fmt: skip
-    write_report(data, args.output, workers=None)
+    data = api.report(args.paths, args.output, **api_keywords(args, api.report))
     if args.json:
         print_json({"output": args.output, **data.summary()}, args.output)
     else:

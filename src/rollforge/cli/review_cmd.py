@@ -8,7 +8,7 @@ from typing import Any
 
 from rollforge.cli.common import add_command
 from rollforge.errors import RollforgeError
-from rollforge.review.db import export_labels
+from rollforge.labels import export_labels
 from rollforge.review.index import DEFAULT_STRATA
 
 EXAMPLES = """\
@@ -60,8 +60,11 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--reviewer", metavar="NAME", help="name stored with each label (default: your user name)"
     )
-    parser.add_argument("--token", metavar="TOKEN", help="access token every request must carry (required "
-                        "with a --host other than loopback)")  # fmt: skip
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="access token every request must carry (required with a --host other than loopback)",
+    )
     parser.add_argument(
         "--strata",
         type=_strata,

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from rollforge.cli.common import add_command, print_json
-from rollforge.cli.options import add_run_args, apply_run_args, parse_strata, run_options
+from rollforge import api
+from rollforge.cli.common import add_command, api_keywords, print_json
+from rollforge.cli.options import add_run_args, apply_run_args
 from rollforge.cli.summary import print_same_file, shown_output
-from rollforge.pipeline import make_sample
 
 EXAMPLES = """\
   rollforge sample rollouts.jsonl -o review.jsonl                 # 10 below 0.5, 20 in [0.5, 0.8), 20 >= 0.8
@@ -28,17 +28,24 @@ def add_parser(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
-    parser.add_argument("-o", "--output", required=True,
-                        help="output JSONL of sampled rollouts; - for stdout, with the summary on stderr")  # fmt: skip
-    parser.add_argument("--strata", metavar="SPEC",
-                        help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)")  # fmt: skip
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output JSONL of sampled rollouts; - for stdout, with the summary on stderr",
+    )
+    parser.add_argument(
+        "--strata",
+        metavar="SPEC",
+        help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)",
+    )
     add_run_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    acc = make_sample(args.paths, args.output, parse_strata(args.strata), **run_options(args))
+    acc = api.sample(args.paths, args.output, **api_keywords(args, api.sample))
     if args.json:
         print_json(acc, args.output)
         return 0

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rollforge.cli.common import add_command, print_json
+from rollforge import api
+from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
     add_run_args,
     apply_run_args,
-    filters_from_args,
-    run_options,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.sft import SFT_FORMATS
-from rollforge.pipeline import SftOptions, make_sft
+from rollforge.export.formats import SFT_FORMATS, TRL
 
 EXAMPLES = """\
   rollforge sft rollouts.jsonl -o sft.jsonl --success-only
@@ -47,13 +45,9 @@ def add_parser(sub: Any) -> None:
         help="output JSONL (written atomically); - for stdout, with the summary on stderr",
     )
     parser.add_argument(
-        "--format", choices=SFT_FORMATS, default="trl", help="target trainer format (default: trl)"
+        "--format", choices=SFT_FORMATS, default=TRL.name, help=f"target trainer format (default: {TRL.name})"
     )
     add_reasoning_arg(parser)
-    parser.add_argument("--balance-by", metavar="FIELD", help="cap each category of this field (dotted path)")
-    parser.add_argument(
-        "--max-per-category", type=int, help="rows kept per --balance-by category (seeded choice)"
-    )
     add_filter_args(parser)
     add_run_args(parser)
     parser.set_defaults(func=run)
@@ -61,8 +55,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_run_args(args)
-    options = SftOptions(args.format, args.reasoning, args.balance_by, args.max_per_category)
-    acc = make_sft(args.paths, args.output, filters_from_args(args), options, **run_options(args))
+    acc = api.sft(args.paths, args.output, **api_keywords(args, api.sft))
     if args.json:
         print_json(acc, args.output)
     else:

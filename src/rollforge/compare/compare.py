@@ -127,17 +127,32 @@ def paired(base: dict[str, _Prompt], cand: dict[str, _Prompt], options: CompareO
         "only_baseline": sorted(base.keys() - cand.keys()),
         "only_candidate": sorted(cand.keys() - base.keys()),
     }
-    delta: dict[str, Any] = {"mean_reward": None, "ci95": None, "p_value": None, "p_value_method": None,
-                             "success_rate": None, "wins": 0, "losses": 0, "ties": 0}  # fmt: skip
+    delta: dict[str, Any] = {
+        "mean_reward": None,
+        "ci95": None,
+        "p_value": None,
+        "p_value_method": None,
+        "success_rate": None,
+        "wins": 0,
+        "losses": 0,
+        "ties": 0,
+    }
     if common:
         diffs = np.array([cand[p].mean - base[p].mean for p in common])
         success_diffs = np.array([cand[p].success_rate - base[p].success_rate for p in common])
         low, high = paired_bootstrap_ci(diffs, options.n_boot, options.seed)
         p_value, method = permutation_p_value(diffs, options.n_perm, options.seed)
         wins, losses, ties = wins_losses_ties(diffs)
-        delta.update(mean_reward=float(diffs.mean()), ci95=[low, high], p_value=p_value,
-                     p_value_method=method, success_rate=float(success_diffs.mean()),
-                     wins=wins, losses=losses, ties=ties)  # fmt: skip
+        delta.update(
+            mean_reward=float(diffs.mean()),
+            ci95=[low, high],
+            p_value=p_value,
+            p_value_method=method,
+            success_rate=float(success_diffs.mean()),
+            wins=wins,
+            losses=losses,
+            ties=ties,
+        )
     result["delta"] = delta
     return result
 
@@ -188,8 +203,12 @@ def compare(
     base, cand = load_side(baseline, options, "baseline"), load_side(candidate, options, "candidate")
     result = compare_group(base.prompts(), cand.prompts(), options)
     for name, side in (("baseline", base), ("candidate", cand)):
-        result[name].update(files=side.files, lines=side.lines, rejected=sum(side.rejected.values()),
-                            rejected_by_reason=dict(side.rejected.most_common()))  # fmt: skip
+        result[name].update(
+            files=side.files,
+            lines=side.lines,
+            rejected=sum(side.rejected.values()),
+            rejected_by_reason=dict(side.rejected.most_common()),
+        )
     by_key = f"by_{options.by}" if options.by else "by_task_type"
     result[by_key] = {}
     for group in sorted(base.groups.keys() | cand.groups.keys()):
@@ -200,10 +219,14 @@ def compare(
     result.update(
         by=options.by or "task_type",
         success=options.success.describe(),
-        settings={"k": list(options.ks), "bootstrap": options.n_boot, "permutations": options.n_perm,
-                  "seed": options.seed},
+        settings={
+            "k": list(options.ks),
+            "bootstrap": options.n_boot,
+            "permutations": options.n_perm,
+            "seed": options.seed,
+        },
         warnings=warnings(result),
-    )  # fmt: skip
+    )
     return result
 
 

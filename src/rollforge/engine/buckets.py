@@ -11,14 +11,15 @@ import math
 import os
 import struct
 from collections import Counter
+from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.select import DpoSelection
-from rollforge.engine.worker import REASON_CODES
-from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.engine.select import DpoSelection, eligible_rows
+from rollforge.pairs import Candidate, Pair, Pairing
+from rollforge.reasons import REASON_CODES
 
-# prompt, row, reward, reason code, success, trajectory, key
+# prompt, row, reward, reason code, eligible (may be chosen), trajectory, key
 RECORD = struct.Struct("<QQdbbQQ")
 CANDIDATE_BYTES = 400  # what a grouped candidate costs in Python objects, measured roughly
 
@@ -27,17 +28,14 @@ def needs_buckets(index: RowIndex, budget_mb: float | None) -> bool:
     return budget_mb is not None and len(index) * CANDIDATE_BYTES > budget_mb * 2**20
 
 
-def select_dpo_bucketed(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None, budget_mb: float,
-    spill_dir: str,
-) -> DpoSelection:  # fmt: skip
+def select_dpo_bucketed(index: RowIndex, job: Job, budget_mb: float, spill_dir: str) -> DpoSelection:
     buckets = max(2, math.ceil(len(index) * CANDIDATE_BYTES / (budget_mb * 2**20)) * 2)
     paths = [os.path.join(spill_dir, f"dpo-bucket-{b:04d}.bin") for b in range(buckets)]
-    _spill_candidates(index, paths)
+    _spill_candidates(index, eligible_rows(index, job), paths)
     result = DpoSelection(prompts=0)
     ordered: list[tuple[int, int, Pair]] = []  # (first row of the prompt, position, pair)
     for path in paths:
-        for first, pairs, reason in _pair_bucket(path, job, strategy, min_margin, max_pairs):
+        for first, pairs, reason in _pair_bucket(path, job.pairing):
             result.prompts += 1
             if reason:
                 result.unpaired[reason] += 1
@@ -49,38 +47,45 @@ def select_dpo_bucketed(
     return result
 
 
-def _spill_candidates(index: RowIndex, paths: list[str]) -> None:
+def _spill_candidates(index: RowIndex, eligible: Any, paths: list[str]) -> None:
     files = [open(path, "wb", buffering=1 << 16) for path in paths]  # noqa: SIM115 (closed below)
+    eligible = eligible.tolist()  # a list: indexing a numpy array element by element is far slower
     try:
         for row in range(len(index)):
             prompt = index.prompt[row]
-            record = RECORD.pack(prompt, row, index.reward[row], index.reason[row], index.success[row],
-                                 index.trajectory[row], index.key[row])  # fmt: skip
+            record = RECORD.pack(
+                prompt,
+                row,
+                index.reward[row],
+                index.reason[row],
+                eligible[row],
+                index.trajectory[row],
+                index.key[row],
+            )
             files[prompt % len(files)].write(record)
     finally:
         for fh in files:
             fh.close()
 
 
-def _pair_bucket(
-    path: str, job: Job, strategy: str, min_margin: float, max_pairs: int | None
-) -> list[tuple[int, list[Pair], str | None]]:
+def _pair_bucket(path: str, pairing: Pairing) -> list[tuple[int, list[Pair], str | None]]:
     with open(path, "rb") as fh:
         data = fh.read()
     groups: dict[int, list[tuple[int, float, int, int, int, int]]] = {}
-    for prompt, row, reward, reason, success, trajectory, key in RECORD.iter_unpack(data):
-        groups.setdefault(prompt, []).append((row, reward, reason, success, trajectory, key))
+    for prompt, row, reward, reason, eligible, trajectory, key in RECORD.iter_unpack(data):
+        groups.setdefault(prompt, []).append((row, reward, reason, eligible, trajectory, key))
     out: list[tuple[int, list[Pair], str | None]] = []
-    rate = job.filters.min_task_success_rate
     no_turn = REASON_CODES["no_assistant_turn"]
     for members in groups.values():
         members.sort()
-        low_rate = rate is not None and sum(m[3] for m in members) / len(members) < rate
-        cands = [Candidate(row, reward, reason == 0 and not low_rate, trajectory, key)
-                 for row, reward, reason, _, trajectory, key in members if reason != no_turn]  # fmt: skip
+        cands = [
+            Candidate(row, reward, bool(eligible), trajectory, key)
+            for row, reward, reason, eligible, trajectory, key in members
+            if reason != no_turn
+        ]
         if not cands:
             out.append((members[0][0], [], "no_assistant_turn"))
             continue
-        pairs, why = pair_group(cands, strategy, min_margin, max_pairs)
+        pairs, why = pairing.pair(cands)
         out.append((cands[0].row, pairs, why))
     return out

@@ -34,22 +34,13 @@ class Engine:
             return ray_engine.scan(discovery, job, spill_dir, self.workers, self.ray_address)
         return local.scan(discovery, job, spill_dir, self.workers, started)
 
-    def select_dpo(
-        self,
-        index: RowIndex,
-        job: Job,
-        strategy: str,
-        min_margin: float,
-        max_pairs: int | None,
-        spill_dir: str,
-    ) -> DpoSelection:
+    def select_dpo(self, index: RowIndex, job: Job, spill_dir: str) -> DpoSelection:
+        """DPO pairs as ``job.pairing`` says, on Ray, or in buckets on disk over the memory budget."""
         if self.name == "ray":
             from rollforge.engine import ray_engine
 
-            return ray_engine.select_dpo(index, job, strategy, min_margin, max_pairs)
+            return ray_engine.select_dpo(index, job)
         if needs_buckets(index, self.memory_budget):
             assert self.memory_budget is not None
-            return select_dpo_bucketed(
-                index, job, strategy, min_margin, max_pairs, self.memory_budget, spill_dir
-            )
-        return select_dpo(index, job, strategy, min_margin, max_pairs)
+            return select_dpo_bucketed(index, job, self.memory_budget, spill_dir)
+        return select_dpo(index, job)

@@ -40,16 +40,19 @@ class RowIndex:
     reason: array = field(default_factory=lambda: array("b"))  # per-rollout filter code, 0 = kept
     success: array = field(default_factory=lambda: array("b"))
     trajectory: array = field(default_factory=lambda: array("Q"))  # only with DPO outputs
-    full: array = field(default_factory=lambda: array("Q"))  # only with --dedup exact
     key: array = field(default_factory=lambda: array("Q"))
     chunk: array = field(default_factory=lambda: array("i"))
-    category: list[str] = field(default_factory=list)  # only with --balance-by
-    minhash: list[Any] = field(default_factory=list)  # only with --dedup near
+    # Per filter over every rollout that asks for one (by its reason): what each rollout it may drop left
+    # (rollforge.filtering.Filter.column), an array where the filter names a typecode, else a list.
+    columns: dict[str, Any] = field(default_factory=dict)
     sft: list[Placement] = field(default_factory=list)  # one per SFT output format
     dpo: list[Placement] = field(default_factory=list)  # one per DPO output format
 
     def __len__(self) -> int:
         return len(self.reward)
+
+    def column(self, reason: str) -> Any:
+        return self.columns[reason]
 
     def extend(self, other: RowIndex) -> None:
         base = len(self)
@@ -59,6 +62,9 @@ class RowIndex:
                 mine.extend(Placement() for _ in range(len(theirs) - len(mine)))
                 for placement, more in zip(mine, theirs, strict=True):
                     placement.extend(more, base)
+            elif name == "columns":
+                for reason, values in other.columns.items():
+                    self.columns.setdefault(reason, values[:0]).extend(values)
             else:
                 getattr(self, name).extend(getattr(other, name))
 

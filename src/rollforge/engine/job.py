@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-import msgspec
 import xxhash
 
 from rollforge.decode import LineDecoder
+from rollforge.errors import RollforgeError
+from rollforge.export.formats import TRL, Format
+from rollforge.export.messages import Styling
 from rollforge.filters import FilterOptions
+from rollforge.pairs import Pairing
 from rollforge.rollout import Rollout
 
 
@@ -33,12 +37,34 @@ class Stratum:
 DEFAULT_STRATA = (Stratum(-float("inf"), 0.5, 10), Stratum(0.5, 0.8, 20), Stratum(0.8, float("inf"), 20))
 
 
+def parse_strata(text: str | None) -> tuple[Stratum, ...]:
+    """'0.5:10,0.8:20,inf:20' -> rewards below 0.5: 10, [0.5, 0.8): 20, >= 0.8: 20 (upper bound:count)."""
+    if not text:
+        return DEFAULT_STRATA
+    strata, low = [], -float("inf")
+    try:
+        for part in text.split(","):
+            bound, count = part.split(":")
+            high = float(bound)
+            if high <= low:
+                raise ValueError("bounds must increase")
+            strata.append(Stratum(low, high, int(count)))
+            low = high
+    except ValueError as exc:
+        raise RollforgeError(f"--strata {text!r}: {exc}", hint="e.g. --strata 0.5:10,0.8:20,inf:20") from None
+    return tuple(strata)
+
+
 @dataclass(frozen=True)
 class Output:
-    """A dataset to render: trainer format and where reasoning goes."""
+    """A dataset to render: a trainer format, and where reasoning goes (None: the format's default)."""
 
-    format: str = "trl"
-    reasoning: str = "field"
+    format: Format = TRL
+    reasoning: str | None = None
+
+    @cached_property
+    def styling(self) -> Styling:
+        return self.format.styling(self.reasoning)
 
 
 @dataclass(frozen=True)
@@ -46,28 +72,25 @@ class Job:
     filters: FilterOptions = field(default_factory=FilterOptions)
     sft: tuple[Output, ...] = ()  # render an SFT row per format for each rollout that passes the filters
     dpo: tuple[Output, ...] = ()  # render DPO pieces per format for each rollout with an assistant turn
-    balance_by: str | None = None
+    pairing: Pairing = field(default_factory=Pairing)  # how DPO outputs pair
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
     statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only
 
     @property
     def arguments(self) -> str:
-        """Arguments must be JSON objects unless every output is OpenAI's (which keeps them as strings)."""
-        formats = {o.format for o in (*self.sft, *self.dpo)}
-        return "string" if formats == {"openai"} else "object"
+        """Arguments must be JSON objects unless every output keeps them as strings (OpenAI's format)."""
+        modes = {o.format.arguments for o in (*self.sft, *self.dpo)}
+        return "string" if modes == {"string"} else "object"
 
     @property
     def head_first(self) -> bool:
         """Rollouts dropped by cheap filters need no conversion when nothing else needs their prompt."""
         only_sft = bool(self.sft) and not self.dpo and not self.strata
-        return only_sft and self.filters.min_task_success_rate is None
+        return only_sft and not self.filters.judged_per_prompt
 
     def decoder(self) -> LineDecoder:
-        extra = set(self.filters.fields)
-        if self.balance_by:
-            extra.add(self.balance_by.split(".")[0])
-        return LineDecoder(extra_fields=sorted(extra), arguments=self.arguments, lazy_text=True)
+        return LineDecoder(extra_fields=self.filters.fields, arguments=self.arguments, lazy_text=True)
 
     def key(self, rollout_id: str) -> int:
         """A seeded pseudo-random number per rollout: random choices that do not depend on input order."""
@@ -85,15 +108,6 @@ def to_record(rollout: Rollout) -> dict[str, Any]:
         "rollout_id": rollout.rollout_id,
         "task_type": rollout.task_type,
     }
-
-
-def trajectory_hash(rollout: Rollout) -> int:
-    return xxhash.xxh3_64_intdigest(msgspec.json.encode(rollout.completion))
-
-
-def full_hash(rollout: Rollout) -> int:
-    """Prompt + tools + trajectory: equal for exact duplicates only."""
-    return xxhash.xxh3_64_intdigest(msgspec.json.encode([rollout.messages, rollout.tools]))
 
 
 def validation_split(seed: int, prompt_id: str, fraction: float) -> bool:

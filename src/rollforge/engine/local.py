@@ -35,13 +35,13 @@ class Scan:
     dpo_paths: list[list[str]] = field(default_factory=list)  # per DPO format: spill file by chunk number
     skipped: list[Counter] = field(default_factory=list)  # per SFT format: rows a later format could not hold
     sample: list[tuple] = field(default_factory=list)
-    dropped_early: Counter = field(default_factory=Counter)  # filter reason -> rollouts dropped unconverted
+    filtered: Counter = field(default_factory=Counter)  # reason -> rollouts a per-rollout filter dropped
     lines_by_file: Counter = field(default_factory=Counter)  # non-blank lines read per input file
 
 
 def chunk_size(total_bytes: int, workers: int) -> int:
-    """Many chunks per worker, so the last one to finish leaves the other cores idle only briefly (16 a
-    worker against 4: the 200k-rollout build scan on 2 cores took a median 9.0 s against 9.8 s)."""
+    """Many chunks per worker (16), so the last one to finish leaves the other cores idle only briefly
+    (benchmarks/DESIGN.md has the measurement)."""
     return max(MIN_CHUNK, min(MAX_CHUNK, total_bytes // max(1, workers * 16) + 1))
 
 
@@ -58,7 +58,7 @@ def scan(
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
     # closing: an error while merging stops the workers now, not when the generator is collected
     with contextlib.closing(_run(chunks, job, spill_dir, workers, started or (lambda: None))) as results:
-        return _merge(results, chunks, job)
+        return merge(results, chunks, job)
 
 
 def _context() -> Any:
@@ -96,7 +96,7 @@ def _run(
                 bar.advance(task, size)
 
 
-def _merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
+def merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
     """Fold chunk results, in chunk order, into one Scan; each is let go once folded (flat memory)."""
     out = Scan()
     samples: list[ChunkResult] = []
@@ -111,7 +111,7 @@ def _merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Sca
         out.inventory.merge(result.inventory)
         out.lines_by_file[chunk.source.path] += result.inventory.lines
         out.index.extend(result.index)
-        out.dropped_early.update(result.dropped_early)
+        out.filtered.update(result.filtered)
         _append_paths(out.sft_paths, result.sft_paths)
         _append_paths(out.dpo_paths, result.dpo_paths)
         _append_counts(out.skipped, result.skipped)

@@ -20,13 +20,13 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.local import Scan, _merge, chunk_size
+from rollforge.engine.local import Scan, chunk_size, merge
 from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order, prompt_count
 from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import STDIN, Discovery
-from rollforge.pairs import Candidate, pair_group
+from rollforge.pairs import Candidate, Pairing
 from rollforge.progress import progress_bar
 
 
@@ -41,8 +41,14 @@ def _ray() -> Any:
 def start(address: str | None = None, num_cpus: int | None = None) -> None:
     ray = _ray()
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                 log_to_driver=False, ignore_reinit_error=True, logging_level=logging.ERROR)  # fmt: skip
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            logging_level=logging.ERROR,
+        )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -60,8 +66,9 @@ def _read_chunks(job: Job, chunks: list[Chunk]) -> Any:
     return read
 
 
-def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None,
-         address: str | None = None) -> Scan:  # fmt: skip
+def scan(
+    discovery: Discovery, job: Job, spill_dir: str, workers: int | None = None, address: str | None = None
+) -> Scan:
     """Read every input line once on the Ray cluster; the driver keeps the index and the spill files."""
     if any(source.path == STDIN for source in discovery.sources):  # a Ray worker has no stdin to read
         raise RollforgeError(
@@ -84,7 +91,7 @@ def scan(discovery: Discovery, job: Job, spill_dir: str, workers: int | None = N
             results.append(result)
             bar.advance(task)
     results.sort(key=lambda r: r.number)
-    return _merge(results, chunks, job)
+    return merge(results, chunks, job)
 
 
 def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
@@ -97,21 +104,31 @@ def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
     result.in_memory = {}
 
 
-def _pair_groups(strategy: str, min_margin: float, max_pairs: int | None) -> Any:
+def _pair_groups(pairing: Pairing) -> Any:
     def pair(group: dict[str, Any]) -> dict[str, Any]:
-        cands = [Candidate(int(r), float(w), bool(e), int(t), int(k)) for r, w, e, t, k in
-                 zip(group["row"], group["reward"], group["eligible"], group["trajectory"], group["key"], strict=True)]  # fmt: skip
+        cands = [
+            Candidate(int(r), float(w), bool(e), int(t), int(k))
+            for r, w, e, t, k in zip(
+                group["row"],
+                group["reward"],
+                group["eligible"],
+                group["trajectory"],
+                group["key"],
+                strict=True,
+            )
+        ]
         cands.sort(key=lambda c: c.row)  # the local engine sees each group in input order
-        pairs, reason = pair_group(cands, strategy, min_margin, max_pairs)
-        return {"chosen": [c.row for c, _ in pairs] or [-1], "rejected": [r.row for _, r in pairs] or [-1],
-                "reason": [reason or ""] * max(1, len(pairs))}  # fmt: skip
+        pairs, reason = pairing.pair(cands)
+        return {
+            "chosen": [c.row for c, _ in pairs] or [-1],
+            "rejected": [r.row for _, r in pairs] or [-1],
+            "reason": [reason or ""] * max(1, len(pairs)),
+        }
 
     return pair
 
 
-def select_dpo(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
-) -> DpoSelection:
+def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
     """DPO pairs via Ray Data's groupby on prompt_id; same pairs, in the same order, as the local engine."""
     import numpy as np
     import pyarrow
@@ -125,7 +142,7 @@ def select_dpo(
         grouped = (
             ray.data.from_arrow(pyarrow.table(columns))
             .groupby("prompt")
-            .map_groups(_pair_groups(strategy, min_margin, max_pairs), batch_format="numpy")
+            .map_groups(_pair_groups(job.pairing), batch_format="numpy")
         )
         for batch in grouped.iter_batches(batch_format="numpy"):
             for chosen, rejected, reason in zip(

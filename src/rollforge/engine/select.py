@@ -1,18 +1,19 @@
-"""Decisions that need every rollout first, made over the compact index (no rollout text in memory):
-the per-prompt success rate, duplicates, per-category caps, and DPO pairing."""
+"""Decisions that need every rollout first, made over the compact index (no rollout text in memory): the
+filters declared over every rollout (``rollforge.filters``), and DPO pairing."""
 
 from __future__ import annotations
 
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.worker import REASON_CODES, REASON_NAMES
-from rollforge.pairs import Candidate, Pair, pair_group
+from rollforge.filtering import KEPT, PROMPT, Filtering
+from rollforge.pairs import Candidate, Pair
+from rollforge.reasons import REASON_CODES
 
 
 @dataclass
@@ -21,55 +22,14 @@ class SftSelection:
     filtered: Counter = field(default_factory=Counter)  # reason -> rollouts dropped
 
 
-def select_sft(
-    index: RowIndex, job: Job, max_per_category: int | None = None, dropped_early: Counter | None = None
-) -> SftSelection:
-    """Which rollouts become SFT rows; every other valid rollout is counted under one filter reason
-    (``dropped_early``: the rollouts filters dropped before conversion, already counted by reason)."""
-    reasons = [REASON_NAMES.get(code) for code in index.reason]
-    _task_success_rate(index, job, reasons)
-    if job.filters.dedup == "exact":
-        _exact_dedup(index, reasons)
-    elif job.filters.dedup == "near":
-        from rollforge.dedup import near_dedup
-
-        near_dedup(index.minhash, reasons, job.filters.near_threshold)
-    if job.balance_by and max_per_category is not None:
-        _cap_categories(index, reasons, max_per_category)
-    filtered = Counter(r for r in reasons if r is not None) + (dropped_early or Counter())
-    return SftSelection(keep=[r is None for r in reasons], filtered=filtered)
-
-
-def _task_success_rate(index: RowIndex, job: Job, reasons: list[str | None]) -> None:
-    rate = job.filters.min_task_success_rate
-    if rate is None:
-        return
-    total: Counter = Counter(index.prompt)
-    wins: Counter = Counter(p for p, s in zip(index.prompt, index.success, strict=True) if s)
-    for row, prompt in enumerate(index.prompt):
-        if reasons[row] is None and wins[prompt] / total[prompt] < rate:
-            reasons[row] = "low_task_success_rate"
-
-
-def _exact_dedup(index: RowIndex, reasons: list[str | None]) -> None:
-    seen: set[int] = set()
-    for row, digest in enumerate(index.full):
-        if reasons[row] is None:
-            if digest in seen:
-                reasons[row] = "duplicate"
-            seen.add(digest)
-
-
-def _cap_categories(index: RowIndex, reasons: list[str | None], cap: int) -> None:
-    """A seeded random `cap` rollouts per category: the smallest seeded keys, not the first N."""
-    members: dict[str, list[int]] = defaultdict(list)
-    for row, category in enumerate(index.category):
-        if reasons[row] is None:
-            members[category].append(row)
-    for rows in members.values():
-        rows.sort(key=lambda row: index.key[row])
-        for row in rows[cap:]:
-            reasons[row] = "over_category_cap"
+def select_sft(index: RowIndex, job: Job, filtered: Counter | None = None) -> SftSelection:
+    """Which rollouts become SFT rows: those every filter keeps. ``filtered`` counts what the per-rollout
+    filters dropped where the rollouts were read (``Scan.filtered``); the filters that need every rollout
+    then drop among the rest, in declaration order, and add theirs."""
+    kept = [code == 0 for code in index.reason]
+    over = job.filters.filtering(PROMPT, KEPT).stage(PROMPT, KEPT)
+    dropped = Filtering.drop_rows(over, index, kept)
+    return SftSelection(keep=kept, filtered=(filtered or Counter()) + dropped)
 
 
 @dataclass
@@ -104,23 +64,23 @@ class DpoSelection:
     )  # reason -> rollouts the filters bar from being chosen
 
 
-def ineligible(index: RowIndex, job: Job) -> Counter:
-    """Rollouts a quality filter bars from the chosen side, by reason (they may still be rejected sides)."""
-    reasons = [REASON_NAMES.get(code) for code in index.reason]
-    _task_success_rate(index, job, reasons)
-    return Counter(r for r in reasons if r is not None)
+def ineligible(filtered: Counter, index: RowIndex, job: Job) -> Counter:
+    """Rollouts a quality filter bars from the chosen side, by reason (they may still be rejected sides):
+    the per-rollout filters' drops (``Scan.filtered``) and those of the filters judged per prompt."""
+    kept = [code == 0 for code in index.reason]
+    return filtered + Filtering.drop_rows(job.filters.filtering(PROMPT).stage(PROMPT), index, kept)
 
 
 def eligible_rows(index: RowIndex, job: Job) -> Any:
-    """Per row (numpy bool): passes the quality filters, per-prompt success rate included: may be chosen."""
+    """Per row (numpy bool): passes the quality filters, those judged per prompt included: may be chosen."""
     import numpy as np
 
     eligible = np.frombuffer(index.reason, dtype=np.int8) == 0
-    rate = job.filters.min_task_success_rate
-    if rate is not None:
-        _, inverse = np.unique(np.frombuffer(index.prompt, dtype=np.uint64), return_inverse=True)
-        wins = np.bincount(inverse, weights=np.frombuffer(index.success, dtype=np.int8))
-        eligible &= (wins / np.bincount(inverse))[inverse] >= rate
+    per_prompt = job.filters.filtering(PROMPT).stage(PROMPT)
+    if per_prompt:
+        kept = eligible.tolist()
+        Filtering.drop_rows(per_prompt, index, kept)
+        eligible = np.array(kept, dtype=bool)
     return eligible
 
 
@@ -168,7 +128,7 @@ def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     del grouped
-    eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array costs 10x
+    eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array one by one is far slower
     reward, trajectory, key = index.reward, index.trajectory, index.key
     for group in np.argsort(rows[starts], kind="stable").tolist():
         members = rows[starts[group] : ends[group]].tolist()
@@ -189,15 +149,13 @@ def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> Pai
     return out
 
 
-def select_dpo(
-    index: RowIndex, job: Job, strategy: str, min_margin: float, max_pairs: int | None = None
-) -> DpoSelection:
+def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
     """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
     result = DpoSelection(prompts=prompt_count(index))
     groups = 0
     for group in grouped_candidates(index, job):
         groups += 1
-        pairs, reason = pair_group(group, strategy, min_margin, max_pairs)
+        pairs, reason = job.pairing.pair(group)
         result.pairs.extend(pairs)
         if reason:
             result.unpaired[reason] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import io
 import os
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -16,24 +17,18 @@ from typing import BinaryIO
 import msgspec
 
 from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
-from rollforge.engine.job import Job, Output, full_hash, to_record, trajectory_hash
-from rollforge.export.dpo import arguments_mode, pieces
-from rollforge.export.sft import Skip, sft_row
-from rollforge.filters import build_checks, certain_failure, first_failure
+from rollforge.engine.job import Job, to_record
+from rollforge.export.dpo import pieces
+from rollforge.export.sft import Skip
+from rollforge.filtering import Filtering
+from rollforge.identity import trajectory_hash
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
-from rollforge.reasons import FILTER_REASONS
+from rollforge.reasons import REASON_CODES
 from rollforge.rollout import Head, Rollout
 from rollforge.stats import Inventory
+from rollforge.success import Success
 
-
-def dpo_style(output: Output) -> tuple[str, str]:
-    """What DPO pieces depend on: formats with the same style render identical pieces."""
-    return arguments_mode(output.format), output.reasoning
-
-
-REASON_CODES = {name: i + 1 for i, name in enumerate(FILTER_REASONS)}
-REASON_NAMES = {code: name for name, code in REASON_CODES.items()}
 _encode = msgspec.json.Encoder().encode
 
 
@@ -48,7 +43,7 @@ class ChunkResult:
     skipped: list[Counter] = field(
         default_factory=list
     )  # per secondary SFT format: reason -> rows it cannot hold
-    dropped_early: Counter = field(default_factory=Counter)  # reason -> rollouts dropped before conversion
+    filtered: Counter = field(default_factory=Counter)  # reason -> rollouts a per-rollout filter dropped
     # Without a spill_dir: spill file name -> contents (a remote worker ships them to the driver).
     in_memory: dict[str, bytes] = field(default_factory=dict)
     # Review-sample candidates per stratum: the rows with the smallest seeded keys, with their raw lines.
@@ -81,29 +76,33 @@ class _Spill:
 
 
 def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) -> ChunkResult:
-    result = ChunkResult(number, sample=[[] for _ in job.strata], skipped=[Counter() for _ in job.sft],
-                         inventory=Inventory(values=job.statistics))  # fmt: skip
+    result = ChunkResult(
+        number,
+        sample=[[] for _ in job.strata],
+        skipped=[Counter() for _ in job.sft],
+        inventory=Inventory(values=job.statistics),
+    )
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
-    checks = build_checks(job.filters)
-    head_checks = build_checks(job.filters, full=False) if job.head_first else None
+    judge = _Judge(job.filters.filtering(), job.filters.success)
     decoder = job.decoder()
     reader = LineReader(chunk)
     sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
     # DPO formats that style alike (trl, nemo-rl) render the same pieces: one spill file serves them all.
-    styles = [dpo_style(o) for o in job.dpo]
+    styles = [o.styling for o in job.dpo]
     by_style = {
         s: _Spill(spill_dir, f"dpo{i}-{number:06d}.jsonl") for i, s in enumerate(dict.fromkeys(styles))
     }
     dpo = [by_style[s] for s in styles]
     try:
-        for record, line in read_chunk_raw(chunk, decoder, reader, head_checks):
+        first_look = judge.filtering.judge if job.head_first else None
+        for record, line in read_chunk_raw(chunk, decoder, reader, first_look):
             result.inventory.add(record)
-            if isinstance(record, Head):  # dropped on its head: counted, never indexed or converted
-                result.dropped_early[certain_failure(head_checks or [], record)] += 1
+            if isinstance(record, Head):  # dropped on its first look: counted, never converted nor indexed
+                judge.filtering.count(record.dropped)
             elif isinstance(record, Rollout):
                 if job.sft or job.dpo:  # inspect and sample write no rows: no index to keep
-                    _rollout(result, job, checks, record, sft, dpo)
+                    _rollout(result, job, judge, record, sft, dpo)
                 if job.strata:
                     _sample(result.sample, job, record, line)
     finally:
@@ -112,16 +111,28 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
             if not spill_dir:
                 result.in_memory[spill.name] = data
     result.lines_seen = reader.lines_seen
+    result.filtered = judge.filtering.counts
     result.sft_paths, result.dpo_paths = [s.path or s.name for s in sft], [s.path or s.name for s in dpo]
     return result
 
 
+@dataclass
+class _Judge:
+    """A chunk's filters and success definition, prepared once."""
+
+    filtering: Filtering
+    success: Success
+
+    def __post_init__(self) -> None:
+        self.columns = self.filtering.columns()  # what filters over every rollout need of each one
+
+
 def _rollout(
-    result: ChunkResult, job: Job, checks: list, r: Rollout, sft: list[_Spill], dpo: list[_Spill]
+    result: ChunkResult, job: Job, judge: _Judge, r: Rollout, sft: list[_Spill], dpo: list[_Spill]
 ) -> None:
     """Filter, render into every requested format, index. The first SFT format decides the filter verdict:
     a row it cannot represent is filtered; a later format that cannot hold it just skips it (counted)."""
-    reason = first_failure(checks, r)
+    reason = judge.filtering.apply(r)
     record = to_record(r)
     row = len(result.index)
     for k, (output, spill) in enumerate(zip(job.sft, sft, strict=True)):
@@ -131,11 +142,12 @@ def _rollout(
             continue
         notes: Counter = Counter()
         try:
-            placement.add(spill.add(_encode(sft_row(record, output.format, output.reasoning, notes))))
+            placement.add(spill.add(_encode(output.format.sft_row(record, output.styling, notes))))
         except Skip as skip:
             placement.add((NO_SPILL, 0))
             if k == 0:
                 reason = skip.reason
+                judge.filtering.count(reason)
             else:
                 result.skipped[k][skip.reason] += 1
         if notes:
@@ -145,30 +157,26 @@ def _rollout(
             placement.add((NO_SPILL, 0))
             continue
         if row not in spill.rendered:  # the first format of this style writes; the others point at it
-            spill.rendered = {row: spill.add(_encode(pieces(record, output.format, output.reasoning)))}
+            spill.rendered = {row: spill.add(_encode(pieces(record, output.styling)))}
         placement.add(spill.rendered[row])
-    _index(result.index, job, r, reason, result.number)
+    _index(result.index, job, judge, r, reason, result.number)
 
 
-def _index(index: RowIndex, job: Job, r: Rollout, reason: str | None, chunk: int) -> None:
+def _index(index: RowIndex, job: Job, judge: _Judge, r: Rollout, reason: str | None, chunk: int) -> None:
     index.prompt.append(id_int(r.prompt_id))
     index.rollout.append(id_int(r.rollout_id))
     index.reward.append(r.reward)
     index.reason.append(REASON_CODES[reason] if reason else 0)
-    index.success.append(job.filters.success(r))
+    index.success.append(judge.success(r))
     if job.dpo:  # columns only the steps that read them fill (8 bytes a rollout each)
-        index.trajectory.append(trajectory_hash(r))
-    if job.filters.dedup == "exact":
-        index.full.append(full_hash(r))
+        index.trajectory.append(trajectory_hash(r.completion))
     index.key.append(job.key(r.rollout_id))
     index.chunk.append(chunk)
-    if job.balance_by:
-        value = r.field(job.balance_by)
-        index.category.append(value if isinstance(value, str) else msgspec.json.encode(value).decode())
-    if job.filters.dedup == "near":
-        from rollforge.dedup import minhash
-
-        index.minhash.append(minhash(r) if reason is None else None)
+    for f, value in judge.columns:  # only a rollout every per-rollout filter kept can be dropped later
+        column = index.columns.get(f.reason)
+        if column is None:
+            column = index.columns[f.reason] = array(f.typecode) if f.typecode else []
+        column.append(f.column(r, value) if reason is None else (0 if f.typecode else None))
 
 
 def _sample(heaps: list[list[tuple[int, int, bytes]]], job: Job, r: Rollout, line: bytes) -> None:

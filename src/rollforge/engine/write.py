@@ -16,7 +16,8 @@ import msgspec
 from rollforge.engine.index import NO_SPILL, id_hex
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection
-from rollforge.export.dpo import PairInfo, Pieces, assemble, split_at_divergence
+from rollforge.export.dpo import PairInfo, Pieces, split_at_divergence
+from rollforge.export.formats import Format
 from rollforge.export.sft import Skip
 from rollforge.io.target import open_output
 
@@ -38,6 +39,7 @@ class Written:
 
 
 _pieces = msgspec.json.Decoder(Pieces)
+_encode = msgspec.json.Encoder().encode
 
 
 class SplitWriters(contextlib.ExitStack):
@@ -116,11 +118,12 @@ def write_dpo(
     selection: DpoSelection,
     paths: dict[str, str],
     split_of: SplitOf,
-    fmt: str,
+    fmt: Format,
     split: bool = False,
     k: int = 0,
 ) -> Written:
-    """Write DPO format ``k``: one row per pair the format can hold, into one file per split."""
+    """Write DPO output ``k`` (in format ``fmt``): one row per pair the format can hold, into one file per
+    split."""
     index, placement = scan.index, scan.index.dpo[k]
     skipped, notes = Counter[str](), Counter[str]()
     with SplitWriters(paths) as out, spill_reader(scan.dpo_paths[k]) as spill:
@@ -144,7 +147,7 @@ def write_dpo(
                 id_hex(index.rollout[rejected]),
             )
             try:
-                out.write(split_of(prompt_id), assemble(good, bad, info, fmt))
+                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info)))
             except Skip as skip:
                 skipped[skip.reason] += 1
     return out.written(notes, skipped)

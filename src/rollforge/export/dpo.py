@@ -9,7 +9,8 @@
              skipped (``not_single_assistant_message``)
 
 Completions are trimmed to end on an assistant message. Each rollout is rendered once into
-:class:`Pieces` where it is read; a pair is then assembled from encoded pieces without decoding them.
+:class:`Pieces` where it is read; a pair is then assembled from encoded pieces without decoding them
+(``trl_pair``, ``nemo_rl_pair``, ``openai_pair``: the renderers ``rollforge.export.formats`` declares).
 ``split_at_divergence`` moves the messages both completions share (up to an assistant turn) into the prompt.
 """
 
@@ -21,11 +22,9 @@ from typing import Any
 
 import msgspec
 
-from rollforge.export.messages import openai_messages, style, trim_trailing
+from rollforge.export.messages import Styling, trim_trailing
 from rollforge.export.sft import Skip
 
-DPO_FORMATS = ("trl", "nemo-rl", "openai")
-DEFAULT_REASONING = {"trl": "field", "nemo-rl": "field", "openai": "think"}
 _ENCODE = msgspec.json.encode
 
 
@@ -39,18 +38,10 @@ class Pieces(msgspec.Struct, array_like=True):
     parallel_calls: bool
 
 
-def arguments_mode(fmt: str) -> str:
-    """OpenAI's format keeps tool-call arguments as JSON strings; the others render them as objects."""
-    return "string" if fmt == "openai" else "object"
-
-
-def pieces(record: dict[str, Any], fmt: str, reasoning: str) -> Pieces:
-    arguments = arguments_mode(fmt)
-    prompt = style(record["messages"][: record["prompt_len"]], reasoning, arguments)
-    if fmt == "openai":
-        prompt = openai_messages(prompt)
+def pieces(record: dict[str, Any], styling: Styling) -> Pieces:
+    prompt = styling.apply(record["messages"][: record["prompt_len"]])
     completion, _ = trim_trailing(record["messages"][record["prompt_len"] :])
-    completion = style(completion, reasoning, arguments)
+    completion = styling.apply(completion)
     return Pieces(
         prompt=msgspec.Raw(_ENCODE(prompt)),
         completion=msgspec.Raw(_ENCODE(completion)),
@@ -69,29 +60,48 @@ class PairInfo:
     rejected_id: str
 
 
-def assemble(chosen: Pieces, rejected: Pieces, info: PairInfo, fmt: str) -> bytes:
-    """The encoded DPO row, built from encoded pieces (the fast path: nothing is decoded)."""
-    extra = {"chosen_reward": info.chosen_reward, "rejected_reward": info.rejected_reward,
-             "margin": info.chosen_reward - info.rejected_reward, "prompt_id": info.prompt_id}  # fmt: skip
-    if fmt == "trl":
-        tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
-        row = {"prompt": chosen.prompt, "chosen": chosen.completion, "rejected": rejected.completion,
-               "tools": tools, **extra, "chosen_id": info.chosen_id, "rejected_id": info.rejected_id}  # fmt: skip
-    elif fmt == "nemo-rl":
-        completions = [
-            {"rank": 0, "completion": chosen.completion},
-            {"rank": 1, "completion": rejected.completion},
-        ]
-        row = {"context": chosen.prompt, "completions": completions, **extra}
-    elif fmt == "openai":
-        if not (chosen.single_assistant and rejected.single_assistant):
-            raise Skip("not_single_assistant_message")
-        parallel = chosen.parallel_calls or rejected.parallel_calls
-        row = {"input": {"messages": chosen.prompt, "tools": chosen.tools, "parallel_tool_calls": parallel},
-               "preferred_output": chosen.completion, "non_preferred_output": rejected.completion}  # fmt: skip
-    else:
-        raise ValueError(fmt)
-    return _ENCODE(row)
+# Pair rows, built from encoded pieces (the fast path: nothing is decoded). The encoder writes them.
+
+
+def _rewards(info: PairInfo) -> dict[str, Any]:
+    return {
+        "chosen_reward": info.chosen_reward,
+        "rejected_reward": info.rejected_reward,
+        "margin": info.chosen_reward - info.rejected_reward,
+        "prompt_id": info.prompt_id,
+    }
+
+
+def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+    tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
+    return {
+        "prompt": chosen.prompt,
+        "chosen": chosen.completion,
+        "rejected": rejected.completion,
+        "tools": tools,
+        **_rewards(info),
+        "chosen_id": info.chosen_id,
+        "rejected_id": info.rejected_id,
+    }
+
+
+def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+    completions = [
+        {"rank": 0, "completion": chosen.completion},
+        {"rank": 1, "completion": rejected.completion},
+    ]
+    return {"context": chosen.prompt, "completions": completions, **_rewards(info)}
+
+
+def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+    if not (chosen.single_assistant and rejected.single_assistant):
+        raise Skip("not_single_assistant_message")
+    parallel = chosen.parallel_calls or rejected.parallel_calls
+    return {
+        "input": {"messages": chosen.prompt, "tools": chosen.tools, "parallel_tool_calls": parallel},
+        "preferred_output": chosen.completion,
+        "non_preferred_output": rejected.completion,
+    }
 
 
 def _without_ids(message: dict[str, Any]) -> dict[str, Any]:

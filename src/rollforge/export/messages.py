@@ -8,6 +8,7 @@ and never mutate their input.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,6 +16,21 @@ import msgspec
 from rollforge.schema import Raw, text
 
 REASONING_MODES = ("field", "think", "drop")  # reasoning_content | inline <think> tags | dropped
+ARGUMENT_MODES = ("object", "string")  # tool-call arguments parsed into an object | kept as JSON text
+
+
+@dataclass(frozen=True)
+class Styling:
+    """How an output renders messages: where reasoning goes, how arguments are typed, and whether a tool
+    message keeps the ``name`` of the function it answers."""
+
+    reasoning: str = "field"
+    arguments: str = "object"
+    tool_names: bool = True
+
+    def apply(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        styled = style(messages, self.reasoning, self.arguments)
+        return styled if self.tool_names else without_tool_names(styled)
 
 
 def style(
@@ -58,8 +74,8 @@ def trim_trailing(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     return messages[: last + 1], len(messages) - last - 1
 
 
-def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OpenAI's fine-tuning format has no ``name`` on a tool message (its ``tool_call_id`` names the call)."""
+def without_tool_names(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool messages without ``name``: OpenAI's fine-tuning format has none (``tool_call_id`` names the call)."""
     return [{k: v for k, v in m.items() if k != "name"} if m["role"] == "tool" else m for m in messages]
 
 

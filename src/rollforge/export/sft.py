@@ -14,14 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from rollforge.export.messages import openai_messages, style, tools_json, trim_trailing
+from rollforge.export.messages import Styling, tools_json, trim_trailing
 from rollforge.export.sharegpt import sharegpt_row
 from rollforge.schema import plain
 from rollforge.tools import UNDECLARED, calls_undeclared_tool
-
-SFT_FORMATS = ("trl", "openai", "nemo-rl", "sharegpt")
-# Where reasoning goes when --reasoning is not given: formats without a reasoning field keep it inline.
-DEFAULT_REASONING = {"trl": "field", "openai": "think", "nemo-rl": "field", "sharegpt": "think"}
 
 
 class Skip(Exception):
@@ -32,34 +28,46 @@ class Skip(Exception):
         self.reason = reason
 
 
-def sft_row(record: dict[str, Any], fmt: str, reasoning: str, facts: Counter) -> dict[str, Any]:
+def _ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str, Any]]:
     messages, trimmed = trim_trailing(record["messages"])
     if trimmed:
-        facts["trimmed_trailing_messages"] += trimmed
+        notes["trimmed_trailing_messages"] += trimmed
     if calls_undeclared_tool(messages, record["tools"]):
-        facts[UNDECLARED] += 1
-    if fmt == "trl":
-        return {
-            "messages": style(messages, reasoning, "object"),
-            "tools": tools_json(record["tools"]),
-            "prompt_id": record["prompt_id"],
-            "rollout_id": record["rollout_id"],
-            "reward": record["reward"],
-            "task_type": record["task_type"],
-        }
-    if fmt == "openai":
-        styled = openai_messages(style(messages, reasoning, "string"))
-        for i, msg in enumerate(styled):
-            if msg["role"] == "assistant":
-                styled[i] = {**msg, "weight": 0 if i < record["prompt_len"] else 1}
-        row: dict[str, Any] = {"messages": styled, "tools": record["tools"]}
-        row["parallel_tool_calls"] = any(len(m.get("tool_calls") or ()) > 1 for m in messages)
-        return row
-    if fmt == "nemo-rl":
-        return {"messages": style(messages, reasoning, "object"), "tools": record["tools"]}
-    if fmt == "sharegpt":
-        shared = sharegpt_row(plain(style(messages, reasoning, "object")), record["tools"], facts)
-        if shared is None:
-            raise Skip("not_representable_in_sharegpt")
-        return shared
-    raise ValueError(fmt)
+        notes[UNDECLARED] += 1
+    return messages
+
+
+def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
+    messages = _ending_on_the_model(record, notes)
+    return {
+        "messages": styling.apply(messages),
+        "tools": tools_json(record["tools"]),
+        "prompt_id": record["prompt_id"],
+        "rollout_id": record["rollout_id"],
+        "reward": record["reward"],
+        "task_type": record["task_type"],
+    }
+
+
+def openai_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
+    messages = _ending_on_the_model(record, notes)
+    styled = styling.apply(messages)  # the format's styling drops tool messages' names
+    for i, msg in enumerate(styled):
+        if msg["role"] == "assistant":
+            styled[i] = {**msg, "weight": 0 if i < record["prompt_len"] else 1}
+    row: dict[str, Any] = {"messages": styled, "tools": record["tools"]}
+    row["parallel_tool_calls"] = any(len(m.get("tool_calls") or ()) > 1 for m in messages)
+    return row
+
+
+def nemo_rl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
+    messages = _ending_on_the_model(record, notes)
+    return {"messages": styling.apply(messages), "tools": record["tools"]}
+
+
+def sharegpt_sft_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
+    messages = _ending_on_the_model(record, notes)
+    shared = sharegpt_row(plain(styling.apply(messages)), record["tools"], notes)
+    if shared is None:
+        raise Skip("not_representable_in_sharegpt")
+    return shared

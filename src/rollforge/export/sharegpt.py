@@ -81,3 +81,9 @@ def dataset_info(name: str, file_name: str) -> dict[str, Any]:
             },
         }
     }
+
+
+def dataset_info_files(files: dict[str, str]) -> dict[str, bytes]:
+    """The side file LLaMA-Factory reads beside the written files (dataset name -> file name)."""
+    info = {name: dataset_info(name, file_name)[name] for name, file_name in files.items()}
+    return {"dataset_info.json": msgspec.json.format(msgspec.json.encode(info), indent=2)}

@@ -6,7 +6,7 @@ import os
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +15,6 @@ import zstandard
 
 from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
-from rollforge.filters import certain_failure
 from rollforge.io.lines import Chunk, LineReader, LongLine
 from rollforge.io.sources import Discovery, Source, discover, is_url
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
@@ -88,8 +87,8 @@ class Materialized:
 
 
 def _sorted_by_key(keys: array, offsets: array, lengths: array) -> tuple[array, array, array]:
-    # A plain stable sort, not numpy: this runs in every worker, and importing numpy there would add about
-    # 13 MB to each worker's memory for a sort of a few tens of milliseconds.
+    # A plain stable sort, not numpy: this runs in every worker, and importing numpy there would cost each
+    # worker more memory than this short sort is worth (benchmarks/DESIGN.md).
     order = sorted(range(len(keys)), key=keys.__getitem__)
     keys, offsets, lengths = (array("q", [column[i] for i in order]) for column in (keys, offsets, lengths))
     return keys, offsets, lengths
@@ -117,18 +116,23 @@ def read_chunk(chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = N
     the chunk with one ``unreadable_file`` reject.
     """
     for record, _ in read_chunk_raw(chunk, decoder, reader):
-        assert not isinstance(record, Head)  # heads only come back when head checks are given
+        assert not isinstance(record, Head)  # heads only come back when ``first_look`` is given
         yield record
 
 
 def read_chunk_raw(
-    chunk: Chunk, decoder: LineDecoder, reader: LineReader | None = None, head_checks: list | None = None
+    chunk: Chunk,
+    decoder: LineDecoder,
+    reader: LineReader | None = None,
+    first_look: Callable[[Head], str | None] | None = None,
 ) -> Iterator[tuple[Record | Head, bytes]]:
     """Like :func:`read_chunk`, with each record's raw line.
 
-    With ``head_checks``, each line is first decoded as a :class:`Head`; one that fails a check is yielded
-    as that Head (converted only to learn whether conversion rejects it: then it is that Reject); the others
-    are converted from the struct their head was read from.
+    With ``first_look``, each line is first decoded as a :class:`Head`; one that ``first_look`` drops (the
+    filters' verdict on the cheap first look: a reason) is yielded as that Head, its ``dropped`` set to the
+    reason, converted only to learn whether conversion rejects it (then it is that Reject instead); the
+    others are converted from the struct their head was read from. A line over the source's
+    ``max_line_bytes`` is a ``line_too_long`` Reject, never read into memory.
     """
     reader = reader or LineReader(chunk)
     materialized = chunk.source.materialized
@@ -139,23 +143,24 @@ def read_chunk_raw(
             if isinstance(line, LongLine):
                 yield long_line(line, path, index + 1, chunk.source.max_line_bytes), line
                 continue
-            if head_checks is None:
+            if first_look is None:
                 yield decoder.parse(line, path, index + 1, restore), line
                 continue
             head = decoder.parse_head(line, path, index + 1, restore)
             if not isinstance(head, Head):
                 yield head, line
-            elif certain_failure(head_checks, head) is None:
+            elif (reason := first_look(head)) is None:
                 yield decoder.parse_rest(head, restore), line
             else:  # a filter drops it, unless conversion rejects it: a reject whatever the filters, as elsewhere
+                head.dropped = reason
                 yield decoder.conversion_reject(head) or head, line
     except CORRUPT as exc:
         yield Reject(path, reader.lines_seen + 1, "unreadable_file", f"cannot read further: {exc}"), b""
 
 
 def long_line(line: LongLine, file: str, line_no: int, limit: int) -> Reject:
-    return Reject(file, line_no, "line_too_long", f"the line is {line.length} bytes, over --max-line-bytes "
-                  f"{limit}: skipped unread")  # fmt: skip
+    message = f"the line is {line.length} bytes, over --max-line-bytes {limit}: skipped unread"
+    return Reject(file, line_no, "line_too_long", message)
 
 
 def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> Iterator[Record]:

@@ -10,13 +10,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from rollforge import __version__
 from rollforge.io.target import open_output
 from rollforge.report import checks
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
+from rollforge.version import __version__
 
 MAX_TASK_ROWS = 50  # task types listed in the table; the chart and the JSON hold them all
 STAT_COLUMNS = ("count", "min", "p10", "p25", "p50", "p75", "p90", "max", "mean", "std")
@@ -95,8 +95,16 @@ def accounting_rows(acc: dict[str, Any] | None) -> list[tuple[str, str, int]]:
 
 
 def _thresholds() -> list[tuple[str, str]]:
-    names = ("MIN_SFT_ROWS", "MIN_DPO_PAIRS", "MAX_OVER_LENGTH_SHARE", "MAX_TASK_SHARE", "MIN_TOOL_USE_RATE",
-             "MAX_DUPLICATE_SHARE", "MIN_MEDIAN_MARGIN", "MAX_TRUNCATED_SHARE")  # fmt: skip
+    names = (
+        "MIN_SFT_ROWS",
+        "MIN_DPO_PAIRS",
+        "MAX_OVER_LENGTH_SHARE",
+        "MAX_TASK_SHARE",
+        "MIN_TOOL_USE_RATE",
+        "MAX_DUPLICATE_SHARE",
+        "MIN_MEDIAN_MARGIN",
+        "MAX_TRUNCATED_SHARE",
+    )
     return [(name, num(getattr(checks, name))) for name in names]
 
 

@@ -245,9 +245,12 @@ def _read_part(
 
 
 def report_paths(
-    paths: list[str], tokenizer: str | None = None, max_tokens: int | None = None, workers: int | None = 1,
+    paths: list[str],
+    tokenizer: str | None = None,
+    max_tokens: int | None = None,
+    workers: int | None = 1,
     max_line_bytes: int | None = None,
-) -> ReportData:  # fmt: skip
+) -> ReportData:
     """The report of release directories, released SFT/DPO JSONL files and/or rollouts (see module doc);
     a release's SFT and DPO files are read on up to ``workers`` cores (None: all). A rollouts line over
     ``max_line_bytes`` is rejected unread."""

@@ -24,8 +24,18 @@ from rollforge.report.fmt import num
 
 DPI = 100
 # In page order.
-FIGURES = ("drops", "tasks", "sft_reward", "dpo_reward", "tokens", "dpo_tokens", "messages", "turns", "margin",
-           "pairs_per_prompt")  # fmt: skip
+FIGURES = (
+    "drops",
+    "tasks",
+    "sft_reward",
+    "dpo_reward",
+    "tokens",
+    "dpo_tokens",
+    "messages",
+    "turns",
+    "margin",
+    "pairs_per_prompt",
+)
 WIDTH, HEIGHT = 5.8, 3.2  # inches: 580 x 320 px, shown unscaled two to a row on a 1280 px page
 BLUE, GREEN, RED, ORANGE, PURPLE, GREY = "#3b6ea8", "#3a9a5b", "#c8553d", "#e09f3e", "#7b5ea7", "#6b7280"
 MAX_DISCRETE = 12  # at most this many distinct values: one bar per value rather than a histogram
@@ -111,9 +121,14 @@ def _vline(ax: Axes, x: float, label: str, colour: str = GREY) -> None:
 
 
 def histogram(
-    title: str, xlabel: str, ylabel: str, series: Sequence[Series], *, integer: bool = False,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    series: Sequence[Series],
+    *,
+    integer: bool = False,
     lines: Sequence[tuple[float, str, str]] = (),
-) -> str | None:  # fmt: skip
+) -> str | None:
     """A distribution of one or more series (overlaid), with optional labelled reference lines."""
     series = [s for s in series if len(s[1])]
     if not series:
@@ -183,8 +198,8 @@ def _margin_lines(margins: Sequence[float]) -> list[tuple[float, str, str]]:
 
 
 def figures(data: ReportData, workers: int | None = 1) -> dict[str, str]:
-    """Every figure the report has data for, by name; drawn on up to ``workers`` cores (None: all). A figure
-    takes about 0.15 s: drawing is most of a report's time."""
+    """Every figure the report has data for, by name; drawn on up to ``workers`` cores (None: all): drawing
+    is most of a report's time."""
     workers = max(1, workers or default_workers())
     parts = [list(FIGURES[i::workers]) for i in range(workers)]
     drawn: dict[str, str | None] = {}

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from rollforge.review.db import LABELS, LabelStore
+from rollforge.labels import LABELS, LabelStore
 from rollforge.review.index import Filter, Listing
 from rollforge.review.nav import (
     PAGE_SIZE,

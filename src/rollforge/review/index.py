@@ -205,8 +205,19 @@ class RolloutIndex(Listing):
         completion = plain(r.completion)
         chars = conversation_chars(completion, None)
         # Interned: a few task types repeat over every entry.
-        return Entry(r.rollout_id, source, offset, r.line, r.reward, sys.intern(r.task_type), r.prompt_id,
-                     preview, r.assistant_turns, tool_calls(completion), chars)  # fmt: skip
+        return Entry(
+            r.rollout_id,
+            source,
+            offset,
+            r.line,
+            r.reward,
+            sys.intern(r.task_type),
+            r.prompt_id,
+            preview,
+            r.assistant_turns,
+            tool_calls(completion),
+            chars,
+        )
 
     def load_rollout(self, entry: Entry) -> Rollout:
         """The full rollout of an entry, with every top-level field (for the metadata panel)."""

@@ -13,7 +13,7 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from rollforge.review.db import LABELS, LabelStore
+from rollforge.labels import LABELS, LabelStore
 from rollforge.review.index import Filter, Listing
 from rollforge.review.security import Guard
 

@@ -127,8 +127,15 @@ def read_pair(row: dict[str, Any]) -> Pair:
         tool_list = parse_tools(tools)
     except RollforgeError as exc:
         raise ValueError(str(exc)) from None
-    return Pair(fmt, _messages(prompt, "the prompt"), _messages(chosen, "the chosen side"),
-                _messages(rejected, "the rejected side"), tool_list, *rewards, fields)  # fmt: skip
+    return Pair(
+        fmt,
+        _messages(prompt, "the prompt"),
+        _messages(chosen, "the chosen side"),
+        _messages(rejected, "the rejected side"),
+        tool_list,
+        *rewards,
+        fields,
+    )
 
 
 def loads(line: bytes) -> Any:
@@ -218,10 +225,19 @@ class PairIndex(Listing):
             pair = read_pair(row)
             chosen, rejected = pair.chosen, pair.rejected
             entry = PairEntry(
-                rollout_id(line), source, offset, number, file, prompt_preview(pair.prompt),
-                pair.chosen_reward, pair.rejected_reward, conversation_chars(chosen, None),
-                conversation_chars(rejected, None), tool_calls(chosen), tool_calls(rejected),
-            )  # fmt: skip
+                rollout_id(line),
+                source,
+                offset,
+                number,
+                file,
+                prompt_preview(pair.prompt),
+                pair.chosen_reward,
+                pair.rejected_reward,
+                conversation_chars(chosen, None),
+                conversation_chars(rejected, None),
+                tool_calls(chosen),
+                tool_calls(rejected),
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             self.rejected["not_a_pair"] += 1
             return

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from rollforge.errors import RollforgeError, missing_extra
-from rollforge.review.db import LabelStore
+from rollforge.labels import LabelStore
 from rollforge.review.index import DEFAULT_STRATA, Listing, RolloutIndex
 from rollforge.review.pairs import PairIndex, pair_sources
 

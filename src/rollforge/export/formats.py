@@ -1,0 +1,96 @@
+"""The trainer formats, one declaration each: everything rollforge knows about a format is here.
+
+A :class:`Format` names the rows it can write (an SFT row per rollout, a DPO row per pair; a format
+without a kind of row leaves it None), where reasoning goes unless ``--reasoning`` says otherwise, how it
+types tool-call arguments, the files a trainer needs beside the rows, and what it cannot hold (a row it
+refuses is counted under that reason, never written half right). Commands, the engine and releases work
+from these declarations and never compare format names. Adding a format is one declaration here, its row
+renderers, and a line in :data:`FORMATS`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from rollforge.errors import RollforgeError
+from rollforge.export.dpo import PairInfo, Pieces, nemo_rl_pair, openai_pair, trl_pair
+from rollforge.export.messages import Styling
+from rollforge.export.sft import nemo_rl_row, openai_row, sharegpt_sft_row, trl_row
+from rollforge.export.sharegpt import dataset_info_files
+
+SftRenderer = Callable[[dict[str, Any], Styling, Counter], dict[str, Any]]  # (record, styling, notes) -> row
+PairRenderer = Callable[[Pieces, Pieces, PairInfo], dict[str, Any]]  # (chosen, rejected, pair) -> row
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Rows(Generic[R]):
+    """One kind of row a format writes: its renderer (raising ``Skip(reason)`` for a row it cannot hold)
+    and those reasons, each with what it means."""
+
+    render: R
+    cannot_hold: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Format:
+    name: str  # the --format value
+    reasoning: str  # where reasoning goes by default: field | think | drop (rollforge.export.messages)
+    arguments: str  # tool-call arguments: "object" (parsed) or "string" (the JSON text)
+    sft: Rows[SftRenderer] | None = None
+    dpo: Rows[PairRenderer] | None = None
+    # Files a trainer reads beside the rows: given {dataset name: file name} of what was written (in one
+    # folder), {file name: bytes} to write into that folder.
+    side_files: Callable[[dict[str, str]], dict[str, bytes]] | None = None
+    tool_names: bool = True  # a tool message keeps its function's ``name``
+
+    def styling(self, reasoning: str | None = None) -> Styling:
+        """How this format renders messages, with ``reasoning`` placed as asked (default: the format's)."""
+        return Styling(reasoning or self.reasoning, self.arguments, self.tool_names)
+
+    def sft_row(self, record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
+        assert self.sft is not None, f"{self.name} has no SFT rows"
+        return self.sft.render(record, styling, notes)
+
+    def pair_row(self, chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+        assert self.dpo is not None, f"{self.name} has no DPO rows"
+        return self.dpo.render(chosen, rejected, info)
+
+
+TRL = Format("trl", reasoning="field", arguments="object", sft=Rows(trl_row), dpo=Rows(trl_pair))
+OPENAI = Format(
+    "openai",
+    reasoning="think",  # no reasoning field in OpenAI's chat format: inline <think> tags
+    arguments="string",  # OpenAI's format keeps arguments as JSON strings, so any arguments text fits
+    tool_names=False,  # its fine-tuning schema has no name on a tool message (tool_call_id names the call)
+    sft=Rows(openai_row),
+    dpo=Rows(openai_pair, {"not_single_assistant_message": "a side is not exactly one assistant message (the "
+                           "OpenAI preference format's only shape)"}),
+)  # fmt: skip
+NEMO_RL = Format(
+    "nemo-rl", reasoning="field", arguments="object", sft=Rows(nemo_rl_row), dpo=Rows(nemo_rl_pair)
+)
+SHAREGPT = Format(
+    "sharegpt",
+    reasoning="think",
+    arguments="object",
+    sft=Rows(sharegpt_sft_row, {"not_representable_in_sharegpt": "--format sharegpt and the conversation has no "
+             "sharegpt form (an image, a system message mid-conversation, turns that cannot alternate)"}),
+    side_files=dataset_info_files,  # LLaMA-Factory's dataset_info.json
+)  # fmt: skip
+
+FORMATS = (TRL, OPENAI, NEMO_RL, SHAREGPT)
+SFT_FORMATS = tuple(f.name for f in FORMATS if f.sft)
+DPO_FORMATS = tuple(f.name for f in FORMATS if f.dpo)
+
+
+def format_named(name: str) -> Format:
+    for fmt in FORMATS:
+        if fmt.name == name:
+            return fmt
+    raise RollforgeError(
+        f"unknown format {name!r}", hint=f"choose one of {', '.join(f.name for f in FORMATS)}"
+    )
