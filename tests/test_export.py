@@ -489,6 +489,8 @@ def test_split_at_divergence_moves_the_shared_start_into_the_prompt(tmp_path: Pa
     assert acc["written"] == 3 and acc["skipped"] == {"not_single_assistant_message": 1}  # the game pair
     assert [m["role"] for m in rows[0]["input"]["messages"]] == ["system", "user", "assistant", "tool"]
     assert rows[0]["input"]["messages"][2]["tool_calls"] == [string_args(PAR_CALL)]
+    # the tool message moved into the prompt is in OpenAI's schema too: no name
+    assert rows[0]["input"]["messages"][3] == without_name(tool_msg("c1", "get_weather", "18C"))
     assert rows[0]["preferred_output"] == [{"role": "assistant", "content": "Paris: 18C, mild."}]
 
 
