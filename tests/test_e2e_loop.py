@@ -170,8 +170,9 @@ def test_build_train_serve_collect_compare(
         url = serve(model)
         out = tmp_path / f"{name}.jsonl"
         # The server answers only for the model it was started with, under the name it was given. A random
-        # model sometimes opens a <tool_call> it never closes, which transformers serve answers with a 500:
-        # collect's retries absorb those (short delays keep the test quick).
+        # model sometimes opens a <tool_call> it never closes or fills it with text that is not JSON, which
+        # transformers serve answers with a 500 or a 400 naming its parser: collect samples those again
+        # (short delays keep the test quick).
         summary = run_json(capsys, "collect", str(tasks), "--base-url", url, "--model", str(model),
                            "--verifier", "math", "--num-repeats", str(REPEATS), "--temperature", "1.0",
                            "--max-tokens", "16", "--concurrency", "2", "--max-retries", "6",
