@@ -61,7 +61,8 @@ def test_exact_prompt_id_of_a_task_row_equals_its_rollouts(tmp_path: Path) -> No
 
 def test_long_ngram_overlap_survives_light_edits(tmp_path: Path) -> None:
     rows = [task(f"{TEMPLATE}\n\n{p}") for p in PROBLEMS]
-    tasks = build_eval_tasks(write_jsonl(tmp_path / "eval.jsonl", rows))
+    tasks = build_eval_tasks(write_jsonl(tmp_path / "eval.jsonl", rows * 4))  # as rollouts repeat tasks
+    assert tasks.tasks == 3  # distinct prompts: a task's repeats do not make its own n-grams "shared"
     assert tasks.templates > 0  # the shared instruction's n-grams are in every task: ignored
 
     def verdict(text: str) -> str | None:

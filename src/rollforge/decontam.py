@@ -71,7 +71,7 @@ class EvalTasks:
     path: str
     sha256: str  # of the file's bytes, for the manifest: which evaluation set was kept out
     n: int
-    tasks: int
+    tasks: int  # distinct prompts
     prompt_ids: frozenset[str]
     grams: frozenset[int]  # n-grams of the evaluation user texts, templates left out
     short: frozenset[int]  # whole texts of fewer than n words (hashed word sequences)
@@ -128,10 +128,15 @@ def _rows(path: str, digest: Any) -> Iterator[tuple[Any, str]]:
 
 
 def _user_words(path: str, digest: Any) -> Iterator[tuple[str, list[str]]]:
-    """(prompt_id, words of the user text) of each evaluation task in ``path``."""
+    """(prompt_id, words of the user text) of each distinct evaluation task in ``path``: a rollouts file
+    repeats each task once per sample, which must not make its n-grams look shared by many tasks."""
+    seen: set[str] = set()
     for row, where in _rows(path, digest):
         messages, tools = task_prompt(row, where)
-        yield prompt_id(messages, tools), words(user_text(messages))
+        pid = prompt_id(messages, tools)
+        if pid not in seen:
+            seen.add(pid)
+            yield pid, words(user_text(messages))
 
 
 def build_eval_tasks(path: str, n: int = DEFAULT_NGRAM) -> EvalTasks:
