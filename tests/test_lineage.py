@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from gym_rollouts import answer, rollout, user, write_jsonl
 from test_collect_fakes import FakeServer, Reply, completion
+from test_decontam import PROBLEMS
 
 from rollforge.build.recipe import make_recipe
 from rollforge.build.release import build
@@ -32,6 +33,10 @@ from rollforge.tiny import build_tiny_model
 
 TRAIN = [f"Reverse: {n}" for n in range(1000, 1012)]
 HELDOUT = [f"Reverse: {n}" for n in range(9000, 9006)]
+
+
+def user_msg(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
 
 
 def task(text: str) -> dict[str, Any]:
@@ -204,3 +209,44 @@ def test_different_task_sets_are_refused_unless_allowed(loop: dict[str, Path]) -
     allowed = compare([base], [str(other)], CompareOptions(allow_different_tasks=True))
     assert allowed["n_paired"] == len(HELDOUT)
     assert any(w.startswith("different task sets (--allow-different-tasks)") for w in allowed["warnings"])
+
+
+def test_compare_catches_a_lightly_edited_copy_in_the_training_data(tmp_path: Path) -> None:
+    """A lineage made by hand: the model was trained on a file holding an evaluated problem, reworded a little
+    and under another id; the n-gram rule of rollforge.decontam finds it."""
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [task(p) for p in PROBLEMS[:2]])
+    train_file = tmp_path / "train.jsonl"
+    edited = PROBLEMS[0].replace("sixty", "seventy").upper()
+    rows = [
+        {
+            "messages": [user_msg(edited), {"role": "assistant", "content": "noon"}],
+            "prompt_id": "0123456789abcdef",
+        },
+        {
+            "messages": [user_msg(PROBLEMS[2]), {"role": "assistant", "content": "many"}],
+            "prompt_id": "fedcba9876543210",
+        },
+    ]
+    write_jsonl(train_file, rows)
+    model = tmp_path / "model"
+    model.mkdir()
+    lineage = {"kind": "rollforge.lineage", "model": str(model), "release": None,
+               "data": {"train_file": str(train_file)}, "base_model": {"name": "base", "path": None, "lineage": None}}  # fmt: skip
+    (model / "lineage.json").write_text(json.dumps(lineage))
+    sides = []
+    for name, who in (("before", "base"), ("after", str(model))):
+        path = tmp_path / f"{name}.jsonl"
+        write_jsonl(path, [rollout([user(p)], [answer("x")], 0.0) for p in PROBLEMS[:2]])
+        write_collect_record(path, {"tasks": tasks_info(tasks, 2, None), "model": model_info(who)})
+        sides.append(str(path))
+    result = compare([sides[0]], [sides[1]], CompareOptions(allow_different_tasks=False))
+    assert [w for w in result["warnings"] if "not held-out" in w] == [
+        f"the candidate's model {model} descends from {model}, trained on data {train_file}, which holds 0 of "
+        "the 2 evaluated prompts and 1 more prompts sharing a 13-word run with them: its scores on them are "
+        "not held-out (build releases with --exclude-tasks HELDOUT.jsonl)"
+    ]
+    train_file.unlink()  # the data is gone: said, not skipped silently
+    assert (
+        f"cannot check data {train_file} for evaluated prompts: {train_file} cannot be read"
+        in compare([sides[0]], [sides[1]])["warnings"]
+    )

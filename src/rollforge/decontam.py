@@ -127,11 +127,11 @@ def _rows(path: str, digest: Any) -> Iterator[tuple[Any, str]]:
                     raise RollforgeError(f"{path}:{line_no}: not valid JSON ({exc})") from None
 
 
-def _user_words(path: str, digest: Any) -> Iterator[tuple[str, list[str]]]:
+def _user_words(paths: list[str], digest: Any) -> Iterator[tuple[str, list[str]]]:
     """(prompt_id, words of the user text) of each distinct evaluation task in ``path``: a rollouts file
     repeats each task once per sample, which must not make its n-grams look shared by many tasks."""
     seen: set[str] = set()
-    for row, where in _rows(path, digest):
+    for row, where in (item for path in paths for item in _rows(path, digest)):
         messages, tools = task_prompt(row, where)
         pid = prompt_id(messages, tools)
         if pid not in seen:
@@ -139,8 +139,9 @@ def _user_words(path: str, digest: Any) -> Iterator[tuple[str, list[str]]]:
             yield pid, words(user_text(messages))
 
 
-def build_eval_tasks(path: str, n: int = DEFAULT_NGRAM) -> EvalTasks:
-    """Read the evaluation tasks at ``path`` (JSONL of task rows or rollouts) for matching at ``n`` words.
+def build_eval_tasks(path: str | list[str], n: int = DEFAULT_NGRAM) -> EvalTasks:
+    """Read the evaluation tasks at ``path`` (JSONL of task rows or rollouts; or several such files) for
+    matching at ``n`` words.
 
     Two passes over the file, so that no task's text is held: the first counts in how many tasks each
     n-gram occurs (more than ``max(2, 1%)``: a template); the second keeps each task's n-grams that are
@@ -148,12 +149,13 @@ def build_eval_tasks(path: str, n: int = DEFAULT_NGRAM) -> EvalTasks:
     instruction's tail plus a problem's first word, "... inside boxed{} Find", is shared, not content)."""
     if n < 1:
         raise RollforgeError("--contamination-ngram must be at least 1")
+    paths = [path] if isinstance(path, str) else list(path)
     digest = hashlib.sha256()
     seen: Counter[int] = Counter()  # n-gram -> evaluation tasks whose user text holds it
     ids: set[str] = set()
     short: set[int] = set()
     tasks = 0
-    for pid, tokens in _user_words(path, digest):
+    for pid, tokens in _user_words(paths, digest):
         tasks += 1
         ids.add(pid)
         if len(tokens) < n:
@@ -161,16 +163,16 @@ def build_eval_tasks(path: str, n: int = DEFAULT_NGRAM) -> EvalTasks:
         else:
             seen.update(set(ngrams(tokens, n)))
     if not tasks:
-        raise RollforgeError(f"no evaluation tasks in {path}")
+        raise RollforgeError(f"no evaluation tasks in {', '.join(paths)}")
     limit = max(2, TEMPLATE_SHARE * tasks)
     templates = {g for g, count in seen.items() if count > limit}
     grams: set[int] = set()
     if templates:
-        for _, tokens in _user_words(path, hashlib.sha256()):
+        for _, tokens in _user_words(paths, hashlib.sha256()):
             grams.update(_content_grams(tokens, n, templates))
     else:
         grams = set(seen)
-    return EvalTasks(path, digest.hexdigest(), n, tasks, frozenset(ids), frozenset(grams),
+    return EvalTasks(", ".join(paths), digest.hexdigest(), n, tasks, frozenset(ids), frozenset(grams),
                      frozenset(short), len(templates))  # fmt: skip
 
 

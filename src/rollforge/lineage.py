@@ -12,7 +12,7 @@ Two small JSON files, each written atomically beside what it describes:
 
 Readers: :func:`read_lineage` (a model directory; None when it has none), :func:`read_collect_record` (a
 rollouts file; None when it has none), :func:`releases_of` (every release a chain of models was trained on,
-newest first) and :func:`release_prompt_ids` (the prompts a release or data file holds).
+newest first), :func:`training_files` and :func:`training_prompts` (the prompts a model was trained on).
 """
 
 from __future__ import annotations
@@ -158,34 +158,51 @@ def releases_of(lineage: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def release_prompt_ids(trained_on: dict[str, Any]) -> tuple[set[str], list[str]]:
-    """The prompt ids of the rows a model was trained on (an entry of :func:`releases_of`): every data file
-    of its release, else its train file. Also the files that could not be read (moved or deleted)."""
+def training_files(trained_on: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The data files of what a model was trained on (an entry of :func:`releases_of`): every data file of
+    its release, else its train file; and those that cannot be found any more (moved or deleted)."""
     release = trained_on.get("release")
     if release:
-        files = [str(Path(release["path"]) / name) for name in RELEASE_DATA]
-        files = [f for f in files if os.path.exists(f)] or [str(Path(release["path"]) / RELEASE_DATA[0])]
-    else:
-        files = [f for f in (trained_on["data"].get("train_file"),) if f]
-    ids: set[str] = set()
-    missing = []
+        names = [str(Path(release["path"]) / name) for name in RELEASE_DATA]
+        found = [n for n in names if os.path.isfile(n)]
+        return (found, []) if found else ([], [str(Path(release["path"]) / RELEASE_DATA[0])])
+    train_file = (trained_on.get("data") or {}).get("train_file")
+    if not train_file:
+        return [], []
+    return ([train_file], []) if os.path.isfile(train_file) else ([], [train_file])
+
+
+def training_prompts(files: list[str]) -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+    """(prompt_id, prompt messages) of each distinct prompt in SFT rows (the messages before the first
+    assistant turn) or DPO rows (their ``prompt``); rows without a prompt id are each their own."""
+    seen: set[str] = set()
     for name in files:
-        try:
-            with open(name, "rb") as fh:
-                for line in fh:
-                    ids.update(_prompt_id_of(line))
-        except OSError:
-            missing.append(name)
-    return ids, missing
+        with open(name, "rb") as fh:
+            for line in fh:
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(row, dict):
+                    continue
+                pid = row.get("prompt_id") if isinstance(row.get("prompt_id"), str) else None
+                if pid is not None:
+                    if pid in seen:
+                        continue
+                    seen.add(pid)
+                yield pid, _prompt_of(row)
 
 
-def _prompt_id_of(line: bytes) -> list[str]:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return []
-    pid = row.get("prompt_id") if isinstance(row, dict) else None
-    return [pid] if isinstance(pid, str) else []
+def _prompt_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    if isinstance(row.get("prompt"), list):
+        return row["prompt"]
+    messages: list[Any] = row["messages"] if isinstance(row.get("messages"), list) else []
+    prompt = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") == "assistant":
+            break
+        prompt.append(message)
+    return prompt
 
 
 # --- rollouts -----------------------------------------------------------------------------------------

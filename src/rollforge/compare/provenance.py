@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollforge.decontam import EvalTasks, build_eval_tasks
 from rollforge.errors import RollforgeError
-from rollforge.io.sources import STDIN, discover, is_url
-from rollforge.lineage import read_collect_record, release_prompt_ids, releases_of
+from rollforge.io.sources import STDIN, discover, is_url, split_name
+from rollforge.lineage import read_collect_record, releases_of, training_files, training_prompts
 
 SIDES = ("baseline", "candidate")
 
@@ -84,26 +85,47 @@ def check_task_sets(result: dict[str, Any], allow: bool) -> None:
 
 def contamination_warnings(result: dict[str, Any], evaluated: dict[str, set[str]]) -> list[str]:
     """A warning for each release (or data file) a side's model chain was trained on that holds any of the
-    prompts that side was evaluated on; and for each one that cannot be read any more."""
+    prompts that side was evaluated on (same prompt_id, or a long shared word run: rollforge.decontam); and
+    for each one that cannot be read any more."""
     out = []
     for side in SIDES:
-        for model in result[side]["provenance"]["models"]:
+        models = [m for m in result[side]["provenance"]["models"] if m["trained_on"]]
+        if not models:
+            continue
+        tasks = _eval_tasks(result[side]["files"])
+        for model in models:
             for trained in model["trained_on"]:
-                out += _check_one(side, model, trained, evaluated[side])
+                out += _check_one(side, model, trained, evaluated[side], tasks)
     return out
 
 
-def _check_one(side: str, model: dict[str, Any], trained: dict[str, Any], evaluated: set[str]) -> list[str]:
+def _eval_tasks(paths: list[str]) -> EvalTasks | None:
+    """The evaluated prompts of a side, for n-gram matching (its plain JSONL files; None if it has none)."""
+    files = [s.path for s in discover(paths).sources if s.path != STDIN and not is_url(s.path)]
+    files = [f for f in files if split_name(f)[1] == ".jsonl"]
+    return build_eval_tasks(files) if files else None
+
+
+def _check_one(
+    side: str, model: dict[str, Any], trained: dict[str, Any], evaluated: set[str], tasks: EvalTasks | None
+) -> list[str]:
     release = trained.get("release")
     what = f"release {release['path']}" if release else f"data {trained['data'].get('train_file')}"
-    ids, missing = release_prompt_ids(trained)
+    files, missing = training_files(trained)
+    held, near = set(), 0
+    for pid, prompt in training_prompts(files):
+        if pid in evaluated:
+            held.add(pid)
+        elif tasks is not None and tasks.match(pid or "", prompt):
+            near += 1
     out = []
-    held = evaluated & ids
-    if held:
+    if held or near:
+        text = f"holds {len(held)} of the {len(evaluated)} evaluated prompts"
+        if near:
+            text += f" and {near} more prompts sharing a {tasks.n if tasks else ''}-word run with them"
         out.append(
             f"the {side}'s model {model['name']} descends from {trained.get('model')}, trained on {what}, which "
-            f"holds {len(held)} of the {len(evaluated)} evaluated prompts: its scores on them are not held-out "
-            "(build releases with --exclude-tasks HELDOUT.jsonl)"
+            f"{text}: its scores on them are not held-out (build releases with --exclude-tasks HELDOUT.jsonl)"
         )
     if missing:
         out.append(f"cannot check {what} for evaluated prompts: {missing[0]} cannot be read")
