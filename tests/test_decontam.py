@@ -39,6 +39,12 @@ def task(text: str, **fields: Any) -> dict[str, Any]:
     return {"responses_create_params": {"input": [user(text)]}, **fields}
 
 
+def as_prompt(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """(prompt_id, messages) of a one-message prompt, as a training rollout's."""
+    messages = [{"role": "user", "content": text}]
+    return prompt_id(messages, []), messages
+
+
 def reverse(digits: str) -> str:
     return f"Reverse: {digits}"
 
@@ -56,7 +62,7 @@ def test_exact_prompt_id_of_a_task_row_equals_its_rollouts(tmp_path: Path) -> No
     assert tasks.match(prompt_id(messages, tools), messages) == "prompt_id"
     with_system = [{"role": "system", "content": "Be brief."}, *messages]
     assert tasks.match(prompt_id(with_system, tools), with_system) == "ngram"  # same user text, 4 words
-    assert tasks.match("0" * 16, [{"role": "user", "content": "What is 2+3?"}]) is None
+    assert tasks.match(*as_prompt("What is 2+3?")) is None
 
 
 def test_long_ngram_overlap_survives_light_edits(tmp_path: Path) -> None:
@@ -66,7 +72,7 @@ def test_long_ngram_overlap_survives_light_edits(tmp_path: Path) -> None:
     assert tasks.templates > 0  # the shared instruction's n-grams are in every task: ignored
 
     def verdict(text: str) -> str | None:
-        return tasks.match("0" * 16, [{"role": "user", "content": text}])
+        return tasks.match(*as_prompt(text))
 
     edited = PROBLEMS[0].upper().replace(",", ";").replace("sixty", "seventy").replace(" at ", "  at\n")
     assert verdict(f"Please answer this. {edited} Show your work.") == "ngram"
@@ -75,14 +81,14 @@ def test_long_ngram_overlap_survives_light_edits(tmp_path: Path) -> None:
     # A 12-word run is below the default 13; at --contamination-ngram 8 it counts.
     twelve = " ".join(PROBLEMS[1].split()[:12])
     assert verdict(f"Unrelated words first. {twelve}") is None
-    assert build_eval_tasks(tasks.path, n=8).match("0" * 16, [{"role": "user", "content": twelve}]) == "ngram"
+    assert build_eval_tasks(tasks.path, n=8).match(*as_prompt(twelve)) == "ngram"
 
 
 def test_short_evaluation_texts_match_whole_texts_only(tmp_path: Path) -> None:
     tasks = build_eval_tasks(write_jsonl(tmp_path / "eval.jsonl", [task(reverse("4821"))]))
 
     def verdict(text: str) -> str | None:
-        return tasks.match("0" * 16, [{"role": "user", "content": text}])
+        return tasks.match(*as_prompt(text))
 
     assert verdict("reverse 4821!") == "ngram"
     assert verdict("Reverse: 4821, then reverse 1234") is None

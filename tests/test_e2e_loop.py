@@ -201,5 +201,7 @@ def test_build_train_serve_collect_compare(
     assert lineage["release"]["path"] == str((tmp_path / "releases" / "v1").resolve())
     assert lineage["base_model"]["path"] == str(base.resolve()) and lineage["base_model"]["lineage"] is None
     (candidate,) = result["candidate"]["provenance"]["models"]
-    assert candidate["path"] == str(run.resolve()) and candidate["trained_on"][0]["release"]["version"] == "v1"
+    assert (
+        candidate["path"] == str(run.resolve()) and candidate["trained_on"][0]["release"]["version"] == "v1"
+    )
     assert result["baseline"]["provenance"]["models"][0]["trained_on"] == []

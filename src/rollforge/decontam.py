@@ -27,7 +27,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +42,7 @@ from rollforge.schema import text
 DEFAULT_NGRAM = 13
 TEMPLATE_SHARE = 0.01  # an n-gram in more than this share of the evaluation tasks (and more than 2): template
 _WORD = re.compile(r"\w+")
+VERDICT_CACHE = 1 << 18  # prompts whose verdict a process remembers (some 30 MB at most)
 
 
 def words(value: str) -> list[str]:
@@ -76,12 +77,22 @@ class EvalTasks:
     grams: frozenset[int]  # n-grams of the evaluation user texts, templates left out
     short: frozenset[int]  # whole texts of fewer than n words (hashed word sequences)
     templates: int  # n-grams ignored as shared instructions
+    # prompt_id -> verdict: a prompt's samples are judged once (the id is a hash of the whole prompt)
+    verdicts: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def match(self, pid: str, prompt: list[dict[str, Any]]) -> str | None:
         """How ``prompt`` (chat messages) with id ``pid`` matches an evaluation task: "prompt_id",
         "ngram" or None."""
         if pid in self.prompt_ids:
             return "prompt_id"
+        if pid in self.verdicts:
+            return self.verdicts[pid]
+        verdict = self._overlap(prompt)
+        if pid and len(self.verdicts) < VERDICT_CACHE:
+            self.verdicts[pid] = verdict
+        return verdict
+
+    def _overlap(self, prompt: list[dict[str, Any]]) -> str | None:
         tokens = words(user_text(prompt))
         if len(tokens) < self.n:
             return "ngram" if tokens and _hash(tokens) in self.short else None
