@@ -108,11 +108,12 @@ def test_train_writes_lineage(loop: dict[str, Path]) -> None:
 
 def test_a_chain_of_rounds_is_followable(loop: dict[str, Path]) -> None:
     second = read_lineage(loop["round2"])
-    assert second is not None and second["release"] is None  # trained on a file, not a release directory
+    assert second is not None and second["release"]["version"] == "v2"  # trained on a data file of v2
     assert second["base_model"]["lineage"] == read_lineage(loop["leaky"])  # embedded: survives a moved base
     trained_on = releases_of(second)
     assert [t["model"] for t in trained_on] == [str(loop["round2"].resolve()), str(loop["leaky"].resolve())]
     assert trained_on[0]["data"]["train_file"] == str((loop["v2"] / "sft" / "train.jsonl").resolve())
+    assert trained_on[0]["data"]["path"] == trained_on[0]["data"]["train_file"]
     assert trained_on[1]["release"]["version"] == "v1"
 
 
@@ -172,16 +173,14 @@ def test_compare_warns_when_the_candidate_was_trained_on_evaluated_prompts(
         "held-out (build releases with --exclude-tasks HELDOUT.jsonl)"
     ]
     models = result["candidate"]["provenance"]["models"]
-    assert [t["release"]["version"] if t["release"] else None for t in models[0]["trained_on"]] == [
-        None,
-        "v1",
-    ]
+    assert [t["release"]["version"] for t in models[0]["trained_on"]] == ["v2", "v1"]
     assert main(["compare", base, leaky]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        f"candidate: model {loop['round2']}, trained on {(loop['v2'] / 'sft' / 'train.jsonl').resolve()}"
+        f"candidate: model {loop['round2']}, trained on release {loop['v2'].resolve()} (manifest sha256"
         in out
     )
+    assert "after 1 earlier round(s)" in out
     assert f"baseline: model {loop['base']} (no lineage" in out
     assert "which holds 6 of the 6 evaluated prompts" in out
 

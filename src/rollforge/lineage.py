@@ -78,7 +78,10 @@ def read_lineage(model: str | os.PathLike[str] | None) -> dict[str, Any] | None:
 
 
 def release_info(data: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Path, version and manifest sha256 of the release directory ``data`` (None: not a release)."""
+    """Path, version and manifest sha256 of the release ``data`` is, or is a data file of (``sft/train.jsonl``
+    in a release directory); None when it is neither."""
+    if Path(data).is_file():
+        data = Path(data).resolve().parent.parent
     manifest = Path(data) / MANIFEST
     if not manifest.is_file():
         return None
