@@ -197,3 +197,12 @@ def test_build_train_serve_collect_compare(
     assert low <= result["delta"]["mean_reward"] <= high
     assert result["n_paired"] == HELDOUT
     assert result["only_baseline"] == result["only_candidate"] == []
+    # Lineage: the candidate's collect record names the trained model, whose lineage names the release.
+    lineage = json.loads((run / "lineage.json").read_text())
+    assert lineage["release"]["path"] == str((tmp_path / "releases" / "v1").resolve())
+    assert lineage["base_model"]["path"] == str(base.resolve()) and lineage["base_model"]["lineage"] is None
+    (candidate,) = result["candidate"]["provenance"]["models"]
+    assert (
+        candidate["path"] == str(run.resolve()) and candidate["trained_on"][0]["release"]["version"] == "v1"
+    )
+    assert result["baseline"]["provenance"]["models"][0]["trained_on"] == []

@@ -710,6 +710,7 @@ def test_the_order_of_reasons_is_fixed() -> None:
         "too_many_turns",
         "no_tool_use",
         "where_false",
+        "contaminated",
         "too_much_reasoning",
         "too_many_tokens",
         "low_task_success_rate",

@@ -186,10 +186,13 @@ def compare(
     bootstrap: int = 10_000,
     permutations: int = 10_000,
     seed: int = 0,
+    allow_different_tasks: bool = False,
 ) -> dict[str, Any]:
     """Compare two runs of the same tasks: per side mean reward, success rate and pass@k; over the prompts
     on both sides a paired bootstrap 95% CI of the mean reward difference and a permutation p-value; the
-    same per task type (or per ``by`` field)."""
+    same per task type (or per ``by`` field). Each side's model and the release it was trained on come
+    from the collect records and lineage (``rollforge.lineage``); runs over different task sets are refused
+    unless ``allow_different_tasks``, and a side whose model was trained on an evaluated prompt is warned of."""
     from rollforge.compare import CompareOptions
     from rollforge.compare import compare as compare_runs
     from rollforge.success import Success
@@ -201,6 +204,7 @@ def compare(
         n_boot=bootstrap,
         n_perm=permutations,
         seed=seed,
+        allow_different_tasks=allow_different_tasks,
     )
     return compare_runs(_paths(baseline), _paths(candidate), options)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from rollforge.decontam import DEFAULT_NGRAM, load_eval_tasks
 from rollforge.dedup import minhash, near_duplicates
 from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows, Stage
 from rollforge.identity import conversation_hash
@@ -89,6 +90,14 @@ BALANCE_BY = Option(
     example="task_name",
     fields=lambda path: (path.split(".")[0],),
 )
+CONTAMINATION_NGRAM = Option(
+    "contamination_ngram",
+    int,
+    "words in a run shared with an evaluation task's user text that make a prompt contaminated",
+    metavar="N",
+    default=DEFAULT_NGRAM,
+    ge=1,
+)
 
 FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,
@@ -132,6 +141,13 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
                   check=Where, fields=lambda text: Where(text).roots),
            prepare=lambda text, _: Where(text), keep=lambda r, where: where(r),
            converted_if=lambda where: "prompt_id" in where.roots),  # a first look has no prompt_id
+    Filter("contaminated", "the prompt is an evaluation task of --exclude-tasks: the same prompt_id, or a "
+           "--contamination-ngram word run of its user text (rollforge.decontam)", ROLLOUT,
+           Option("exclude_tasks", str, "drop rollouts whose prompt is one of these evaluation tasks (JSONL of "
+                  "task rows or rollouts): same prompt_id, or a shared run of --contamination-ngram words",
+                  metavar="EVAL_JSONL", example="heldout_tasks.jsonl"),
+           settings=(CONTAMINATION_NGRAM,), prepare=lambda path, o: load_eval_tasks(path, o.contamination_ngram),
+           keep=lambda r, tasks: tasks.match(r.prompt_id, r.prompt) is None),
     Filter("too_much_reasoning", "more characters of reasoning than --max-reasoning-chars", ROLLOUT,
            Option("max_reasoning_chars", int, "max characters of reasoning the model wrote in the rollout, all "
                   "turns together (decoded text: an escaped character counts once)", metavar="N", ge=0,

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rollforge.decontam import load_eval_tasks
 from rollforge.engine.choose import Engine
+from rollforge.engine.index import id_hex
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
@@ -32,6 +34,7 @@ from rollforge.io.target import inputs_of, open_output, prepare_output, work_dir
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.pairs import Pairing
 from rollforge.progress import track
+from rollforge.reasons import REASON_CODES
 from rollforge.stats import Inventory
 
 
@@ -84,6 +87,39 @@ def read_accounting(result: Scan, discovery: Discovery | None = None) -> dict[st
     return acc
 
 
+def contaminated_rows(result: Scan) -> list[tuple[str, str]]:
+    """(prompt_id, rollout_id) of every rollout dropped as ``contaminated``, in input order."""
+    code, index = REASON_CODES["contaminated"], result.index
+    return [
+        (id_hex(index.prompt[row]), id_hex(index.rollout[row]))
+        for row, reason in enumerate(index.reason)
+        if reason == code
+    ]
+
+
+def contamination(result: Scan, filters: FilterOptions) -> dict[str, Any] | None:
+    """What ``--exclude-tasks`` kept out: the evaluation set, the rollouts and prompts dropped as
+    ``contaminated``, and each such prompt with how it matched (its prompt_id, or an n-gram of its text)."""
+    if filters.exclude_tasks is None:
+        return None
+    tasks = load_eval_tasks(filters.exclude_tasks, filters.contamination_ngram)
+    per_prompt = Counter(pid for pid, _ in contaminated_rows(result))
+    prompts = [
+        {"prompt_id": pid, "match": "prompt_id" if pid in tasks.prompt_ids else "ngram", "rollouts": n}
+        for pid, n in sorted(per_prompt.items())
+    ]
+    by_match: Counter[str] = Counter()
+    for pid, n in per_prompt.items():
+        by_match["prompt_id" if pid in tasks.prompt_ids else "ngram"] += n
+    return {
+        "eval_tasks": tasks.summary(),
+        "rollouts": sum(per_prompt.values()),
+        "prompts": len(prompts),
+        "rollouts_by_match": dict(sorted(by_match.items())),
+        "contaminated_prompts": prompts,
+    }
+
+
 def sft_accounting(
     result: Scan, filtered: Counter, written: Written, discovery: Discovery | None = None
 ) -> dict:
@@ -120,7 +156,7 @@ def make_sft(
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
-    return sft_accounting(result, selection.filtered, written, discovery)
+    return _with_contamination(sft_accounting(result, selection.filtered, written, discovery), result, job)
 
 
 def make_dpo(
@@ -153,7 +189,12 @@ def make_dpo(
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
-    return dpo_accounting(result, selection, written, job, discovery)
+    return _with_contamination(dpo_accounting(result, selection, written, job, discovery), result, job)
+
+
+def _with_contamination(acc: dict[str, Any], result: Scan, job: Job) -> dict[str, Any]:
+    found = contamination(result, job.filters)
+    return acc if found is None else {**acc, "contamination": found}
 
 
 def dpo_accounting(

@@ -112,7 +112,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     if not isinstance(data, dict):
         raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
     base = Path(path).parent
-    for key in ("inputs", "output", "review_db"):
+    for key in ("inputs", "output", "review_db", "exclude_tasks"):
         if key in data:
             data[key] = _relative_to(base, data[key])
     return make_recipe({**data, **(overrides or {})}, source=str(path))

@@ -30,11 +30,19 @@ from rollforge.io.leftovers import sweep
 from rollforge.io.sources import Discovery, discover
 from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
-from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
+from rollforge.pipeline import (
+    contaminated_rows,
+    contamination,
+    read_accounting,
+    split_function,
+    write_sample,
+    write_side_files,
+)
 from rollforge.progress import status
 
 PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
 SPLITS = ("train", "validation")
+CONTAMINATED = "contaminated.jsonl"  # with --exclude-tasks: the rollouts dropped as evaluation tasks
 
 
 @dataclass
@@ -117,6 +125,7 @@ def _datasets_and_manifest(
         sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.workers)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
+        contaminated = _write_contaminated(result, job, tmp / CONTAMINATED)
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
@@ -127,6 +136,8 @@ def _datasets_and_manifest(
             ("rejected.jsonl", len(result.inventory.rejected)),
         )
     ]
+    if contaminated is not None:
+        outputs.append(output_entry(tmp, tmp / CONTAMINATED, contaminated))
     extra = {
         "inventory": _inventory(result),
         "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
@@ -221,6 +232,17 @@ def _write_rejects(result: Scan, path: Path) -> None:
             fh.write(b"\n")
 
 
+def _write_contaminated(result: Scan, job: Job, path: Path) -> int | None:
+    """With --exclude-tasks: every rollout dropped as contaminated (prompt_id, rollout_id), one a line."""
+    if job.filters.exclude_tasks is None:
+        return None
+    rows = contaminated_rows(result)
+    with atomic_file(path) as fh:
+        for prompt_id, rollout_id in rows:
+            fh.write(msgspec.json.encode({"prompt_id": prompt_id, "rollout_id": rollout_id}) + b"\n")
+    return len(rows)
+
+
 def _accounting(
     result: Scan,
     sft_sel: SftSelection,
@@ -249,6 +271,9 @@ def _accounting(
             "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
             "skipped": dict(trl_dpo.skipped),
         }
+    found = contamination(result, job.filters)
+    if found is not None:
+        acc["contamination"] = found
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
         fmt: {

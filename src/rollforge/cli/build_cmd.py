@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         "build",
         help="build a versioned release: SFT + DPO splits, review sample, report, manifest",
         description="Reads the rollouts once and writes DIR/<version>/ (v1, v2, ... never overwritten): sft/ and dpo/ "
-        "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, report.html, "
+        "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, contaminated.jsonl (with --exclude-tasks), report.html, "
         "manifest.json, a Hugging Face dataset card (README.md) and trainer-configs/. Built in a hidden directory "
         "and renamed into place at the end: an interrupted build leaves no version behind. Flag names are the "
         "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10%% of "
