@@ -17,12 +17,13 @@ from typing import Any
 import yaml
 
 from rollforge.build.nemo_rl import nemo_rl_config
-from rollforge.export.formats import NEMO_RL, Format
+from rollforge.export.formats import NEMO_RL, NOTES, SKIPS, TRL, Format
 from rollforge.io.atomic import atomic_file
 from rollforge.report.lengths import counted_note, describe_length
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 SPLITS = ("train", "validation")
+PRIMARY_NAME = TRL.name  # the release's sft/ and dpo/ configs (rollforge.build.release.PRIMARY)
 
 
 def _write(path: Path, text: str) -> None:
@@ -99,9 +100,41 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
         lines.append(f"| **DPO pairs** (train / validation) | **{dpo['train']} / {dpo['validation']}** |")
     if undeclared:
         lines += ["", f"**Warning:** {undeclared} {UNDECLARED_WARNING}."]
+    lines += export_notes(acc)
     lines += _lengths(manifest.get("sequence_lengths") or {})
     lines += _usage(final.name)
     _write(tmp / "README.md", "\n".join(lines) + "\n")
+
+
+def export_notes(acc: dict[str, Any]) -> list[str]:
+    """Every format's export notes (what a written row lost or had changed) and skipped rows or pairs
+    (what a format could not hold), as the manifest's accounting counts them."""
+    found: list[tuple[str, str, str, int]] = []
+    per_format: list[tuple[str, str, dict[str, int] | None, dict[str, int] | None]] = [
+        (PRIMARY_NAME, "SFT", acc["sft"].get("export"), None)
+    ]
+    if "dpo" in acc:
+        per_format.append((PRIMARY_NAME, "DPO", acc["dpo"].get("export"), acc["dpo"].get("skipped")))
+    for name, entry in (acc.get("formats") or {}).items():
+        per_format.append((name, "SFT", entry.get("sft_export"), entry.get("sft_skipped")))
+        if entry.get("dpo") is not None:
+            per_format.append((name, "DPO", entry.get("dpo_export"), entry.get("dpo_skipped")))
+    for name, kind, notes, skipped in per_format:
+        found += [
+            (name, kind, f"{note}: {NOTES.get(note, note)}", n) for note, n in (notes or {}).items() if n
+        ]
+        what = "rows" if kind == "SFT" else "pairs"
+        found += [
+            (name, kind, f"{what} not written, {reason}: {SKIPS.get(reason, reason)}", n)
+            for reason, n in (skipped or {}).items()
+            if n
+        ]
+    if not found:
+        return ["", "## Export notes", "", "Every format holds every kept row as it is: no export notes."]
+    lines = ["", "## Export notes", "", "What a format changed in the rows it wrote, or could not hold.", ""]
+    lines += ["| format | data | note | count |", "|---|---|---|---:|"]
+    lines += [f"| {name} | {kind} | {text} | {n} |" for name, kind, text, n in found]
+    return lines
 
 
 def _lengths(lengths: dict[str, Any]) -> list[str]:

@@ -23,7 +23,7 @@ from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export.formats import TRL, Format, format_named
+from rollforge.export.formats import DEFAULT_FORMATS, TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.leftovers import sweep
@@ -55,7 +55,8 @@ def build(recipe: Recipe) -> Release:
 
 
 def _job(recipe: Recipe) -> Job:
-    formats = [PRIMARY, *(f for f in map(format_named, recipe.extra_formats) if f is not PRIMARY)]
+    named = [*DEFAULT_FORMATS, *map(format_named, recipe.extra_formats)]
+    formats = list(dict.fromkeys(named))  # each once, the primary first
     sft = [Output(f, recipe.reasoning) for f in formats]
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
@@ -248,6 +249,7 @@ def _accounting(
             "unpaired": dict(sorted(dpo_sel.unpaired.items())),
             "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
             "skipped": dict(trl_dpo.skipped),
+            "export": dict(trl_dpo.notes),
         }
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
@@ -256,6 +258,8 @@ def _accounting(
             "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
             "dpo": dict(dpo[fmt].rows) if fmt in dpo else None,
             "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None,
+            "sft_export": dict(sft[fmt].notes),
+            "dpo_export": dict(dpo[fmt].notes) if fmt in dpo else None,
         }
         for k, fmt in enumerate(o.format.name for o in job.sft)
         if k > 0

@@ -18,7 +18,7 @@ output: releases              # each build adds releases/v1, releases/v2, ... (n
 # version: v1-math            # name the release yourself instead
 seed: 0                       # every random choice (splits, sampling, balancing) follows it
 val_fraction: 0.1             # share of PROMPTS held out for validation (no prompt is in both splits)
-extra_formats: [nemo-rl]      # besides trl: nemo-rl, openai, sharegpt
+extra_formats: []             # besides trl and nemo-rl (always written): openai, sharegpt
 # workers: 2                  # processes (default: all cores)
 # engine: local               # local, or ray: Ray Data on a cluster (pip install 'rollforge[ray]')
 # ray_address: auto           # with engine: ray, a running cluster (default: start one here)

@@ -17,15 +17,16 @@ from rollforge.cli.options import (
     suppress_defaults,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.formats import SFT_FORMATS
+from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.pairs import STRATEGIES
 
+DEFAULT_NAMES = [f.name for f in DEFAULT_FORMATS]
 EXAMPLES = """\
   rollforge build rollouts/ -o releases                  # releases/v1 with SFT + DPO splits, report, manifest
   rollforge build rollforge.yaml                         # the same from a recipe (rollforge init writes one)
   rollforge build rollforge.yaml --min-reward 0.8 --version v2-strict   # flags override the recipe
-  rollforge build runs/*.jsonl.zst -o releases --extra-formats nemo-rl openai --pairing all
+  rollforge build runs/*.jsonl.zst -o releases --extra-formats openai,sharegpt --pairing all
 """
 
 
@@ -52,9 +53,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--extra-formats",
-        nargs="*",
-        choices=SFT_FORMATS,
-        help="formats written besides trl (default: nemo-rl)",
+        nargs="+",
+        action="extend",
+        metavar="FORMAT",
+        help=f"formats written besides {' and '.join(f.name for f in DEFAULT_FORMATS)}, each in a folder "
+        f"of its own: {', '.join(n for n in SFT_FORMATS if n not in DEFAULT_NAMES)} (space- or comma-separated)",
     )
     add_reasoning_arg(parser)
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")

@@ -20,6 +20,7 @@ from rollforge.export.dpo import PairInfo, Pieces, nemo_rl_pair, openai_pair, tr
 from rollforge.export.messages import Styling
 from rollforge.export.sft import nemo_rl_row, openai_row, sharegpt_sft_row, trl_row
 from rollforge.export.sharegpt import dataset_info_files
+from rollforge.tools import UNDECLARED
 
 SftRenderer = Callable[[dict[str, Any], Styling, Counter], dict[str, Any]]  # (record, styling, notes) -> row
 PairRenderer = Callable[[Pieces, Pieces, PairInfo], dict[str, Any]]  # (chosen, rejected, pair) -> row
@@ -83,8 +84,32 @@ SHAREGPT = Format(
 )  # fmt: skip
 
 FORMATS = (TRL, OPENAI, NEMO_RL, SHAREGPT)
+DEFAULT_FORMATS = (TRL, NEMO_RL)  # what every release holds; its extra_formats add to them
 SFT_FORMATS = tuple(f.name for f in FORMATS if f.sft)
 DPO_FORMATS = tuple(f.name for f in FORMATS if f.dpo)
+
+
+# What each export note counts (rows are written, with this change): in the JSON accounting and the cards.
+NOTES = {
+    "trimmed_trailing_messages": "messages after the model's last turn (tool outputs, user turns) trimmed: "
+    "every row ends on the assistant",
+    UNDECLARED: "rows calling a tool their rollout does not declare",
+    "sharegpt_text_beside_calls": "assistant text or reasoning beside tool calls dropped (a sharegpt "
+    "function_call turn holds the calls only)",
+    "sharegpt_merged_turns": "consecutive user turns merged into one human turn (sharegpt turns alternate)",
+    "split_at_divergence": "pairs whose shared start moved into the prompt (--split-at-divergence)",
+}
+# Why a row or pair was not written in one format (the first SFT format's refusals are filter reasons).
+SKIPS = {
+    "prompt_mismatch": "the two rollouts share a prompt_id but not their prompt messages",
+    **{
+        reason: what
+        for f in FORMATS
+        for rows in (f.sft, f.dpo)
+        if rows
+        for reason, what in rows.cannot_hold.items()
+    },
+}
 
 
 def format_named(name: str) -> Format:
