@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from rollforge.errors import RollforgeError
 from rollforge.export.dpo import PairInfo, Pieces, nemo_rl_pair, openai_pair, trl_pair
+from rollforge.export.kto import kto_row
 from rollforge.export.messages import Styling
 from rollforge.export.sft import nemo_rl_row, openai_row, sharegpt_sft_row, trl_row
 from rollforge.export.sharegpt import dataset_info_files
@@ -82,6 +83,10 @@ SHAREGPT = Format(
              "sharegpt form (an image, a system message mid-conversation, turns that cannot alternate)"}),
     side_files=dataset_info_files,  # LLaMA-Factory's dataset_info.json
 )  # fmt: skip
+
+# KTO's unpaired rows are one per rollout, rendered as SFT rows are (and labelled when written): not a
+# --format of sft or dpo, so it is not in FORMATS.
+KTO = Format("trl-kto", reasoning="field", arguments="object", sft=Rows(kto_row))
 
 FORMATS = (TRL, OPENAI, NEMO_RL, SHAREGPT)
 DEFAULT_FORMATS = (TRL, NEMO_RL)  # what every release holds; its extra_formats add to them
