@@ -53,6 +53,11 @@ class Recipe(BaseModel):
     min_margin: float = Field(0.1, ge=0.0)
     max_pairs_per_prompt: int | None = Field(None, ge=1)
     split_at_divergence: bool = False
+    # KTO (unpaired preference rows, labelled by the success definition)
+    kto: bool = Field(False, description="write a kto config (TRL's unpaired preference rows)")
+    undesirable_below: float | None = Field(
+        None, description="KTO: label false only a failure with reward below this (default: every failure)"
+    )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
 

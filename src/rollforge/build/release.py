@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from rollforge.build.card import write_card, write_trainer_configs
+from rollforge.build.kto import write_kto_config
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
@@ -87,8 +88,12 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
     report.manifest = data
     _write_manifest(tmp, data)
-    write_card(tmp, final, data, has_dpo=bool(job.dpo))
-    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
+    if "kto" in data["accounting"]:
+        data["sequence_lengths"]["kto"] = data["accounting"]["kto"].pop("length")
+        _write_manifest(tmp, data)
+    kinds = ("sft", *(["dpo"] if job.dpo else []), *(["kto"] if recipe.kto else []))
+    write_card(tmp, final, data, kinds)
+    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], kinds)
     with status("writing the validation report"):
         from rollforge.report import write_report
 
@@ -121,6 +126,9 @@ def _datasets_and_manifest(
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
+    if recipe.kto:
+        accounting["kto"] = _kto(recipe, tmp, split_of)
+        outputs += [output_entry(tmp, tmp / "kto" / f"{s}.jsonl", accounting["kto"][s]) for s in SPLITS]
     outputs += [
         output_entry(tmp, tmp / p, n)
         for p, n in (
@@ -138,6 +146,18 @@ def _datasets_and_manifest(
     data = manifest(recipe.model_dump(), inputs, outputs, accounting, started, extra)
     _write_manifest(tmp, data)
     return data, outputs, job
+
+
+def _kto(recipe: Recipe, tmp: Path, split_of: Any) -> dict[str, Any]:
+    """The KTO config's rows (a second read of the inputs: rollforge.build.kto) and its accounting."""
+    acc = write_kto_config(recipe, tmp, SPLITS, split_of)
+    keep = ("desirable", "undesirable", "labels", "filtered", "export", "label_rule", "weights", "length")
+    return {
+        "written": acc["written"],
+        **acc["splits"],
+        **{k: acc[k] for k in keep},
+        "ignored_filters": acc["ignored_filters"],
+    }
 
 
 def _write_manifest(tmp: Path, data: dict[str, Any]) -> None:

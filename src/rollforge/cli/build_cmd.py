@@ -72,6 +72,18 @@ def add_parser(sub: Any) -> None:
         help="DPO: move the shared start of both sides into the prompt",
     )
     parser.add_argument(
+        "--kto",
+        action=argparse.BooleanOptionalAction,
+        help="write a kto config: TRL's unpaired preference rows, successes desirable, failures undesirable "
+        "(default: no; reads the inputs a second time)",
+    )
+    parser.add_argument(
+        "--undesirable-below",
+        type=float,
+        metavar="REWARD",
+        help="KTO: label false only a failure with reward below this (default: every rollout not a success)",
+    )
+    parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )
     add_filter_args(parser)
@@ -116,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
+    if "kto" in acc:
+        print_accounting(
+            {**acc, **acc["kto"]},
+            f"KTO ({acc['kto']['train']} train / {acc['kto']['validation']} validation)",
+            "",
+        )
     console = Console()
     _print_lengths(console, release.manifest.get("sequence_lengths") or {})
     console.print(f"release  [bold]{release.path}[/]")
@@ -130,10 +148,10 @@ def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
 
     from rollforge.report.lengths import counted_note, describe_length
 
-    for kind in ("sft", "dpo"):
+    for kind in ("sft", "dpo", "kto"):
         if kind in lengths:
             entry = lengths[kind]
-            line = escape(describe_length(entry, "rows" if kind == "sft" else "pairs"))
+            line = escape(describe_length(entry, "pairs" if kind == "dpo" else "rows"))
             console.print(f"{kind.upper()} max length: " + (f"[yellow]{line}[/]" if entry["cut"] else line))
     if lengths:
         console.print(escape(counted_note(lengths["counted"])) + " Set in trainer-configs/.")
