@@ -132,6 +132,12 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *PAIRING,
         *filter_rows(CHOSEN_OPTIONS),
     ],
+    "kto": [
+        *RUN,
+        (["--reasoning", "drop"], lambda c: c.job.sft[0].reasoning, "drop"),
+        (["--undesirable-below", "0.25"], lambda c: c.job.labels.undesirable_below, 0.25),
+        *filter_rows(OPTIONS),
+    ],
     "sample": [
         *RUN,
         (["--strata", "0.5:1,inf:2"], lambda c: c.job.strata,
@@ -147,6 +153,8 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
          ["trl", "nemo-rl", "openai", "sharegpt"]),
         (["--reasoning", "drop"], lambda c: {o.reasoning for o in (*c.job.sft, *c.job.dpo)}, {"drop"}),
         (["--no-dpo"], lambda c: c.job.dpo, ()),
+        (["--kto"], lambda c: c.recipe.kto, True),
+        (["--undesirable-below", "0.25"], lambda c: c.recipe.undesirable_below, 0.25),
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
     ],
 }  # fmt: skip
@@ -187,7 +195,7 @@ def test_every_flag_reaches_the_job_it_configures(
     want: Any,
 ) -> None:
     head = [command, str(examples_dir)]
-    if command in ("sft", "dpo", "sample"):
+    if command in ("sft", "dpo", "kto", "sample"):
         head += ["-o", str(tmp_path / "out.jsonl")]
     if command == "build":
         head += ["-o", str(tmp_path / "releases")]

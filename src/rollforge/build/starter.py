@@ -39,6 +39,10 @@ min_margin: 0.1               # chosen reward - rejected reward must be at least
 # max_pairs_per_prompt: 4     # with pairing: all
 # split_at_divergence: false  # multi-turn: put the part both sides share into the prompt
 
+# --- KTO (TRL's unpaired preference rows: one rollout per prompt is enough) -----------------------
+kto: false                    # true: a kto config; successes desirable, failures undesirable (a second read)
+# undesirable_below: 0.3      # label false only failures with reward below this (default: every failure)
+
 # --- review sample ----------------------------------------------------------------------------------
 strata: "0.5:10,0.8:20,inf:20"  # UPPER:COUNT: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8
 """
