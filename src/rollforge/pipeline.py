@@ -191,6 +191,8 @@ def make_dpo(
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
+    if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
+        write_side_files(fmt, {}, Path(output).parent, {Path(output).stem: Path(output).name})
     return dpo_accounting(result, selection, written, job, discovery)
 
 
@@ -279,9 +281,12 @@ def split_function(seed: int, val_fraction: float) -> SplitByPrompt:
     return SplitByPrompt(seed, val_fraction)
 
 
-def write_side_files(fmt: Format, files: dict[str, str], folder: Path) -> None:
+def write_side_files(
+    fmt: Format, files: dict[str, str], folder: Path, pairwise: dict[str, str] | None = None
+) -> None:
     """The files a format's trainer reads beside its rows (LLaMA-Factory's dataset_info.json), written
-    atomically into ``folder``; ``files`` maps dataset names to the file names written there."""
-    for name, data in (fmt.side_files(files) if fmt.side_files else {}).items():
+    atomically into ``folder``; ``files`` (SFT) and ``pairwise`` (DPO) map dataset names to the file names
+    written there."""
+    for name, data in (fmt.side_files(files, pairwise or {}) if fmt.side_files else {}).items():
         with atomic_file(folder / name) as fh:
             fh.write(data)

@@ -200,8 +200,10 @@ def _write_datasets(
         dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
     )
     for fmt in (o.format for o in job.sft if o.format is not PRIMARY):  # beside a folder of its own
-        files = {f"sft_{s}": Path(layout(fmt, "sft", s)).name for s in SPLITS}
-        write_side_files(fmt, files, tmp / fmt.name)
+        files, pairwise = (
+            {f"{kind}_{s}": Path(layout(fmt, kind, s)).name for s in SPLITS} for kind in ("sft", "dpo")
+        )
+        write_side_files(fmt, files, tmp / fmt.name, pairwise if fmt.name in dpo_formats else {})
     return written
 
 

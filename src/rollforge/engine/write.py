@@ -172,7 +172,7 @@ def write_dpo(
                 id_hex(index.rollout[rejected]),
             )
             try:
-                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info)))
+                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info, notes)))
             except Skip as skip:
                 skipped[skip.reason] += 1
     return out.written(notes, skipped)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from rollforge.errors import RollforgeError
-from rollforge.export.dpo import PairInfo, Pieces, nemo_rl_pair, openai_pair, trl_pair
+from rollforge.export.dpo import PairInfo, Pieces, nemo_rl_pair, openai_pair, sharegpt_pair, trl_pair
 from rollforge.export.kto import kto_row
 from rollforge.export.messages import Styling
 from rollforge.export.sft import nemo_rl_row, openai_row, sharegpt_sft_row, trl_row
@@ -24,7 +24,9 @@ from rollforge.export.sharegpt import dataset_info_files
 from rollforge.tools import UNDECLARED
 
 SftRenderer = Callable[[dict[str, Any], Styling, Counter], dict[str, Any]]  # (record, styling, notes) -> row
-PairRenderer = Callable[[Pieces, Pieces, PairInfo], dict[str, Any]]  # (chosen, rejected, pair) -> row
+PairRenderer = Callable[
+    [Pieces, Pieces, PairInfo, Counter], dict[str, Any]
+]  # (chosen, rejected, pair, notes)
 R = TypeVar("R")
 
 
@@ -44,9 +46,9 @@ class Format:
     arguments: str  # tool-call arguments: "object" (parsed) or "string" (the JSON text)
     sft: Rows[SftRenderer] | None = None
     dpo: Rows[PairRenderer] | None = None
-    # Files a trainer reads beside the rows: given {dataset name: file name} of what was written (in one
-    # folder), {file name: bytes} to write into that folder.
-    side_files: Callable[[dict[str, str]], dict[str, bytes]] | None = None
+    # Files a trainer reads beside the rows: given {dataset name: file name} of the SFT and of the DPO files
+    # written (in one folder), {file name: bytes} to write into that folder.
+    side_files: Callable[[dict[str, str], dict[str, str]], dict[str, bytes]] | None = None
     tool_names: bool = True  # a tool message keeps its function's ``name``
 
     def styling(self, reasoning: str | None = None) -> Styling:
@@ -57,9 +59,11 @@ class Format:
         assert self.sft is not None, f"{self.name} has no SFT rows"
         return self.sft.render(record, styling, notes)
 
-    def pair_row(self, chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+    def pair_row(
+        self, chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter | None = None
+    ) -> dict[str, Any]:
         assert self.dpo is not None, f"{self.name} has no DPO rows"
-        return self.dpo.render(chosen, rejected, info)
+        return self.dpo.render(chosen, rejected, info, Counter() if notes is None else notes)
 
 
 TRL = Format("trl", reasoning="field", arguments="object", sft=Rows(trl_row), dpo=Rows(trl_pair))
@@ -81,6 +85,10 @@ SHAREGPT = Format(
     arguments="object",
     sft=Rows(sharegpt_sft_row, {"not_representable_in_sharegpt": "--format sharegpt and the conversation has no "
              "sharegpt form (an image, a system message mid-conversation, turns that cannot alternate)"}),
+    dpo=Rows(sharegpt_pair, {"not_single_sharegpt_turn": "a side is not exactly one assistant message (a "
+             "LLaMA-Factory pairwise row's chosen and rejected are one turn each)",
+             "prompt_not_representable_in_sharegpt": "the prompt has no sharegpt form (an image, a system message "
+             "mid-conversation, turns that cannot alternate)"}),
     side_files=dataset_info_files,  # LLaMA-Factory's dataset_info.json
 )  # fmt: skip
 
