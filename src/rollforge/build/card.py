@@ -236,7 +236,9 @@ def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | 
     )
     if length:
         what = "pairs" if kind == "dpo" else "rows"
-        cut = "a longer pair, and drops one whose prompt fills it" if kind == "dpo" else "a longer row"
+        cut = {"sft": "a longer row", "dpo": "a longer pair, and drops one whose prompt fills it"}.get(
+            kind, "a longer row, and drops one whose prompt fills it"
+        )
         head += f"# max_length: {describe_length(length, what)}.\n# {counted_note(counted)} TRL truncates {cut}.\n"
     return head + yaml.safe_dump(config, sort_keys=False)
 

@@ -58,13 +58,16 @@ def write_kto_config(recipe: Recipe, tmp: Path, splits: tuple[str, ...], split_o
             max_line_bytes=recipe.max_line_bytes,
         )
     train = acc["labels"].get("train", {})
-    desirable, undesirable = train.get("desirable", 0), train.get("undesirable", 0)
-    acc["weights"] = dict(
-        zip(("desirable", "undesirable"), balanced_weights(desirable, undesirable), strict=True)
-    )
-    acc["length"] = _length(list(paths.values()), filters)
-    acc["ignored_filters"] = sorted(k for k in REWARD_FILTERS if recipe.model_dump().get(k))
-    return acc
+    weights = balanced_weights(train.get("desirable", 0), train.get("undesirable", 0))
+    keep = ("desirable", "undesirable", "labels", "filtered", "export", "label_rule")
+    return {
+        "written": acc["written"],
+        **acc["splits"],
+        **{key: acc[key] for key in keep},
+        "weights": dict(zip(("desirable", "undesirable"), weights, strict=True)),
+        "length": _length(list(paths.values()), filters),
+        "ignored_filters": sorted(k for k in REWARD_FILTERS if recipe.model_dump().get(k)),
+    }
 
 
 def _length(paths: list[str], filters: FilterOptions) -> dict[str, Any] | None:

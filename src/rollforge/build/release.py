@@ -127,7 +127,7 @@ def _datasets_and_manifest(
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
     if recipe.kto:
-        accounting["kto"] = _kto(recipe, tmp, split_of)
+        accounting["kto"] = write_kto_config(recipe, tmp, SPLITS, split_of)  # a second read
         outputs += [output_entry(tmp, tmp / "kto" / f"{s}.jsonl", accounting["kto"][s]) for s in SPLITS]
     outputs += [
         output_entry(tmp, tmp / p, n)
@@ -146,18 +146,6 @@ def _datasets_and_manifest(
     data = manifest(recipe.model_dump(), inputs, outputs, accounting, started, extra)
     _write_manifest(tmp, data)
     return data, outputs, job
-
-
-def _kto(recipe: Recipe, tmp: Path, split_of: Any) -> dict[str, Any]:
-    """The KTO config's rows (a second read of the inputs: rollforge.build.kto) and its accounting."""
-    acc = write_kto_config(recipe, tmp, SPLITS, split_of)
-    keep = ("desirable", "undesirable", "labels", "filtered", "export", "label_rule", "weights", "length")
-    return {
-        "written": acc["written"],
-        **acc["splits"],
-        **{k: acc[k] for k in keep},
-        "ignored_filters": acc["ignored_filters"],
-    }
 
 
 def _write_manifest(tmp: Path, data: dict[str, Any]) -> None:
