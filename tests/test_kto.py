@@ -50,7 +50,7 @@ def test_kto_labels_every_kept_rollout_and_accounts_for_every_line(
     assert main(["kto", rollouts(tmp_path), "-o", str(out), "--json", "--quiet"]) == 0
     acc = json.loads(capsys.readouterr().out)
     rows = read_jsonl(out)
-    assert [(r["rollout_id"][-1:] and r["reward"], r["label"]) for r in rows] == [
+    assert [(r["reward"], r["label"]) for r in rows] == [
         (1.0, True),
         (0.0, False),
         (0.5, False),
