@@ -132,6 +132,12 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *PAIRING,
         *filter_rows(CHOSEN_OPTIONS),
     ],
+    "kto": [
+        *RUN,
+        (["--reasoning", "drop"], lambda c: c.job.sft[0].reasoning, "drop"),
+        (["--undesirable-below", "0.25"], lambda c: c.job.labels.undesirable_below, 0.25),
+        *filter_rows(OPTIONS),
+    ],
     "sample": [
         *RUN,
         (["--strata", "0.5:1,inf:2"], lambda c: c.job.strata,
@@ -143,9 +149,12 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *filter_rows(OPTIONS, BUILD_DEFAULTS),
         (["--version", "v9"], lambda c: c.recipe.version, "v9"),
         (["--val-fraction", "0.2"], lambda c: c.recipe.val_fraction, 0.2),
-        (["--extra-formats", "openai"], lambda c: [o.format.name for o in c.job.sft], ["trl", "openai"]),
+        (["--extra-formats", "openai,sharegpt"], lambda c: [o.format.name for o in c.job.sft],
+         ["trl", "nemo-rl", "openai", "sharegpt"]),
         (["--reasoning", "drop"], lambda c: {o.reasoning for o in (*c.job.sft, *c.job.dpo)}, {"drop"}),
         (["--no-dpo"], lambda c: c.job.dpo, ()),
+        (["--kto"], lambda c: c.recipe.kto, True),
+        (["--undesirable-below", "0.25"], lambda c: c.recipe.undesirable_below, 0.25),
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
     ],
 }  # fmt: skip
@@ -186,7 +195,7 @@ def test_every_flag_reaches_the_job_it_configures(
     want: Any,
 ) -> None:
     head = [command, str(examples_dir)]
-    if command in ("sft", "dpo", "sample"):
+    if command in ("sft", "dpo", "kto", "sample"):
         head += ["-o", str(tmp_path / "out.jsonl")]
     if command == "build":
         head += ["-o", str(tmp_path / "releases")]

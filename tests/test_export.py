@@ -555,6 +555,36 @@ def test_openai_dpo_skips_pairs_that_are_not_one_assistant_message(tmp_path: Pat
     }
 
 
+def test_sharegpt_dpo_rows_are_llamafactory_pairwise_rows(tmp_path: Path) -> None:
+    acc, rows, _ = dpo(tmp_path, "sharegpt")
+    assert acc["pairs"] == 4 and acc["written"] == 2
+    assert acc["skipped"] == {"not_single_sharegpt_turn": 2}  # the weather and the game pairs
+    assert rows[0] == {
+        "conversations": [{"from": "human", "value": "What is 2+2?"}],
+        "chosen": {"from": "gpt", "value": think_text("Add them.", "4")},
+        "rejected": {"from": "gpt", "value": "5"},
+        "system": "",
+        "tools": "[]",
+    }
+    assert rows[1]["chosen"]["from"] == "function_call"  # parallel calls: one turn, a list of them
+    assert json.loads(rows[1]["chosen"]["value"]) == [
+        {"name": "search", "arguments": {"query": "a"}},
+        {"name": "search", "arguments": {"query": "b"}},
+    ]
+    assert rows[1]["rejected"] == {"from": "gpt", "value": "Nothing found."}
+    assert json.loads(rows[1]["tools"]) == CHAT_TOOLS[1:]
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    entry = info["dpo-sharegpt"]
+    assert entry["file_name"] == "dpo-sharegpt.jsonl" and entry["ranking"] is True
+    assert entry["columns"] == {
+        "messages": "conversations",
+        "system": "system",
+        "tools": "tools",
+        "chosen": "chosen",
+        "rejected": "rejected",
+    }
+
+
 # --- the fast assembly against a slow reference -----------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@
     summary = rollforge.inspect("rollouts/")
     acc = rollforge.sft("rollouts/", "sft.jsonl", success_only=True, require_tool_use=True)
     acc = rollforge.dpo("rollouts/", "dpo.jsonl", pairing="all", min_margin=0.3)
+    acc = rollforge.kto("rollouts/", "kto.jsonl", undesirable_below=0.5)
     acc = rollforge.sample("rollouts/", "review.jsonl", strata="0.5:10,0.8:20,inf:20")
     release = rollforge.build("rollforge.yaml", min_reward=0.8)  # or build(inputs=[...], output="releases")
     data = rollforge.report("releases/v1", "report.html")
@@ -69,6 +70,40 @@ def sft(
         os.fspath(output),
         FilterOptions(**filters),
         SftOptions(format, reasoning),
+        seed=seed,
+        engine=_engine(engine, workers, ray_address),
+        max_line_bytes=max_line_bytes,
+    )
+
+
+def kto(
+    paths: Paths,
+    output: Path,
+    *,
+    undesirable_below: float | None = None,
+    reasoning: str | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    **filters: Any,
+) -> dict[str, Any]:
+    """Write TRL's unpaired preference (KTO) rows to ``output``: per rollout that passes the quality filters,
+    ``prompt`` and ``completion`` (message lists) and ``label``: True for a success (``success_threshold``
+    or ``success_field``), False for a failure with reward below ``undesirable_below`` (None: every
+    failure). A kept rollout with neither label is filtered as ``between_labels``. Returns the accounting
+    (``lines == written + sum(filtered) + sum(rejected)``) with ``desirable`` and ``undesirable``."""
+    from rollforge.export.kto import Labels
+    from rollforge.filters import FilterOptions
+    from rollforge.pipeline import make_kto
+
+    return make_kto(
+        _paths(paths),
+        {"all": os.fspath(output)},
+        FilterOptions(**filters),
+        Labels(undesirable_below),
+        reasoning=reasoning,
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,

@@ -23,8 +23,9 @@ from rollforge.engine.index import id_hex
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
-from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export.formats import TRL, Format, format_named
+from rollforge.engine.write import Written, write_dpo, write_kto, write_sft
+from rollforge.export.formats import KTO, TRL, Format, format_named
+from rollforge.export.kto import Labels
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
 from rollforge.io.leftovers import tag
@@ -159,6 +160,43 @@ def make_sft(
     return _with_contamination(sft_accounting(result, selection.filtered, written, discovery), result, job)
 
 
+def make_kto(
+    paths: list[str],
+    outputs: dict[str, str],
+    filters: FilterOptions | None = None,
+    labels: Labels | None = None,
+    *,
+    reasoning: str | None = None,
+    split_of: Any = lambda _: "all",
+    seed: int = 0,
+    engine: Engine | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> dict[str, Any]:
+    """Write a labelled KTO row per kept rollout into ``outputs`` (split -> path; ``split_of`` maps a prompt
+    to its split); return the accounting: ``lines == written + sum(filtered) + sum(rejected)``."""
+    job = Job(
+        filters=filters or FilterOptions(),
+        sft=(Output(KTO, reasoning),),
+        labels=labels or Labels(),
+        seed=seed,
+        statistics=False,
+    )
+    first = next(iter(outputs.values()))
+    discovery = discover(paths, max_line_bytes)
+    for output in outputs.values():
+        prepare_output(output, inputs_of(discovery))
+    with spill_directory(first) as spill:
+        result = (engine or Engine()).scan(discovery, job, spill)
+        selection = select_sft(result.index, job, result.filtered)
+        written, per_label = write_kto(result, selection, outputs, split_of, job.labels)
+    acc = sft_accounting(result, selection.filtered + written.skipped, written, discovery)
+    for label in ("desirable", "undesirable"):
+        acc[label] = sum(n for (name, _), n in per_label.items() if name == label)
+    acc["labels"] = {s: {n: per_label[(n, s)] for n in ("desirable", "undesirable")} for s in outputs}
+    acc["label_rule"] = job.labels.describe(job.filters.success.describe())
+    return _with_contamination(acc, result, job)
+
+
 def make_dpo(
     paths: list[str],
     output: str,
@@ -189,6 +227,8 @@ def make_dpo(
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
+    if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
+        write_side_files(fmt, {}, Path(output).parent, {Path(output).stem: Path(output).name})
     return _with_contamination(dpo_accounting(result, selection, written, job, discovery), result, job)
 
 
@@ -282,9 +322,12 @@ def split_function(seed: int, val_fraction: float) -> SplitByPrompt:
     return SplitByPrompt(seed, val_fraction)
 
 
-def write_side_files(fmt: Format, files: dict[str, str], folder: Path) -> None:
+def write_side_files(
+    fmt: Format, files: dict[str, str], folder: Path, pairwise: dict[str, str] | None = None
+) -> None:
     """The files a format's trainer reads beside its rows (LLaMA-Factory's dataset_info.json), written
-    atomically into ``folder``; ``files`` maps dataset names to the file names written there."""
-    for name, data in (fmt.side_files(files) if fmt.side_files else {}).items():
+    atomically into ``folder``; ``files`` (SFT) and ``pairwise`` (DPO) map dataset names to the file names
+    written there."""
+    for name, data in (fmt.side_files(files, pairwise or {}) if fmt.side_files else {}).items():
         with atomic_file(folder / name) as fh:
             fh.write(data)

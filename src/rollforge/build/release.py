@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from rollforge.build.card import write_card, write_trainer_configs
+from rollforge.build.kto import write_kto_config
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
@@ -23,7 +24,7 @@ from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export.formats import TRL, Format, format_named
+from rollforge.export.formats import DEFAULT_FORMATS, TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.leftovers import sweep
@@ -63,7 +64,8 @@ def build(recipe: Recipe) -> Release:
 
 
 def _job(recipe: Recipe) -> Job:
-    formats = [PRIMARY, *(f for f in map(format_named, recipe.extra_formats) if f is not PRIMARY)]
+    named = [*DEFAULT_FORMATS, *map(format_named, recipe.extra_formats)]
+    formats = list(dict.fromkeys(named))  # each once, the primary first
     sft = [Output(f, recipe.reasoning) for f in formats]
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
@@ -94,8 +96,12 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
     report.manifest = data
     _write_manifest(tmp, data)
-    write_card(tmp, final, data, has_dpo=bool(job.dpo))
-    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
+    if "kto" in data["accounting"]:
+        data["sequence_lengths"]["kto"] = data["accounting"]["kto"].pop("length")
+        _write_manifest(tmp, data)
+    kinds = ("sft", *(["dpo"] if job.dpo else []), *(["kto"] if recipe.kto else []))
+    write_card(tmp, final, data, kinds)
+    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], kinds)
     with status("writing the validation report"):
         from rollforge.report import write_report
 
@@ -129,6 +135,9 @@ def _datasets_and_manifest(
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
+    if recipe.kto:
+        accounting["kto"] = write_kto_config(recipe, tmp, SPLITS, split_of)  # a second read
+        outputs += [output_entry(tmp, tmp / "kto" / f"{s}.jsonl", accounting["kto"][s]) for s in SPLITS]
     outputs += [
         output_entry(tmp, tmp / p, n)
         for p, n in (
@@ -190,8 +199,10 @@ def _write_datasets(
         dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
     )
     for fmt in (o.format for o in job.sft if o.format is not PRIMARY):  # beside a folder of its own
-        files = {f"sft_{s}": Path(layout(fmt, "sft", s)).name for s in SPLITS}
-        write_side_files(fmt, files, tmp / fmt.name)
+        files, pairwise = (
+            {f"{kind}_{s}": Path(layout(fmt, kind, s)).name for s in SPLITS} for kind in ("sft", "dpo")
+        )
+        write_side_files(fmt, files, tmp / fmt.name, pairwise if fmt.name in dpo_formats else {})
     return written
 
 
@@ -270,6 +281,7 @@ def _accounting(
             "unpaired": dict(sorted(dpo_sel.unpaired.items())),
             "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
             "skipped": dict(trl_dpo.skipped),
+            "export": dict(trl_dpo.notes),
         }
     found = contamination(result, job.filters)
     if found is not None:
@@ -281,6 +293,8 @@ def _accounting(
             "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
             "dpo": dict(dpo[fmt].rows) if fmt in dpo else None,
             "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None,
+            "sft_export": dict(sft[fmt].notes),
+            "dpo_export": dict(dpo[fmt].notes) if fmt in dpo else None,
         }
         for k, fmt in enumerate(o.format.name for o in job.sft)
         if k > 0

@@ -17,15 +17,16 @@ from rollforge.cli.options import (
     suppress_defaults,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.formats import SFT_FORMATS
+from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.pairs import STRATEGIES
 
+DEFAULT_NAMES = [f.name for f in DEFAULT_FORMATS]
 EXAMPLES = """\
   rollforge build rollouts/ -o releases                  # releases/v1 with SFT + DPO splits, report, manifest
   rollforge build rollforge.yaml                         # the same from a recipe (rollforge init writes one)
   rollforge build rollforge.yaml --min-reward 0.8 --version v2-strict   # flags override the recipe
-  rollforge build runs/*.jsonl.zst -o releases --extra-formats nemo-rl openai --pairing all
+  rollforge build runs/*.jsonl.zst -o releases --extra-formats openai,sharegpt --pairing all
 """
 
 
@@ -52,9 +53,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--extra-formats",
-        nargs="*",
-        choices=SFT_FORMATS,
-        help="formats written besides trl (default: nemo-rl)",
+        nargs="+",
+        action="extend",
+        metavar="FORMAT",
+        help=f"formats written besides {' and '.join(f.name for f in DEFAULT_FORMATS)}, each in a folder "
+        f"of its own: {', '.join(n for n in SFT_FORMATS if n not in DEFAULT_NAMES)} (space- or comma-separated)",
     )
     add_reasoning_arg(parser)
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
@@ -67,6 +70,18 @@ def add_parser(sub: Any) -> None:
         "--split-at-divergence",
         action=argparse.BooleanOptionalAction,
         help="DPO: move the shared start of both sides into the prompt",
+    )
+    parser.add_argument(
+        "--kto",
+        action=argparse.BooleanOptionalAction,
+        help="write a kto config: TRL's unpaired preference rows, successes desirable, failures undesirable "
+        "(default: no; reads the inputs a second time)",
+    )
+    parser.add_argument(
+        "--undesirable-below",
+        type=float,
+        metavar="REWARD",
+        help="KTO: label false only a failure with reward below this (default: every rollout not a success)",
     )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
@@ -113,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
+    if "kto" in acc:
+        print_accounting(
+            {**acc, **acc["kto"]},
+            f"KTO ({acc['kto']['train']} train / {acc['kto']['validation']} validation)",
+            "",
+        )
     console = Console()
     _print_lengths(console, release.manifest.get("sequence_lengths") or {})
     console.print(f"release  [bold]{release.path}[/]")
@@ -127,10 +148,10 @@ def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
 
     from rollforge.report.lengths import counted_note, describe_length
 
-    for kind in ("sft", "dpo"):
+    for kind in ("sft", "dpo", "kto"):
         if kind in lengths:
             entry = lengths[kind]
-            line = escape(describe_length(entry, "rows" if kind == "sft" else "pairs"))
+            line = escape(describe_length(entry, "pairs" if kind == "dpo" else "rows"))
             console.print(f"{kind.upper()} max length: " + (f"[yellow]{line}[/]" if entry["cut"] else line))
     if lengths:
         console.print(escape(counted_note(lengths["counted"])) + " Set in trainer-configs/.")

@@ -22,6 +22,7 @@ EXAMPLES = """\
   rollforge dpo runs/ -o dpo.jsonl --pairing all --min-margin 0.3 --max-pairs-per-prompt 4
   rollforge dpo runs/ -o dpo.jsonl --success-only --format nemo-rl --json
   rollforge dpo runs/ -o dpo.jsonl --split-at-divergence      # multi-turn: compare only where they differ
+  rollforge dpo runs/ -o data/dpo.jsonl --format sharegpt     # LLaMA-Factory pairwise, + data/dataset_info.json
 """
 
 
@@ -32,7 +33,9 @@ def add_parser(sub: Any) -> None:
         help="write DPO preference pairs from rollouts of the same prompt",
         description="Groups ALL rollouts by prompt (the rejected side needs the low rewards), pairs inside each "
         "group only, and writes prompt/chosen/rejected rows. The chosen side must pass the quality filters; "
-        "equal rewards and identical trajectories are never paired. Prompts without a pair are counted by reason.",
+        "equal rewards and identical trajectories are never paired. Prompts without a pair are counted by reason. "
+        "openai and sharegpt (LLaMA-Factory) hold a side of one assistant message only: other pairs are skipped "
+        "and counted.",
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")

@@ -11,6 +11,7 @@ import xxhash
 from rollforge.decode import LineDecoder
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import TRL, Format
+from rollforge.export.kto import Labels
 from rollforge.export.messages import Styling
 from rollforge.filters import FilterOptions
 from rollforge.pairs import Pairing
@@ -75,6 +76,7 @@ class Job:
     pairing: Pairing = field(default_factory=Pairing)  # how DPO outputs pair
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
     seed: int = 0
+    labels: Labels = field(default_factory=Labels)  # KTO: which kept rollouts are desirable, undesirable
     statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only
 
     @property

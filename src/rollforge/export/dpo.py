@@ -7,10 +7,13 @@
 ``openai``   {"input": {"messages", "tools", "parallel_tool_calls"}, "preferred_output": [assistant msg],
              "non_preferred_output": [assistant msg]}; a side that is not exactly one assistant message is
              skipped (``not_single_assistant_message``)
+``sharegpt`` LLaMA-Factory pairwise (``ranking: true``): {"conversations" (the prompt's turns), "chosen",
+             "rejected" (one turn each), "system", "tools"}; a side that is not one assistant message is
+             skipped (``not_single_sharegpt_turn``), as is a prompt with no sharegpt form
 
 Completions are trimmed to end on an assistant message. Each rollout is rendered once into
 :class:`Pieces` where it is read; a pair is then assembled from encoded pieces without decoding them
-(``trl_pair``, ``nemo_rl_pair``, ``openai_pair``: the renderers ``rollforge.export.formats`` declares).
+(``trl_pair``, ``nemo_rl_pair``, ``openai_pair``, ``sharegpt_pair``: the renderers ``rollforge.export.formats`` declares).
 ``split_at_divergence`` moves the messages both completions share (up to an assistant turn) into the prompt.
 """
 
@@ -24,6 +27,7 @@ import msgspec
 
 from rollforge.export.messages import Styling, trim_trailing
 from rollforge.export.sft import Skip
+from rollforge.export.sharegpt import sharegpt_pairwise_row
 
 _ENCODE = msgspec.json.encode
 
@@ -72,7 +76,7 @@ def _rewards(info: PairInfo) -> dict[str, Any]:
     }
 
 
-def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
     return {
         "prompt": chosen.prompt,
@@ -85,7 +89,7 @@ def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]
     }
 
 
-def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     completions = [
         {"rank": 0, "completion": chosen.completion},
         {"rank": 1, "completion": rejected.completion},
@@ -93,7 +97,7 @@ def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, 
     return {"context": chosen.prompt, "completions": completions, **_rewards(info)}
 
 
-def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     if not (chosen.single_assistant and rejected.single_assistant):
         raise Skip("not_single_assistant_message")
     parallel = chosen.parallel_calls or rejected.parallel_calls
@@ -102,6 +106,17 @@ def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, A
         "preferred_output": chosen.completion,
         "non_preferred_output": rejected.completion,
     }
+
+
+def sharegpt_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
+    if not (chosen.single_assistant and rejected.single_assistant):
+        raise Skip("not_single_sharegpt_turn")
+    decode = msgspec.json.decode
+    good, bad = decode(chosen.completion)[0], decode(rejected.completion)[0]
+    row = sharegpt_pairwise_row(decode(chosen.prompt), good, bad, bytes(chosen.tools).decode(), notes)
+    if row is None:
+        raise Skip("prompt_not_representable_in_sharegpt")
+    return row
 
 
 def _without_ids(message: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class Skip(Exception):
         self.reason = reason
 
 
-def _ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str, Any]]:
+def ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str, Any]]:
     messages, trimmed = trim_trailing(record["messages"])
     if trimmed:
         notes["trimmed_trailing_messages"] += trimmed
@@ -38,7 +38,7 @@ def _ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[st
 
 
 def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     return {
         "messages": styling.apply(messages),
         "tools": tools_json(record["tools"]),
@@ -50,7 +50,7 @@ def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[st
 
 
 def openai_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     styled = styling.apply(messages)  # the format's styling drops tool messages' names
     for i, msg in enumerate(styled):
         if msg["role"] == "assistant":
@@ -61,12 +61,12 @@ def openai_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict
 
 
 def nemo_rl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     return {"messages": styling.apply(messages), "tools": record["tools"]}
 
 
 def sharegpt_sft_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     shared = sharegpt_row(plain(styling.apply(messages)), record["tools"], notes)
     if shared is None:
         raise Skip("not_representable_in_sharegpt")
