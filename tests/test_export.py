@@ -29,6 +29,7 @@ from gym_rollouts import (
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
+from rollforge.environments import environment_of
 from rollforge.export.dpo import PairInfo, pieces
 from rollforge.export.formats import format_named
 from rollforge.export.sft import Skip
@@ -176,7 +177,8 @@ def test_trl_rows(tmp_path: Path) -> None:
     assert {r["task_type"] for r in rows} == {"general"}
     prompt_ids = {r.rollout_id: r.prompt_id for r in read_rollouts([str(src)]) if isinstance(r, Rollout)}
     assert all(r["prompt_id"] == prompt_ids[r["rollout_id"]] for r in rows)
-    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type"}
+    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type", "env"}
+    assert {r["env"] for r in rows} == {src.name.removesuffix(".jsonl")}  # no agent_ref: the file's stem
     assert acc["export"] == {"trimmed_trailing_messages": 2}  # "You win." and the dangling tool output
 
 
@@ -511,6 +513,7 @@ def test_nemo_rl_dpo_rows(tmp_path: Path) -> None:
             "rejected_reward",
             "margin",
             "prompt_id",
+            "env",
         }
 
 
@@ -625,6 +628,7 @@ def ref_row(good: Rollout, bad: Rollout, fmt: str, reasoning: str) -> dict[str, 
         "rejected_reward": bad.reward,
         "margin": good.reward - bad.reward,
         "prompt_id": good.prompt_id,
+        "env": environment_of(good),  # the pair's environment: no agent_ref here, so the file's stem
     }
     if fmt == "trl":
         return {
@@ -701,7 +705,7 @@ def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy:
         ("w_guess", "w_bad"),
     ]:
         g, b = rollouts[good], rollouts[bad]
-        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id)
+        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id, environment_of(g))
         want = ref_row(plain[good], plain[bad], fmt, reasoning)
         form = format_named(fmt)
         styling = form.styling(reasoning)

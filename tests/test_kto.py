@@ -82,6 +82,17 @@ def test_the_success_definition_decides_the_label(tmp_path: Path) -> None:
     assert (acc["desirable"], acc["undesirable"]) == (2, 2)
 
 
+def test_each_row_names_its_environment_whose_own_success_decides_the_label(tmp_path: Path) -> None:
+    """A rollout's environment (its file's stem here) is the ``env`` column, and a per-environment success
+    threshold labels that environment's rows: 0.5 is a success on ``easy`` only."""
+    easy = write_jsonl(tmp_path / "easy.jsonl", [tool_rollout(0, 0.5), tool_rollout(1, 0.0)])
+    hard = write_jsonl(tmp_path / "hard.jsonl", [tool_rollout(2, 0.5), tool_rollout(3, 1.0)])
+    out = tmp_path / "kto.jsonl"
+    rollforge.kto([easy, hard], out, environments={"easy": {"success_threshold": 0.5}}, workers=1)
+    rows = {(r["env"], r["reward"]): r["label"] for r in read_jsonl(out)}
+    assert rows == {("easy", 0.5): True, ("easy", 0.0): False, ("hard", 0.5): False, ("hard", 1.0): True}
+
+
 def test_one_label_only_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["kto", rollouts(tmp_path), "-o", str(tmp_path / "k.jsonl"), "--success-only"]) == 0
     err = " ".join(capsys.readouterr().err.split())

@@ -36,14 +36,30 @@ Paths = Path | Sequence[Path]
 
 
 def inspect(
-    paths: Paths, *, workers: int | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    paths: Paths,
+    *,
+    workers: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    success_threshold: float = 1.0,
+    success_field: str | None = None,
+    env_field: str | None = None,
+    environments: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What is in rollouts files: lines, rollouts, every reject with file, line and reason, prompts,
     rollouts per prompt, reward statistics, item and reasoning shapes, tool use, warnings
-    (``lines == rollouts + len(rejected)``)."""
+    (``lines == rollouts + len(rejected)``), and ``environments``: each one's rollouts, rejects, rewards on
+    its own scale and success rate under the success policy given (``environments``: NAME ->
+    ``{success_threshold: T or "max"}``, as in a recipe)."""
+    from rollforge.filters import FilterOptions
     from rollforge.pipeline import take_inventory
 
-    return take_inventory(_paths(paths), workers, max_line_bytes)
+    policy = FilterOptions(
+        success_threshold=success_threshold,
+        success_field=success_field,
+        env_field=env_field,
+        environments=environments,
+    )
+    return take_inventory(_paths(paths), workers, max_line_bytes, policy)
 
 
 def sft(
@@ -120,6 +136,7 @@ def dpo(
     min_margin: float = 0.1,
     max_pairs_per_prompt: int | None = None,
     split_at_divergence: bool = False,
+    margin_scale: str = "absolute",
     seed: int = 0,
     workers: int | None = None,
     engine: str = "local",
@@ -130,11 +147,14 @@ def dpo(
 ) -> dict[str, Any]:
     """Write DPO preference pairs made inside each prompt's group of rollouts (best-worst, best-random or
     all; over ``min_margin``; never tied; the chosen side passes the quality filters) to ``output``.
+    ``margin_scale="range"`` makes ``min_margin`` a fraction of each environment's observed reward range.
     Returns the accounting, with ``prompts``, ``pairs`` and ``unpaired`` (reason -> prompts)."""
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import DpoOptions, make_dpo
 
-    options = DpoOptions(format, reasoning, pairing, min_margin, max_pairs_per_prompt, split_at_divergence)
+    options = DpoOptions(
+        format, reasoning, pairing, min_margin, max_pairs_per_prompt, split_at_divergence, margin_scale
+    )
     return make_dpo(
         _paths(paths),
         os.fspath(output),
@@ -151,6 +171,8 @@ def sample(
     output: Path,
     *,
     strata: str | None = None,
+    by_env: bool = False,
+    env_field: str | None = None,
     seed: int = 0,
     workers: int | None = None,
     engine: str = "local",
@@ -159,7 +181,8 @@ def sample(
 ) -> dict[str, Any]:
     """Write a seeded review sample stratified by reward (``strata``: ``UPPER:COUNT,...``, default the
     tutorial's ``0.5:10,0.8:20,inf:20``) as the original rollout lines. Returns the accounting with
-    ``strata`` (wanted and written per stratum)."""
+    ``strata`` (wanted and written per stratum). ``by_env``: each stratum is drawn within each environment
+    (``rollforge.environments``; ``env_field`` names it), so a small environment is not drowned out."""
     from rollforge.engine.job import parse_strata
     from rollforge.pipeline import make_sample
 
@@ -167,6 +190,8 @@ def sample(
         _paths(paths),
         os.fspath(output),
         parse_strata(strata),
+        by_env=by_env,
+        env_field=env_field,
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,

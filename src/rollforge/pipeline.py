@@ -22,6 +22,8 @@ from rollforge.engine.choose import Engine
 from rollforge.engine.index import id_hex
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
+from rollforge.engine.mixing import environment_accounting, margin_accounting, mix_pairs
+from rollforge.engine.observed import resolve_max
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_kto, write_sft
 from rollforge.export.formats import KTO, TRL, Format, format_named
@@ -53,6 +55,7 @@ class DpoOptions:
     min_margin: float = 0.1
     max_pairs_per_prompt: int | None = None
     split_at_divergence: bool = False
+    margin_scale: str = "absolute"  # or range: min_margin is a fraction of each environment's reward range
 
 
 @contextlib.contextmanager
@@ -147,17 +150,18 @@ def make_sft(
     """Write one SFT row per kept rollout to ``output``; return the accounting."""
     opts = options or SftOptions()
     fmt = format_named(opts.format)
-    job = Job(
-        filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
-    )
     discovery = discover_for(paths, output, max_line_bytes)
+    filters = resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else workers)
+    job = Job(filters=filters, sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
-    return _with_contamination(sft_accounting(result, selection.filtered, written, discovery), result, job)
+    acc = sft_accounting(result, selection.filtered, written, discovery)
+    acc |= environment_accounting(result, job, selection.keep, selection.mix, None)
+    return _with_contamination(acc, result, job)
 
 
 def make_kto(
@@ -174,15 +178,15 @@ def make_kto(
 ) -> dict[str, Any]:
     """Write a labelled KTO row per kept rollout into ``outputs`` (split -> path; ``split_of`` maps a prompt
     to its split); return the accounting: ``lines == written + sum(filtered) + sum(rejected)``."""
+    first = next(iter(outputs.values()))
+    discovery = discover(paths, max_line_bytes)
     job = Job(
-        filters=filters or FilterOptions(),
+        filters=resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else None),
         sft=(Output(KTO, reasoning),),
         labels=labels or Labels(),
         seed=seed,
         statistics=False,
     )
-    first = next(iter(outputs.values()))
-    discovery = discover(paths, max_line_bytes)
     for output in outputs.values():
         prepare_output(output, inputs_of(discovery))
     with spill_directory(first) as spill:
@@ -194,6 +198,7 @@ def make_kto(
         acc[label] = sum(n for (name, _), n in per_label.items() if name == label)
     acc["labels"] = {s: {n: per_label[(n, s)] for n in ("desirable", "undesirable")} for s in outputs}
     acc["label_rule"] = job.labels.describe(job.filters.success.describe())
+    acc |= environment_accounting(result, job, selection.keep, selection.mix, None)
     return _with_contamination(acc, result, job)
 
 
@@ -211,25 +216,27 @@ def make_dpo(
     """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
     opts = options or DpoOptions()
     fmt = format_named(opts.format)
-    pairing = Pairing(opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence)
-    job = Job(
-        filters=filters or FilterOptions(),
-        dpo=(Output(fmt, opts.reasoning),),
-        pairing=pairing,
-        seed=seed,
-        statistics=False,
+    pairing = Pairing(
+        opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence, opts.margin_scale
     )
     discovery = discover_for(paths, output, max_line_bytes)
+    filters = resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else workers)
+    job = Job(
+        filters=filters, dpo=(Output(fmt, opts.reasoning),), pairing=pairing, seed=seed, statistics=False
+    )
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discovery, job, spill)
         selection = engine.select_dpo(result.index, job, spill)
+        mix_pairs(selection, result.index, job)
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {}, Path(output).parent, {Path(output).stem: Path(output).name})
-    return _with_contamination(dpo_accounting(result, selection, written, job, discovery), result, job)
+    acc = dpo_accounting(result, selection, written, job, discovery)
+    acc |= environment_accounting(result, job, None, {}, selection)
+    return _with_contamination(acc, result, job)
 
 
 def _with_contamination(acc: dict[str, Any], result: Scan, job: Job) -> dict[str, Any]:
@@ -244,12 +251,14 @@ def dpo_accounting(
     return {
         **read_accounting(result, discovery),
         "prompts": selection.prompts,
-        "pairs": len(selection.pairs),
+        "margin": margin_accounting(result.index, job),
+        "pairs": len(selection.pairs) + selection.dropped_by_mix,  # over_mix_share ones: in skipped
         "written": written.total,
         "splits": dict(written.rows),
         "unpaired": dict(sorted(selection.unpaired.items())),
         "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
-        "skipped": dict(written.skipped),
+        "skipped": dict(written.skipped)
+        | ({"over_mix_share": selection.dropped_by_mix} if selection.dropped_by_mix else {}),
         "export": dict(written.notes),
     }
 
@@ -259,13 +268,17 @@ def make_sample(
     output: str,
     strata: tuple[Stratum, ...] = DEFAULT_STRATA,
     *,
+    by_env: bool = False,
+    env_field: str | None = None,
     seed: int = 0,
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> dict[str, Any]:
-    """A seeded review sample stratified by reward, written as the original rollout lines."""
-    job = Job(strata=strata, seed=seed, filters=FilterOptions(drop_truncated=False), statistics=False)
+    """A seeded review sample stratified by reward (``by_env``: within each environment), written as the
+    original rollout lines."""
+    filters = FilterOptions(drop_truncated=False, env_field=env_field)
+    job = Job(strata=strata, seed=seed, filters=filters, statistics=False, sample_by_env=by_env)
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
@@ -275,22 +288,31 @@ def make_sample(
         **read_accounting(result, discovery),
         "written": len(result.sample),
         "filtered": {},
-        "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
+        "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata}
+        if not by_env
+        else {
+            name: {"wanted": _wanted(name, strata), "written": n} for name, n in sorted(per_stratum.items())
+        },
     }
 
 
 def take_inventory(
-    paths: list[str], workers: int | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    paths: list[str],
+    workers: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    filters: FilterOptions | None = None,
 ) -> dict[str, Any]:
-    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
-    Files are read on every core; stdin in this process. A file named twice is read once (``same_file``)."""
+    """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``), each
+    environment's success under ``filters``' policy. Files are read on every core; stdin in this process.
+    A file named twice is read once (``same_file``)."""
     discovery = discover(paths, max_line_bytes)
+    job = Job(filters=filters or FilterOptions())
     if any(s.path == STDIN for s in discovery.sources):
-        inventory = Inventory()
-        for record in track(iter_records(discovery), "reading"):
+        inventory = Inventory(success=job.filters.success_where_known, policy=job.filters.policy)
+        for record in track(iter_records(discovery, job.decoder()), "reading"):
             inventory.add(record)
     else:  # no outputs: every line is converted, nothing is spilled
-        inventory = scan(discovery, Job(), None, workers).inventory
+        inventory = scan(discovery, job, None, workers).inventory
     summary = inventory.summary()
     summary["companions"] = [
         {"path": c.path, "kind": c.kind, "lines": count_lines(c.path) if c.kind == "failures" else None}
@@ -299,6 +321,11 @@ def take_inventory(
     if discovery.same_file:
         summary["same_file"] = discovery.same_file
     return summary
+
+
+def _wanted(name: str, strata: tuple[Stratum, ...]) -> int:
+    """The count of the stratum an 'ENV [low, high)' sample name draws from."""
+    return next(s.count for s in strata if name.endswith(" " + s.name))
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:

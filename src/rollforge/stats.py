@@ -13,7 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollforge.env_stats import EnvTally, environment_warnings
+from rollforge.environments import Policy, environment_of
 from rollforge.rollout import Head, Reject, Rollout
+from rollforge.success import Success
 
 REASONING_SHAPES = (
     "reasoning_summary",
@@ -57,15 +60,23 @@ class Inventory:
     truncated: int = 0
     files: Counter = field(default_factory=Counter)
     unconverted: int = 0  # rollouts a filter dropped before conversion (not in prompts or facts)
+    success: Success = field(default_factory=Success)  # the policy in force, but for success: max ...
+    policy: Policy = field(default_factory=Policy)  # ... which is counted from the rewards at summary
+    envs: EnvTally = field(default_factory=EnvTally)  # per environment (rollforge.env_stats)
 
     def add(self, record: Rollout | Head | Reject) -> None:
         self.lines += 1
         if isinstance(record, Reject):
             self.rejected.append(record)
+            if self.values:
+                self.envs.reject(record.file)
             return
         self.rollouts += 1
+        env = environment_of(record, self.success.env_field)
+        self.envs.counts[env] += 1  # always: a run's accounting names each environment's rollouts
         if self.values:
             self.rewards.append(record.reward)
+            self.envs.add(env, record.reward, self.success(record), record.file)
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
@@ -92,11 +103,13 @@ class Inventory:
         self.truncated += other.truncated
         self.files.update(other.files)
         self.unconverted += other.unconverted
+        self.envs.merge(other.envs)
 
     def summary(self) -> dict[str, Any]:
         """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
         assert self.values, "an inventory that kept counts only has no summary"
         prompts, per_prompt, contrastive = prompt_groups(self.prompt_ids, self.prompt_rewards)
+        envs = self.envs.summary(self.success, self.policy)
         return {
             "lines": self.lines,
             "rollouts": self.rollouts,
@@ -116,6 +129,8 @@ class Inventory:
             "truncated": self.truncated,
             "files": dict(self.files),
             "warnings": self.warnings(contrastive, prompts),
+            "environments": envs,
+            "environment_warnings": environment_warnings(envs, self.success, self.policy),
         }
 
     def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from rollforge.environments import merge_environments
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
@@ -51,6 +52,7 @@ class Recipe(BaseModel):
     dpo: bool = True
     pairing: Literal["best-worst", "best-random", "all"] = "best-worst"
     min_margin: float = Field(0.1, ge=0.0)
+    margin_scale: Literal["absolute", "range"] = "absolute"
     max_pairs_per_prompt: int | None = Field(None, ge=1)
     split_at_divergence: bool = False
     # KTO (unpaired preference rows, labelled by the success definition)
@@ -60,6 +62,7 @@ class Recipe(BaseModel):
     )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
+    sample_by_env: bool = False
 
     @field_validator("extra_formats", mode="before")
     @classmethod
@@ -136,7 +139,10 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     for key in ("inputs", "output", "review_db", "exclude_tasks"):
         if key in data:
             data[key] = _relative_to(base, data[key])
-    return make_recipe({**data, **(overrides or {})}, source=str(path))
+    overrides = dict(overrides or {})
+    if "environments" in overrides and isinstance(data.get("environments"), dict):  # a flag's NAME=T over
+        overrides["environments"] = merge_environments(data["environments"], overrides["environments"])
+    return make_recipe({**data, **overrides}, source=str(path))
 
 
 def make_recipe(values: dict[str, Any], source: str = "command line") -> Recipe:

@@ -6,6 +6,7 @@ version directory; its hidden leftovers are swept by the next run on this host (
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from rollforge.build.versions import reserved_version
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
+from rollforge.engine.mixing import environment_accounting, margin_accounting, mix_pairs
+from rollforge.engine.observed import resolve_max
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import DEFAULT_FORMATS, TRL, Format, format_named
@@ -70,7 +73,11 @@ def _job(recipe: Recipe) -> Job:
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
     pairing = Pairing(
-        recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, recipe.split_at_divergence
+        recipe.pairing,
+        recipe.min_margin,
+        recipe.max_pairs_per_prompt,
+        recipe.split_at_divergence,
+        recipe.margin_scale,
     )
     return Job(
         filters=filter_options(values),
@@ -78,6 +85,7 @@ def _job(recipe: Recipe) -> Job:
         dpo=tuple(dpo),
         pairing=pairing,
         strata=parse_strata(recipe.strata),
+        sample_by_env=recipe.sample_by_env,
         seed=recipe.seed,
     )
 
@@ -116,6 +124,7 @@ def _datasets_and_manifest(
     started = now()
     discovery = discover(recipe.inputs, recipe.max_line_bytes)
     job = _job(recipe)
+    job = dataclasses.replace(job, filters=resolve_max(job.filters, discovery, recipe.workers))
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
@@ -128,6 +137,7 @@ def _datasets_and_manifest(
         dpo_sel = DpoSelection()
         if job.dpo:
             dpo_sel = engine.select_dpo(result.index, job, str(spill))
+            mix_pairs(dpo_sel, result.index, job)
         sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.workers)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
@@ -275,14 +285,17 @@ def _accounting(
         trl_dpo = dpo[PRIMARY.name]
         acc["dpo"] = {
             "prompts": dpo_sel.prompts,
-            "pairs": len(dpo_sel.pairs),
+            "margin": margin_accounting(result.index, job),
+            "pairs": len(dpo_sel.pairs) + dpo_sel.dropped_by_mix,  # over_mix_share ones: in skipped
             "written": trl_dpo.total,
             **dict(trl_dpo.rows),
             "unpaired": dict(sorted(dpo_sel.unpaired.items())),
             "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
-            "skipped": dict(trl_dpo.skipped),
+            "skipped": dict(trl_dpo.skipped)
+            | ({"over_mix_share": dpo_sel.dropped_by_mix} if dpo_sel.dropped_by_mix else {}),
             "export": dict(trl_dpo.notes),
         }
+    acc |= environment_accounting(result, job, sft_sel.keep, sft_sel.mix, dpo_sel if job.dpo else None)
     found = contamination(result, job.filters)
     if found is not None:
         acc["contamination"] = found

@@ -36,6 +36,7 @@ TAIL = """
 dpo: true
 pairing: best-worst           # best-worst | best-random | all
 min_margin: 0.1               # chosen reward - rejected reward must be at least this
+margin_scale: absolute        # or range: min_margin is a fraction of each environment's reward range
 # max_pairs_per_prompt: 4     # with pairing: all
 # split_at_divergence: false  # multi-turn: put the part both sides share into the prompt
 
@@ -45,6 +46,7 @@ kto: false                    # true: a kto config; successes desirable, failure
 
 # --- review sample ----------------------------------------------------------------------------------
 strata: "0.5:10,0.8:20,inf:20"  # UPPER:COUNT: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8
+sample_by_env: false          # true: each stratum drawn within each environment
 """
 
 

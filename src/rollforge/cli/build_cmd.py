@@ -19,7 +19,7 @@ from rollforge.cli.options import (
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
-from rollforge.pairs import STRATEGIES
+from rollforge.pairs import MARGIN_SCALES, STRATEGIES
 
 DEFAULT_NAMES = [f.name for f in DEFAULT_FORMATS]
 EXAMPLES = """\
@@ -65,6 +65,11 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--min-margin", type=float, help="DPO: chosen - rejected reward >= this (default: 0.1)"
     )
+    parser.add_argument(
+        "--margin-scale",
+        choices=MARGIN_SCALES,
+        help="DPO: absolute (reward units) or range (a fraction of each environment's reward range)",
+    )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="DPO: cap pairs per prompt")
     parser.add_argument(
         "--split-at-divergence",
@@ -85,6 +90,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
+    )
+    parser.add_argument(
+        "--sample-by-env",
+        action=argparse.BooleanOptionalAction,
+        help="draw each review-sample stratum within each environment (default: no)",
     )
     add_filter_args(parser)
     add_run_args(parser, pairs=True)

@@ -15,7 +15,7 @@ from rollforge.cli.options import (
 )
 from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import DPO_FORMATS, TRL
-from rollforge.pairs import STRATEGIES
+from rollforge.pairs import MARGIN_SCALES, STRATEGIES
 
 EXAMPLES = """\
   rollforge dpo rollouts.jsonl -o dpo.jsonl
@@ -53,6 +53,13 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--min-margin", type=float, default=0.1, help="chosen reward - rejected reward >= this (default: 0.1)"
+    )
+    parser.add_argument(
+        "--margin-scale",
+        choices=MARGIN_SCALES,
+        default="absolute",
+        help="absolute: --min-margin in reward units; range: a fraction of each environment's observed reward "
+        "range (0.1 is 1.2 on sokoban's -2..10, 0.1 on a 0/1 verifier) (default: absolute)",
     )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="cap pairs per prompt (with --pairing all)")
     parser.add_argument(

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from rollforge.cli.environments import print_environments
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 
@@ -42,6 +43,7 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
         console.print(
             f"[yellow]warning:[/] no {missing} rows: KTO learns from both labels ({acc['label_rule']})"
         )
+    print_environments(acc, console)
     undeclared = acc.get("export", {}).get(UNDECLARED)
     if undeclared:
         console.print(f"[yellow]warning:[/] {undeclared} {UNDECLARED_WARNING}")

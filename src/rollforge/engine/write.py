@@ -170,6 +170,7 @@ def write_dpo(
                 prompt_id,
                 id_hex(index.rollout[chosen]),
                 id_hex(index.rollout[rejected]),
+                index.env_names.get(index.env[chosen], "") if len(index.env) else "",
             )
             try:
                 out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info, notes)))

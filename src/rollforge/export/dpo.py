@@ -1,7 +1,7 @@
 """DPO rows from (chosen, rejected) rollouts of the same prompt.
 
 ``trl``      {"prompt", "chosen", "rejected" (message lists), "tools": JSON string, "chosen_reward",
-             "rejected_reward", "margin", "prompt_id", "chosen_id", "rejected_id"}
+             "rejected_reward", "margin", "prompt_id", "env", "chosen_id", "rejected_id"}
 ``nemo-rl``  PreferenceDataset: {"context", "completions": [{"rank": 0, "completion"}, {"rank": 1, ...}]}
              (exactly two completions, lower rank preferred, never tied) + the same reward/id fields
 ``openai``   {"input": {"messages", "tools", "parallel_tool_calls"}, "preferred_output": [assistant msg],
@@ -62,6 +62,7 @@ class PairInfo:
     prompt_id: str
     chosen_id: str
     rejected_id: str
+    env: str = ""  # the environment of the prompt (both sides share it)
 
 
 # Pair rows, built from encoded pieces (the fast path: nothing is decoded). The encoder writes them.
@@ -73,6 +74,7 @@ def _rewards(info: PairInfo) -> dict[str, Any]:
         "rejected_reward": info.rejected_reward,
         "margin": info.chosen_reward - info.rejected_reward,
         "prompt_id": info.prompt_id,
+        "env": info.env,
     }
 
 

@@ -2,7 +2,7 @@
 (no DPO pair can be made inside a prompt's group, yet every rollout says whether it worked).
 
 ``{"prompt": [messages], "completion": [messages], "label": bool, "tools": JSON string, "prompt_id",
-"rollout_id", "reward", "task_type"}``: the prompt is what the model was given, the completion what it did
+"rollout_id", "reward", "task_type", "env"}``: the prompt is what the model was given, the completion what it did
 (reasoning, tool calls and tool outputs included, ending on its last turn). TRL's ``KTOTrainer`` renders both
 with the chat template (``tools`` included) and puts the loss on the completion only.
 
@@ -34,6 +34,7 @@ def kto_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[st
         "rollout_id": record["rollout_id"],
         "reward": record["reward"],
         "task_type": record["task_type"],
+        "env": record["env"],
     }
 
 

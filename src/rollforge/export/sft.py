@@ -1,6 +1,6 @@
 """SFT rows, one per kept rollout, in the shape each trainer reads (field guide section 4).
 
-``trl``      {"messages", "tools": JSON string, "prompt_id", "rollout_id", "reward", "task_type"}
+``trl``      {"messages", "tools": JSON string, "prompt_id", "rollout_id", "reward", "task_type", "env"}
 ``openai``   {"messages", "tools", "parallel_tool_calls"}; string arguments; prompt-side assistant
              messages (history the model did not write in this rollout) carry ``weight: 0``
 ``nemo-rl``  {"messages", "tools"} for NeMo RL's ``openai_format`` loader: last message is the assistant's
@@ -46,6 +46,7 @@ def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[st
         "rollout_id": record["rollout_id"],
         "reward": record["reward"],
         "task_type": record["task_type"],
+        "env": record["env"],
     }
 
 

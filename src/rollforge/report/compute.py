@@ -10,6 +10,7 @@ from rollforge.errors import RollforgeError
 from rollforge.identity import prompt_id
 from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
+from rollforge.report.environments import EnvFigures
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
 from rollforge.report.rows import parse_tools
 from rollforge.report.tokens import token_counter
@@ -47,6 +48,7 @@ class ReportBuilder:
         self.max_tokens = max_tokens
         self.sft = SftPart()
         self.dpo = DpoPart()
+        self.envs = EnvFigures()  # per environment (rollforge.report.environments)
         self._prompts: dict[str, set[str]] = {}  # split -> prompt ids, for the overlap between splits
 
     def merge(self, other: ReportBuilder) -> None:
@@ -54,6 +56,7 @@ class ReportBuilder:
         builder had read them itself."""
         self.sft.merge(other.sft)
         self.dpo.merge(other.dpo)
+        self.envs.merge(other.envs)
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
         self.counter.template_errors += other.counter.template_errors
@@ -65,6 +68,7 @@ class ReportBuilder:
         messages = row.get("messages") or []
         tokens = self.counter.count(messages, row.get("tools"))
         self.sft.add(row, split, tokens, self._over(tokens))
+        self.envs.add_sft(row, tokens)
         self._prompts.setdefault(split, set()).add(_prompt_id(row, _sft_prompt(messages)))
 
     def add_dpo(self, row: Row, split: str = UNSPLIT) -> None:
@@ -74,6 +78,7 @@ class ReportBuilder:
         rejected = self.counter.count([*prompt, *(row.get("rejected") or [])], tools)
         pid = _prompt_id(row, prompt)
         self.dpo.add(row, split, pid, (chosen, rejected), self._over(max(chosen, rejected)))
+        self.envs.add_dpo(row, max(chosen, rejected))
         self._prompts.setdefault(split, set()).add(pid)
 
     def finish(
@@ -103,6 +108,7 @@ class ReportBuilder:
             manifest=manifest,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        data.environments = self.envs
         data.checks = evaluate(data)
         return data
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from rollforge.report.environments import EnvFigures
 from rollforge.report.lengths import sequence_length
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart, normalised_entropy, share
 
@@ -45,6 +46,7 @@ class ReportData:
     manifest: dict[str, Any] | None = None
     created_at: str = ""
     checks: list[Check] = field(default_factory=list)
+    environments: EnvFigures = field(default_factory=EnvFigures)  # rows and pairs per environment
 
     @property
     def warnings(self) -> list[str]:
@@ -123,4 +125,5 @@ class ReportData:
                 for c in self.checks
             ],
             "warnings": self.warnings,
+            "environments": self.environments.summary(self.manifest),
         }

@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from rollforge.io.target import open_output
 from rollforge.report import checks
 from rollforge.report.data import ReportData
+from rollforge.report.environments import mix_rows
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
@@ -129,6 +130,7 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             tasks_hidden=max(0, len(tasks) - MAX_TASK_ROWS),
             task_total=sum(data.task_types.values()),
             thresholds=_thresholds(),
+            mixes=mix_rows(data.manifest),
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),
