@@ -25,9 +25,10 @@ from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.leftovers import tag
 from rollforge.io.read import count_lines, iter_records
-from rollforge.io.sources import STDIN, Discovery, discover
+from rollforge.io.sources import STDIN, Discovery
 from rollforge.io.target import inputs_of, open_output, prepare_output, work_directory, written_through
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.pairs import Pairing
@@ -67,7 +68,7 @@ def spill_directory(near: str | Path) -> Iterator[str]:
 def discover_for(paths: list[str], output: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
     """The inputs of a run writing ``output``; refused before anything is read if the output is one of
     them, and dead runs' leftovers swept from where it writes."""
-    discovery = discover(paths, max_line_bytes)
+    discovery = discover_rollouts(paths, max_line_bytes)
     prepare_output(output, inputs_of(discovery))
     return discovery
 
@@ -203,7 +204,7 @@ def take_inventory(
 ) -> dict[str, Any]:
     """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``).
     Files are read on every core; stdin in this process. A file named twice is read once (``same_file``)."""
-    discovery = discover(paths, max_line_bytes)
+    discovery = discover_rollouts(paths, max_line_bytes)
     if any(s.path == STDIN for s in discovery.sources):
         inventory = Inventory()
         for record in track(iter_records(discovery), "reading"):

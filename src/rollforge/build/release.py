@@ -6,6 +6,7 @@ version directory; its hidden leftovers are swept by the next run on this host (
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.leftovers import sweep
-from rollforge.io.sources import Discovery, discover
+from rollforge.io.sources import Discovery
 from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
 from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
@@ -46,10 +48,17 @@ class Release:
 
 def build(recipe: Recipe) -> Release:
     root = Path(recipe.output)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     sweep(root)  # what builds killed on this host left: hidden directories, reservations
-    with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
-        release = _build_into(recipe, tmp, (root / version).resolve())
+    try:
+        with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
+            release = _build_into(recipe, tmp, (root / version).resolve())
+    except BaseException:
+        if created:  # a failed first build leaves nothing behind, not even an empty releases directory
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
     release.path = root / version
     return release
 
@@ -100,7 +109,7 @@ def _datasets_and_manifest(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Job]:
     """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
-    discovery = discover(recipe.inputs, recipe.max_line_bytes)
+    discovery = discover_rollouts(recipe.inputs, recipe.max_line_bytes)
     job = _job(recipe)
     digests = InputHashes(discovery)
     spill = tmp / ".spill"

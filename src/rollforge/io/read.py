@@ -15,8 +15,9 @@ import zstandard
 
 from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.lines import Chunk, LineReader, LongLine
-from rollforge.io.sources import Discovery, Source, discover, is_url
+from rollforge.io.sources import Discovery, Source, is_url
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.rollout import Head, Reject, Rollout
 
@@ -175,7 +176,7 @@ def read_rollouts(
 ) -> Iterator[Record]:
     """Rollouts and rejects of the given paths (files, directories, globs, '-'); a line over
     ``max_line_bytes`` is rejected (``line_too_long``) unread."""
-    return iter_records(discover(paths, max_line_bytes), decoder)
+    return iter_records(discover_rollouts(paths, max_line_bytes), decoder)
 
 
 def count_lines(path: str) -> int:
