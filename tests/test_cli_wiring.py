@@ -149,8 +149,9 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
     ],
 }  # fmt: skip
-# Flags that configure no job: where the output goes, and how the summary is shown.
-NOT_JOB = {"--help", "--output", "--json", "--quiet"}
+# Flags that configure no job: where the output goes, and how the summary is shown; whether an empty output is
+# an error and where unpaired prompts go afterwards (both run end to end in test_empty.py).
+NOT_JOB = {"--help", "--output", "--json", "--quiet", "--allow-empty", "--recollect"}
 
 
 def long_flags(command: str) -> set[str]:

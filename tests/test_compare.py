@@ -152,7 +152,7 @@ def test_candidate_worse_with_enough_prompts(tmp_path: Path, capsys: pytest.Capt
 def test_no_paired_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "b.jsonl").write_text(rollout_line("A", 1.0, "t", 1))
     (tmp_path / "c.jsonl").write_text(rollout_line("B", 0.0, "t", 2))
-    assert main(["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl")]) == 0
+    assert main(["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl")]) == 1  # shown, then refused
     out = capsys.readouterr().out
     assert "no paired prompts: no paired comparison" in out
     assert "no prompt is in both files: nothing to pair" in out

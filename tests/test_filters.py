@@ -55,7 +55,7 @@ def run(
     """make_sft on ``rows``: (accounting, names of the kept rollouts in output order)."""
     src = write_jsonl(tmp_path / name, rows)
     out = tmp_path / f"out-{name}"
-    acc = make_sft([src], str(out), filters, options, seed=seed, workers=1)
+    acc = make_sft([src], str(out), filters, options, seed=seed, workers=1, allow_empty=True)
     check_sft_accounting(acc)
     names = ids_by_field(src)
     return acc, [names[row["rollout_id"]] for row in read_jsonl(out)]

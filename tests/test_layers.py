@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, str]] = [
     # bytes -> conversation: the conversion rules, and the cheap first look that shares their vocabulary
     ("conversion", "tools convert head decode"),
     # what to keep and how to write it: options, filters, formats, pairing, and the reason codes they make
-    ("rules", "success where labels tokens dedup options filtering filters export pairs reasons"),
+    ("rules", "success where labels tokens dedup options filtering filters export pairs reasons empty"),
     # reading rollouts files into records, and counting what is in them
     ("reading", "io.read stats"),
     # running a job: read every line once (locally or on Ray), select, write

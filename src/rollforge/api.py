@@ -56,11 +56,13 @@ def sft(
     engine: str = "local",
     ray_address: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
     **filters: Any,
 ) -> dict[str, Any]:
     """Write one SFT row (a chat conversation, prompt included) per rollout that passes the quality filters
     to ``output``, in ``format`` (trl, openai, nemo-rl, sharegpt). Returns the accounting:
-    ``lines == written + sum(filtered) + sum(rejected)``."""
+    ``lines == written + sum(filtered) + sum(rejected)``, and ``success``, the definition in force. No row
+    written raises :class:`RollforgeError` naming the top reasons, unless ``allow_empty``."""
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import SftOptions, make_sft
 
@@ -72,6 +74,7 @@ def sft(
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
     )
 
 
@@ -91,11 +94,15 @@ def dpo(
     ray_address: str | None = None,
     memory_budget: float | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
+    recollect: Path | None = None,
     **filters: Any,
 ) -> dict[str, Any]:
     """Write DPO preference pairs made inside each prompt's group of rollouts (best-worst, best-random or
     all; over ``min_margin``; never tied; the chosen side passes the quality filters) to ``output``.
-    Returns the accounting, with ``prompts``, ``pairs`` and ``unpaired`` (reason -> prompts)."""
+    Returns the accounting, with ``prompts``, ``pairs`` and ``unpaired`` (reason -> prompts). No pair raises
+    :class:`RollforgeError` with the fix, unless ``allow_empty``; ``recollect`` (a path) gets the unpaired
+    prompts as NeMo Gym task rows, to collect again with more rollouts per task."""
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import DpoOptions, make_dpo
 
@@ -108,6 +115,8 @@ def dpo(
         seed=seed,
         engine=_engine(engine, workers, ray_address, memory_budget),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
+        recollect=None if recollect is None else os.fspath(recollect),
     )
 
 
@@ -121,6 +130,7 @@ def sample(
     engine: str = "local",
     ray_address: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Write a seeded review sample stratified by reward (``strata``: ``UPPER:COUNT,...``, default the
     tutorial's ``0.5:10,0.8:20,inf:20``) as the original rollout lines. Returns the accounting with
@@ -135,6 +145,7 @@ def sample(
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
     )
 
 

@@ -9,6 +9,7 @@ Every function returns its accounting as plain JSON: for ``make_sft``
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rollforge.empty import refuse_empty
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
+from rollforge.engine.recollect import check_recollect, write_recollect
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import TRL, Format, format_named
@@ -107,8 +110,10 @@ def make_sft(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Write one SFT row per kept rollout to ``output``; return the accounting."""
+    """Write one SFT row per kept rollout to ``output``; return the accounting. No row is an error
+    (nothing is left at ``output``) unless ``allow_empty``."""
     opts = options or SftOptions()
     fmt = format_named(opts.format)
     job = Job(
@@ -119,9 +124,12 @@ def make_sft(
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
+    acc = sft_accounting(result, selection.filtered, written, discovery)
+    acc["success"] = job.filters.success.describe()
+    not_empty(acc, "sft", output, allow_empty)
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
-    return sft_accounting(result, selection.filtered, written, discovery)
+    return acc
 
 
 def make_dpo(
@@ -134,8 +142,12 @@ def make_dpo(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
+    recollect: str | None = None,
 ) -> dict[str, Any]:
-    """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
+    """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting. With
+    ``recollect``, the prompts left without a pair are written there as NeMo Gym task rows. No pair is an
+    error (nothing is left at ``output``) unless ``allow_empty``."""
     opts = options or DpoOptions()
     fmt = format_named(opts.format)
     pairing = Pairing(opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence)
@@ -147,6 +159,8 @@ def make_dpo(
         statistics=False,
     )
     discovery = discover_for(paths, output, max_line_bytes)
+    if recollect is not None:
+        check_recollect(discovery, recollect)
     with spill_directory(output) as spill:
         engine = engine or Engine(workers=workers)
         result = engine.scan(discovery, job, spill)
@@ -154,7 +168,13 @@ def make_dpo(
         written = write_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
-    return dpo_accounting(result, selection, written, job, discovery)
+    acc = dpo_accounting(result, selection, written, job, discovery)
+    acc["success"] = job.filters.success.describe()
+    if recollect is not None:
+        tasks = write_recollect(discovery, result.index, selection, recollect)
+        acc["recollect"] = {"path": recollect, "tasks": tasks}
+    not_empty(acc, "dpo", output, allow_empty)
+    return acc
 
 
 def dpo_accounting(
@@ -183,20 +203,24 @@ def make_sample(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """A seeded review sample stratified by reward, written as the original rollout lines."""
+    """A seeded review sample stratified by reward, written as the original rollout lines (none is an error
+    unless ``allow_empty``)."""
     job = Job(strata=strata, seed=seed, filters=FilterOptions(drop_truncated=False), statistics=False)
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
     write_sample(result.sample, output)
     per_stratum = Counter(name for name, *_ in result.sample)
-    return {
+    acc = {
         **read_accounting(result, discovery),
         "written": len(result.sample),
         "filtered": {},
         "strata": {s.name: {"wanted": s.count, "written": per_stratum[s.name]} for s in strata},
     }
+    not_empty(acc, "sample", output, allow_empty)
+    return acc
 
 
 def take_inventory(
@@ -219,6 +243,16 @@ def take_inventory(
     if discovery.same_file:
         summary["same_file"] = discovery.same_file
     return summary
+
+
+def not_empty(acc: dict[str, Any], what: str, output: str, allow_empty: bool) -> None:
+    """Refuse an output with no row (see rollforge.empty), removing the empty file it left."""
+    if acc["written"] or allow_empty:
+        return
+    if not written_through(output):
+        with contextlib.suppress(OSError):
+            os.remove(output)
+    refuse_empty(acc, what, output, acc.get("success"))
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:

@@ -51,8 +51,12 @@ class Recipe(BaseModel):
     min_margin: float = Field(0.1, ge=0.0)
     max_pairs_per_prompt: int | None = Field(None, ge=1)
     split_at_divergence: bool = False
+    recollect: str | None = Field(
+        None, description="write the prompts DPO could not pair here, as NeMo Gym task rows to collect again"
+    )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
+    allow_empty: bool = Field(False, description="build a release with no rows instead of failing")
 
     @field_validator("inputs")
     @classmethod
@@ -112,7 +116,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     if not isinstance(data, dict):
         raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
     base = Path(path).parent
-    for key in ("inputs", "output", "review_db"):
+    for key in ("inputs", "output", "review_db", "recollect"):
         if key in data:
             data[key] = _relative_to(base, data[key])
     return make_recipe({**data, **(overrides or {})}, source=str(path))

@@ -19,9 +19,11 @@ from rollforge.build.card import write_card, write_trainer_configs
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
+from rollforge.empty import refuse_empty
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
+from rollforge.engine.recollect import check_recollect, write_recollect
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import TRL, Format, format_named
@@ -110,6 +112,8 @@ def _datasets_and_manifest(
     """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
     discovery = discover_rollouts(recipe.inputs, recipe.max_line_bytes)
+    if recipe.recollect is not None:
+        check_recollect(discovery, recipe.recollect)
     job = _job(recipe)
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
@@ -128,6 +132,10 @@ def _datasets_and_manifest(
         _write_rejects(result, tmp / "rejected.jsonl")
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
+    if recipe.recollect is not None and "dpo" in accounting:
+        tasks = write_recollect(discovery, result.index, dpo_sel, recipe.recollect)
+        accounting["dpo"]["recollect"] = {"path": recipe.recollect, "tasks": tasks}
+    _refuse_no_rows(accounting, recipe, final)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
     outputs += [
         output_entry(tmp, tmp / p, n)
@@ -240,7 +248,7 @@ def _accounting(
     discovery: Discovery,
 ) -> dict[str, Any]:
     trl_sft = sft[PRIMARY.name]
-    acc: dict[str, Any] = {**read_accounting(result, discovery)}
+    acc: dict[str, Any] = {**read_accounting(result, discovery), "success": job.filters.success.describe()}
     acc["sft"] = {
         "written": trl_sft.total,
         **dict(trl_sft.rows),
@@ -270,6 +278,14 @@ def _accounting(
         if k > 0
     }
     return acc
+
+
+def _refuse_no_rows(acc: dict[str, Any], recipe: Recipe, final: Path) -> None:
+    """A release with no row at all is an error (the version is never put in place) unless allow_empty."""
+    dpo = acc.get("dpo") or {}
+    if recipe.allow_empty or acc["sft"]["written"] or dpo.get("written"):
+        return
+    refuse_empty({**acc, **acc["sft"], "unpaired": dpo.get("unpaired")}, "build", str(final), acc["success"])
 
 
 def _inventory(result: Scan) -> dict[str, Any]:

@@ -24,6 +24,7 @@ extra_formats: [nemo-rl]      # besides trl: nemo-rl, openai, sharegpt
 # ray_address: auto           # with engine: ray, a running cluster (default: start one here)
 # memory_budget: 512          # MB for DPO grouping; a larger index is grouped in buckets on disk
 # max_line_bytes: 268435456   # bytes; a longer line is rejected unread (line_too_long); default 256 MiB
+# allow_empty: true           # build a release with no rows instead of failing (exit 1)
 
 # --- quality filters: an SFT row and the chosen side of a DPO pair must pass them ---------------
 """
@@ -38,6 +39,7 @@ pairing: best-worst           # best-worst | best-random | all
 min_margin: 0.1               # chosen reward - rejected reward must be at least this
 # max_pairs_per_prompt: 4     # with pairing: all
 # split_at_divergence: false  # multi-turn: put the part both sides share into the prompt
+# recollect: unpaired.jsonl   # the prompts left without a pair, as task rows for `rollforge collect`
 
 # --- review sample ----------------------------------------------------------------------------------
 strata: "0.5:10,0.8:20,inf:20"  # UPPER:COUNT: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8

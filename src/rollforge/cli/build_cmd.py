@@ -69,6 +69,11 @@ def add_parser(sub: Any) -> None:
         help="DPO: move the shared start of both sides into the prompt",
     )
     parser.add_argument(
+        "--recollect",
+        metavar="FILE",
+        help="DPO: write the prompts left without a pair to FILE as NeMo Gym task rows (rollforge collect)",
+    )
+    parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )
     add_filter_args(parser)
@@ -114,11 +119,25 @@ def run(args: argparse.Namespace) -> int:
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
     console = Console()
+    _print_no_pairs(console, acc, release.path)
     _print_lengths(console, release.manifest.get("sequence_lengths") or {})
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
     return 0
+
+
+def _print_no_pairs(console: Console, acc: dict[str, Any], path: Any) -> None:
+    """A release without DPO pairs says so (and how to get some): it has no DPO trainer config."""
+    from rich.markup import escape
+
+    from rollforge.empty import why_empty
+
+    dpo = acc.get("dpo")
+    if dpo is None or dpo["written"]:
+        return
+    _, fix = why_empty({**acc, **dpo, "filtered": {}, "rejected": {}}, "DPO", str(path))
+    console.print(f"[yellow]warning:[/] no DPO pairs, so no DPO trainer config: {escape(fix)}")
 
 
 def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:

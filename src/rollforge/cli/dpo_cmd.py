@@ -57,6 +57,12 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="move the messages both sides share into the prompt",
     )
+    parser.add_argument(
+        "--recollect",
+        metavar="FILE",
+        help="write the prompts left without a pair to FILE as NeMo Gym task rows, to run again with "
+        "`rollforge collect FILE --num-repeats N` (a pair needs several rollouts of a prompt)",
+    )
     add_reasoning_arg(parser)
     add_filter_args(parser, chosen_side=True)
     add_run_args(parser, pairs=True)
