@@ -106,8 +106,9 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("above_max_reward", "reward > --max-reward", HEAD,
            Option("max_reward", float, "drop rollouts with reward above this", example=1.0),
            keep=lambda r, bound: r.reward <= bound),
-    Filter("not_success", "--success-only and the rollout is not a success", HEAD,
-           Option("success_only", bool, "keep successful rollouts only", default=False),
+    Filter("not_success", "the rollout is not a success (success-only is the default: --no-success-only)", HEAD,
+           Option("success_only", bool, "keep successful rollouts only: SFT rows and DPO chosen sides "
+                  "(default: yes; --no-success-only keeps every rollout)", default=True),
            settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD),
            prepare=lambda _, o: Success(o.success_threshold, o.success_field),
            keep=lambda r, success: success(r)),

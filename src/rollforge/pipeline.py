@@ -125,7 +125,7 @@ def make_sft(
         selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
     acc = sft_accounting(result, selection.filtered, written, discovery)
-    acc["success"] = job.filters.success.describe()
+    acc.update(success_policy(job.filters))
     not_empty(acc, "sft", output, allow_empty)
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
@@ -169,7 +169,7 @@ def make_dpo(
             result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
         )
     acc = dpo_accounting(result, selection, written, job, discovery)
-    acc["success"] = job.filters.success.describe()
+    acc.update(success_policy(job.filters))
     if recollect is not None:
         tasks = write_recollect(discovery, result.index, selection, recollect)
         acc["recollect"] = {"path": recollect, "tasks": tasks}
@@ -243,6 +243,11 @@ def take_inventory(
     if discovery.same_file:
         summary["same_file"] = discovery.same_file
     return summary
+
+
+def success_policy(filters: FilterOptions) -> dict[str, Any]:
+    """The success definition in force, and whether only successes are kept: every summary states both."""
+    return {"success": filters.success.describe(), "success_only": bool(filters.success_only)}
 
 
 def not_empty(acc: dict[str, Any], what: str, output: str, allow_empty: bool) -> None:

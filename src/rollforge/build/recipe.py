@@ -68,15 +68,11 @@ class Recipe(BaseModel):
         return inputs
 
 
-# A release is made of successes unless the recipe says otherwise (`rollforge sft` keeps every rollout).
-RELEASE_DEFAULTS: dict[str, Any] = {"success_only": True}
-
-
 def _filter_field(option: Option[Any]) -> tuple[Any, Any]:
     """The recipe field of a filter option: its type (None allowed where it defaults to None), default,
     bounds and description."""
     kind: Any = Literal[option.choices] if option.choices else option.type  # type: ignore[valid-type]
-    default = RELEASE_DEFAULTS.get(option.name, option.default)
+    default = option.default  # the same defaults as `rollforge sft` and `dpo`: one policy
     bounds = {name: value for name in ("ge", "gt", "le") if (value := getattr(option, name)) is not None}
     return (kind if default is not None else kind | None), Field(default, description=option.help, **bounds)
 

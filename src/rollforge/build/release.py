@@ -34,7 +34,7 @@ from rollforge.io.leftovers import sweep
 from rollforge.io.sources import Discovery
 from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
-from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
+from rollforge.pipeline import read_accounting, split_function, success_policy, write_sample, write_side_files
 from rollforge.progress import status
 
 PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
@@ -248,7 +248,7 @@ def _accounting(
     discovery: Discovery,
 ) -> dict[str, Any]:
     trl_sft = sft[PRIMARY.name]
-    acc: dict[str, Any] = {**read_accounting(result, discovery), "success": job.filters.success.describe()}
+    acc: dict[str, Any] = {**read_accounting(result, discovery), **success_policy(job.filters)}
     acc["sft"] = {
         "written": trl_sft.total,
         **dict(trl_sft.rows),
