@@ -200,6 +200,15 @@ class FilterOptions(OptionValues):
                 roots |= set(option.fields(value))
         return tuple(sorted(roots))
 
+    @property
+    def fields_by_flag(self) -> dict[str, tuple[str, ...]]:
+        """flag -> the top-level fields its value reads (--where's names, --balance-by, --success-field)."""
+        return {
+            option.flag: tuple(option.fields(value))
+            for option in self.OPTIONS
+            if option.fields is not None and option.is_set(value := getattr(self, option.name))
+        }
+
     def filtering(self, *only: Stage[Any]) -> Filtering:
         """The enabled filters (of the stages ``only`` names, else all), prepared for this process."""
         return Filtering(FILTERS, self, only)

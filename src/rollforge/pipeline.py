@@ -68,10 +68,16 @@ def spill_directory(near: str | Path) -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def discover_for(paths: list[str], output: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
+def discover_for(
+    paths: list[str],
+    output: str,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    filters: FilterOptions | None = None,
+) -> Discovery:
     """The inputs of a run writing ``output``; refused before anything is read if the output is one of
-    them, and dead runs' leftovers swept from where it writes."""
-    discovery = discover_rollouts(paths, max_line_bytes)
+    them, or a filter reads a field no rollout has, and dead runs' leftovers swept from where it writes."""
+    fields = filters.fields_by_flag if filters is not None else None
+    discovery = discover_rollouts(paths, max_line_bytes, fields)
     prepare_output(output, inputs_of(discovery))
     return discovery
 
@@ -119,7 +125,7 @@ def make_sft(
     job = Job(
         filters=filters or FilterOptions(), sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False
     )
-    discovery = discover_for(paths, output, max_line_bytes)
+    discovery = discover_for(paths, output, max_line_bytes, job.filters)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
@@ -158,7 +164,7 @@ def make_dpo(
         seed=seed,
         statistics=False,
     )
-    discovery = discover_for(paths, output, max_line_bytes)
+    discovery = discover_for(paths, output, max_line_bytes, job.filters)
     if recollect is not None:
         check_recollect(discovery, recollect)
     with spill_directory(output) as spill:

@@ -111,10 +111,10 @@ def _datasets_and_manifest(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Job]:
     """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
-    discovery = discover_rollouts(recipe.inputs, recipe.max_line_bytes)
+    job = _job(recipe)
+    discovery = discover_rollouts(recipe.inputs, recipe.max_line_bytes, job.filters.fields_by_flag)
     if recipe.recollect is not None:
         check_recollect(discovery, recipe.recollect)
-    job = _job(recipe)
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
     spill.mkdir()

@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
         "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, report.html, "
         "manifest.json, a Hugging Face dataset card (README.md) and trainer-configs/. Built in a hidden directory "
         "and renamed into place at the end: an interrupted build leaves no version behind. Flag names are the "
-        "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10%% of "
+        "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10% of "
         "prompts held out, DPO best-worst with margin 0.1.",
         examples=EXAMPLES,
     )

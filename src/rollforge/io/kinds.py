@@ -10,22 +10,28 @@ names every bad line. Standard input cannot be read twice, so it is not looked a
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import zstandard
 
 from rollforge.errors import RollforgeError
-from rollforge.io.lines import Chunk, LineReader, LongLine
+from rollforge.io.lines import Chunk, LineReader, LongLine, open_stream
 from rollforge.io.sources import STDIN, Discovery, Source, discover
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 
 RELEASE_MANIFEST = "manifest.json"  # what makes a directory a rollforge release
 PEEK_ROWS = 5
+FIELD_ROWS = 50  # rows of each file whose keys are the "fields seen"
+BLOCK = 1 << 20
+UNREADABLE = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+ALWAYS_THERE = frozenset({"reward", "rollout_id", "prompt_id", "task_type"})  # see Rollout.field
 
 ROLLOUT = "rollout"
 # kind -> (what the rows look like, what to do with them); {path} is the file
@@ -63,13 +69,20 @@ def row_kind(row: Any) -> str | None:
     return None
 
 
-def discover_rollouts(paths: list[str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
-    """:func:`rollforge.io.sources.discover`, refusing releases and files that hold something else."""
+def discover_rollouts(
+    paths: list[str],
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fields: dict[str, tuple[str, ...]] | None = None,
+) -> Discovery:
+    """:func:`rollforge.io.sources.discover`, refusing releases and files that hold something else, and
+    ``fields`` (flag -> top-level fields it reads) that no rollout has."""
     for path in paths:
         refuse_release(path)
     discovery = discover(paths, max_line_bytes)
     for source in discovery.sources:
         refuse_other_kind(source)
+    if fields:
+        refuse_missing_fields(discovery.sources, fields)
     return discovery
 
 
@@ -103,22 +116,72 @@ def refuse_other_kind(source: Source) -> None:
 def peek_kind(source: Source, rows: int = PEEK_ROWS) -> str | None:
     """The kind of the first ``rows`` JSON rows: ``rollout`` as soon as one is; otherwise the most common
     kind among them (None when nothing could be read, or most rows look like nothing known)."""
-    if source.path == STDIN:
-        return None
     kinds: Counter[str | None] = Counter()
+    for row in first_rows(source, rows):
+        kind = row_kind(row)
+        if kind == ROLLOUT:
+            return ROLLOUT
+        kinds[kind] += 1
+    return kinds.most_common(1)[0][0] if kinds else None
+
+
+def first_rows(source: Source, rows: int) -> Iterator[Any]:
+    """The first ``rows`` JSON values of a file (bad and overlong lines looked past); nothing for standard
+    input (it cannot be read twice) or a file that cannot be read (the reader names what is wrong with it)."""
+    if source.path == STDIN:
+        return
+    found = 0
     try:
         for _, _, line in LineReader(Chunk(source)):
             if isinstance(line, LongLine):
                 continue
             try:
-                kind = row_kind(orjson.loads(line))
+                yield orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if kind == ROLLOUT:
-                return ROLLOUT
-            kinds[kind] += 1
-            if kinds.total() >= rows:
-                break
-    except (OSError, EOFError, zlib.error, zstandard.ZstdError):
-        return None  # the reader names what is wrong with the file, line by line
-    return kinds.most_common(1)[0][0] if kinds else None
+            found += 1
+            if found >= rows:
+                return
+    except UNREADABLE:
+        return
+
+
+def refuse_missing_fields(sources: list[Source], wanted: dict[str, tuple[str, ...]]) -> None:
+    """A flag that reads a top-level field no rollout has would drop (or lump together) every rollout
+    quietly: refused, with the closest fields seen. The first rows of each file are looked at; a field not
+    among their keys is searched for in every byte of the files before it is called missing."""
+    roots = {root for names in wanted.values() for root in names} - ALWAYS_THERE
+    if not roots or any(source.path == STDIN for source in sources):
+        return
+    seen: set[str] = set()
+    for source in sources:
+        for row in first_rows(source, FIELD_ROWS):
+            if isinstance(row, dict):
+                seen.update(row)
+    missing = {root for root in roots - seen if not any(mentions(s, root) for s in sources)}
+    for flag, names in wanted.items():
+        for root in names:
+            if root in missing:
+                known = sorted(seen | ALWAYS_THERE)
+                close = difflib.get_close_matches(root, known, n=3, cutoff=0.6)
+                hint = (
+                    ("did you mean " + " or ".join(map(repr, close)) + "?")
+                    if close
+                    else ("fields seen: " + ", ".join(known[:20]) + (", ..." if len(known) > 20 else ""))
+                )
+                raise RollforgeError(f"{flag} reads the field {root!r}, which no rollout has", hint=hint)
+
+
+def mentions(source: Source, name: str) -> bool:
+    """Whether ``"name"`` occurs anywhere in the file's bytes (read in blocks; memory stays flat)."""
+    needle = orjson.dumps(name)
+    tail = b""
+    try:
+        with open_stream(source) as stream:
+            while block := stream.read(BLOCK):
+                if needle in tail + block:
+                    return True
+                tail = block[-len(needle) :]
+    except UNREADABLE:
+        return True  # cannot tell: the reader reports the file
+    return False
