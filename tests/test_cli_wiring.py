@@ -74,9 +74,13 @@ SPECIAL: dict[str, tuple[list[str], Any]] = {
     "where": (["--where", "reward > 0.5"], "reward > 0.5"),
     "dedup": (["--dedup", "near"], "near"),
     "max_tokens": (["--max-tokens", "9", "--tokenizer", "tok"], 9),
-    "max_per_category": (["--max-per-category", "4", "--balance-by", "task_name"], 4),
+    "max_per_category": (["--max-per-category", "4", "--balance-by", "agent_ref"], 4),
+    # fields the example rollouts have (a field no rollout has is refused before the run)
+    "balance_by": (["--balance-by", "agent_ref.name"], "agent_ref.name"),
+    "success_field": (["--success-field", "expected_answer"], "expected_answer"),
     "min_task_success_rate": (["--min-task-success-rate", "0.5"], 0.5),
     "near_threshold": (["--near-threshold", "0.5"], 0.5),
+    "labels_keep": (["--labels-keep", "accept", "--labels", "review.sqlite"], "accept"),
 }
 
 

@@ -33,14 +33,15 @@ def refuse_empty(acc: dict[str, Any], what: str, output: str, success: str | Non
     if acc["written"]:
         return
     message, fix = why_empty(acc, what, output, success)
-    raise RollforgeError(message, hint=f"{fix}; or pass {ALLOW_EMPTY} to accept an empty output")
+    allow = f"pass {ALLOW_EMPTY} to accept an empty output"
+    raise RollforgeError(message, hint=f"{fix}; or {allow}" if fix else allow)
 
 
 def why_empty(acc: dict[str, Any], what: str, output: str, success: str | None = None) -> tuple[str, str]:
     """(what was written and the top reasons, how to get rows) for an accounting with no row written."""
     counted: list[tuple[str, str, int]] = []  # (kind, reason, count)
-    for kind, key in (("unpaired", "unpaired"), ("filtered", "filtered"), ("rejected", "rejected")):
-        counted += [(kind, reason, n) for reason, n in (acc.get(key) or {}).items() if n]
+    for kind in ("unpaired", "filtered", "rejected", "skipped"):  # skipped: what the format cannot hold
+        counted += [(kind, reason, n) for reason, n in (acc.get(kind) or {}).items() if n]
     counted.sort(key=lambda entry: -entry[2])
     top = counted[:TOP]
     if not acc["lines"]:
@@ -62,6 +63,8 @@ def why_empty(acc: dict[str, Any], what: str, output: str, success: str | None =
 def _fix(kind: str, reason: str, success: str | None) -> str:
     if kind == "rejected":
         return REJECTED_FIX
+    if kind == "skipped":
+        return "the --format cannot hold these rows: choose another format (trl holds every row)"
     if reason in FIXES:
         return FIXES[reason].format(success=success or "reward >= 1")
     flags = {f.reason: f.option.flag for f in FILTERS if f.option is not None}

@@ -34,11 +34,15 @@ def _mtime(path: str) -> float:
 
 
 @lru_cache(maxsize=2)
-def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
-    """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
-    from rollforge.labels import rejected_ids
+def review_labels(db_path: str, mtime: float = 0.0) -> dict[str, str]:
+    """rollout_id -> current review label (loaded once per process and database state)."""
+    from rollforge.labels import load_labels
 
-    return frozenset(rejected_ids(db_path))
+    return load_labels(db_path)
+
+
+def _labels(db_path: str) -> dict[str, str]:
+    return review_labels(db_path, _mtime(db_path))
 
 
 @lru_cache(maxsize=2)
@@ -81,6 +85,14 @@ DEDUP = Option(
 NEAR_THRESHOLD = Option(
     "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
 )
+LABELS = Option(
+    "labels",
+    str,
+    "drop rollouts a reviewer rejected or flagged (rollforge review): never an SFT row or a DPO chosen side",
+    metavar="REVIEW_DB",
+    example="review.sqlite",
+    key="review_db",
+)
 BALANCE_BY = Option(
     "balance_by",
     str,
@@ -94,9 +106,14 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,
            keep=lambda r, _: r.turns >= 1),
     Filter("review_rejected", "a reviewer labelled it `reject` in the review database (--labels)", HEAD,
-           Option("labels", str, "drop rollouts a reviewer rejected (rollforge review)", metavar="REVIEW_DB",
-                  example="review.sqlite", key="review_db"),
-           prepare=lambda db, _: review_rejected(db, _mtime(db)), keep=lambda r, rejected: r.rollout_id not in rejected),
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "reject"),
+    Filter("review_flagged", "a reviewer flagged it for another look (--labels)", HEAD,
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "flag"),
+    Filter("not_accepted", "--labels-keep accept and no reviewer accepted it", HEAD,
+           Option("labels_keep", str, "with --labels: `accept` keeps only the rollouts a reviewer accepted",
+                  choices=("accept",), example="accept", requires="labels"),
+           settings=(LABELS,), prepare=lambda _, o: _labels(o.labels),
+           keep=lambda r, labels: labels.get(r.rollout_id) == "accept"),
     Filter("truncated", "the response was cut off (incomplete_details); --drop-truncated", HEAD,
            Option("drop_truncated", bool, "drop rollouts cut off by max_output_tokens (default: drop)", default=True),
            keep=lambda r, _: not r.truncated),

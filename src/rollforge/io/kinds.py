@@ -153,12 +153,14 @@ def refuse_missing_fields(sources: list[Source], wanted: dict[str, tuple[str, ..
     roots = {root for names in wanted.values() for root in names} - ALWAYS_THERE
     if not roots or any(source.path == STDIN for source in sources):
         return
+    # a *_materialized_inputs companion restores task fields the rollouts lines lack
+    files = sources + [Source(s.materialized, 0) for s in sources if s.materialized]
     seen: set[str] = set()
-    for source in sources:
+    for source in files:
         for row in first_rows(source, FIELD_ROWS):
             if isinstance(row, dict):
                 seen.update(row)
-    missing = {root for root in roots - seen if not any(mentions(s, root) for s in sources)}
+    missing = {root for root in roots - seen if not any(mentions(s, root) for s in files)}
     for flag, names in wanted.items():
         for root in names:
             if root in missing:
