@@ -20,7 +20,8 @@ from rollforge.pairs import STRATEGIES
 EXAMPLES = """\
   rollforge dpo rollouts.jsonl -o dpo.jsonl
   rollforge dpo runs/ -o dpo.jsonl --pairing all --min-margin 0.3 --max-pairs-per-prompt 4
-  rollforge dpo runs/ -o dpo.jsonl --success-only --format nemo-rl --json
+  rollforge dpo runs/ -o dpo.jsonl --no-success-only --format nemo-rl --json   # any better rollout may be chosen
+  rollforge dpo runs/ -o dpo.jsonl --recollect again.jsonl   # unpaired prompts as task rows for rollforge collect
   rollforge dpo runs/ -o dpo.jsonl --split-at-divergence      # multi-turn: compare only where they differ
 """
 
@@ -31,8 +32,10 @@ def add_parser(sub: Any) -> None:
         "dpo",
         help="write DPO preference pairs from rollouts of the same prompt",
         description="Groups ALL rollouts by prompt (the rejected side needs the low rewards), pairs inside each "
-        "group only, and writes prompt/chosen/rejected rows. The chosen side must pass the quality filters; "
-        "equal rewards and identical trajectories are never paired. Prompts without a pair are counted by reason.",
+        "group only, and writes prompt/chosen/rejected rows. The chosen side must pass the quality filters (by "
+        "default it is a success: --no-success-only lifts that); equal rewards and identical trajectories are "
+        "never paired. Prompts without a pair are counted by reason. No pair at all is an error (exit 1, with "
+        "the fix: usually several rollouts per task, see --recollect) unless --allow-empty.",
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")
