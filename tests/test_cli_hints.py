@@ -15,8 +15,6 @@ import rollforge
 from rollforge.cli.main import COMMANDS, main
 from rollforge.errors import RollforgeError
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def runs(tmp_path: Path, n: int = 3, **fields: object) -> str:
     rows = [rollout(f"{i}+{i}?", [answer(str(2 * i))], 1.0, task_name="math") for i in range(n)]
@@ -102,6 +100,7 @@ sys.exit(main(sys.argv[1:]))
     [
         ("starlette", ["review", "{runs}", "--db", "{tmp}/r.sqlite", "--port", "0"], "review"),
         ("torch", ["train", "sft", "--model", "m", "--data", "{tmp}", "-o", "{tmp}/run"], "train"),
+        ("datasets", ["train", "sft", "--model", "m", "--data", "{tmp}", "-o", "{tmp}/run"], "train"),
         ("math_verify", ["collect", "{tasks}", "-o", "{tmp}/o.jsonl", "--base-url", "http://127.0.0.1:9/v1",
                          "--model", "m", "--verifier", "math"], "eval"),
     ],
@@ -114,7 +113,8 @@ def test_a_missing_extra_prints_the_install_line(
         tmp_path / "tasks.jsonl", [{"responses_create_params": {"input": "1+1?"}, "expected_answer": "2"}]
     )
     argv = [a.format(runs=path, tmp=tmp_path, tasks=tasks) for a in argv]
-    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    src = Path(rollforge.__file__).resolve().parents[1]  # the rollforge under test
+    env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", BLOCKED.format(module=module), *argv],
         capture_output=True,

@@ -136,5 +136,6 @@ def test_a_build_without_pairs_writes_no_dpo_config_and_says_so(
     assert "no DPO pairs, so no DPO trainer config" in " ".join(out.split())
     configs = sorted(p.name for p in (tmp_path / "rel" / "v1" / "trainer-configs").iterdir())
     assert configs and not [name for name in configs if "dpo" in name]
+    assert "config_name: dpo" not in (tmp_path / "rel" / "v1" / "README.md").read_text()  # nor in the card
     manifest = json.loads((tmp_path / "rel" / "v1" / "manifest.json").read_text())
     assert manifest["accounting"]["dpo"]["recollect"]["tasks"] == len(tasks.read_text().splitlines()) > 0
