@@ -56,6 +56,19 @@ def test_sample_of_rejected_lines_only_exits_1(tmp_path: Path, capsys: pytest.Ca
     assert "rollforge inspect" in err
 
 
+def test_other_kinds_on_standard_input_get_the_fix_from_the_empty_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard input cannot be looked at before it is read: its rejects name what the lines look like."""
+    import io
+    import sys
+
+    task = json.dumps({"responses_create_params": {"input": "2+2?"}, "expected_answer": "4"})
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((task + "\n").encode())))
+    code, _, err = run(["sft", "-", "-o", str(tmp_path / "o.jsonl"), "-q"], capsys)
+    assert code == 1 and "1 rejected no_response" in err and "rollforge collect" in err
+
+
 def test_the_api_raises_unless_allow_empty(tmp_path: Path) -> None:
     path = rollouts_file(tmp_path)
     with pytest.raises(RollforgeError, match="not_success"):

@@ -26,6 +26,13 @@ FIXES: dict[str, str] = {
     "no_assistant_turn": "the model produced no assistant message: check the rollouts with `rollforge inspect`",
 }
 REJECTED_FIX = "`rollforge inspect PATH` names each rejected line and why"
+# the rejects that say the input is another kind of file (standard input is never looked at beforehand)
+REJECTED_FIXES: dict[str, str] = {
+    "no_response": "lines with no `response` are NeMo Gym task rows (or failed rollouts): `rollforge collect` "
+    "turns task rows into rollouts",
+    "no_prompt": "lines with no usable `responses_create_params` are not rollouts (chat/SFT or preference rows "
+    "are training data already: `rollforge report` checks them)",
+}
 
 
 def refuse_empty(acc: dict[str, Any], what: str, output: str, success: str | None = None) -> None:
@@ -62,7 +69,7 @@ def why_empty(acc: dict[str, Any], what: str, output: str, success: str | None =
 
 def _fix(kind: str, reason: str, success: str | None) -> str:
     if kind == "rejected":
-        return REJECTED_FIX
+        return REJECTED_FIXES.get(reason, REJECTED_FIX)
     if kind == "skipped":
         return "the --format cannot hold these rows: choose another format (trl holds every row)"
     if reason in FIXES:
