@@ -45,6 +45,18 @@ def test_a_field_no_rollout_has_is_refused_with_did_you_mean(
         assert message in err and hint in err and err.count("\n") == 1, err
 
 
+def test_compare_refuses_a_grouping_field_no_rollout_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = runs(tmp_path)
+    assert main(["compare", path, path, "--by", "task_nme"]) == 1
+    assert (
+        "--by reads the field 'task_nme', which no rollout has (did you mean 'task_name'?)"
+        in capsys.readouterr().err
+    )
+    assert main(["compare", path, path, "--by", "task_name", "--json"]) == 0
+
+
 def test_a_field_only_far_into_a_file_is_found(tmp_path: Path) -> None:
     """Fields seen are the first rows' keys; one that only appears later is still a field of the inputs."""
     path = runs(tmp_path, 80, rare_flag=True)
