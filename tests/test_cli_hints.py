@@ -51,7 +51,7 @@ def test_compare_refuses_a_grouping_field_no_rollout_has(
     path = runs(tmp_path)
     assert main(["compare", path, path, "--by", "task_nme"]) == 1
     assert (
-        "--by reads the field 'task_nme', which no rollout has (did you mean 'task_name'?)"
+        "--by reads the field 'task_nme', which no rollout has (did you mean 'task_name'"
         in capsys.readouterr().err
     )
     assert main(["compare", path, path, "--by", "task_name", "--json"]) == 0
