@@ -102,6 +102,8 @@ def test_recollect_writes_task_rows_that_collect_runs_again(
         assert isinstance(row["responses_create_params"], dict)
         assert not {"response", "reward", "_ng_task_index", "_ng_rollout_index"} & row.keys()
     assert any("expected_answer" in row for row in rows)  # task fields ride along
+    environment = sum(not row["responses_create_params"]["input"] for row in rows)  # games: sokoban, tetris
+    assert environment > 0 and f"{environment} start from their environment" in " ".join(err.split())
 
     with FakeServer(lambda path, body: Reply(body=completion("The answer is 4."))) as server:
         code, out, _ = run(

@@ -59,12 +59,19 @@ def why_empty(acc: dict[str, Any], what: str, output: str, success: str | None =
     shown = [(kind, reason) for kind, reason, _ in top if not (again and reason == "single_rollout")]
     fixes = list(dict.fromkeys(_fix(kind, reason, success) for kind, reason in shown))
     if again:
-        fixes.insert(
-            0,
-            f"{again['tasks']} unpaired prompts are in {again['path']} as task rows: "
-            f"`rollforge collect {again['path']} --num-repeats 4 ...` gives them several rollouts each",
-        )
+        fixes.insert(0, recollect_note(again))
     return f"{what} wrote nothing to {output}: {reasons}", "; ".join(fixes)
+
+
+def recollect_note(again: dict[str, Any]) -> str:
+    """What ``--recollect`` wrote and how to run it."""
+    note = (
+        f"{again['tasks']} unpaired prompts are in {again['path']} as task rows: "
+        f"`rollforge collect {again['path']} --num-repeats 4 ...` gives them several rollouts each"
+    )
+    if again.get("from_environment"):
+        note += f" ({again['from_environment']} start from their environment: collect those with --agent-url)"
+    return note
 
 
 def _fix(kind: str, reason: str, success: str | None) -> str:

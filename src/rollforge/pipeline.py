@@ -177,8 +177,7 @@ def make_dpo(
     acc = dpo_accounting(result, selection, written, job, discovery)
     acc.update(success_policy(job.filters))
     if recollect is not None:
-        tasks = write_recollect(discovery, result.index, selection, recollect)
-        acc["recollect"] = {"path": recollect, "tasks": tasks}
+        acc["recollect"] = write_recollect(discovery, result.index, selection, recollect)
     not_empty(acc, "dpo", output, allow_empty)
     return acc
 

@@ -133,8 +133,7 @@ def _datasets_and_manifest(
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     if recipe.recollect is not None and "dpo" in accounting:
-        tasks = write_recollect(discovery, result.index, dpo_sel, recipe.recollect)
-        accounting["dpo"]["recollect"] = {"path": recipe.recollect, "tasks": tasks}
+        accounting["dpo"]["recollect"] = write_recollect(discovery, result.index, dpo_sel, recipe.recollect)
     _refuse_no_rows(accounting, recipe, final)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
     outputs += [

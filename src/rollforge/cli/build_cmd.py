@@ -131,9 +131,11 @@ def _print_no_pairs(console: Console, acc: dict[str, Any], path: Any) -> None:
     """A release without DPO pairs says so (and how to get some): it has no DPO trainer config."""
     from rich.markup import escape
 
-    from rollforge.empty import why_empty
+    from rollforge.empty import recollect_note, why_empty
 
     dpo = acc.get("dpo")
+    if dpo is not None and dpo.get("recollect") and dpo["written"]:  # else the warning below says it
+        console.print(f"recollect: {escape(recollect_note(dpo['recollect']))}")
     if dpo is None or dpo["written"]:
         return
     _, fix = why_empty({**acc, **dpo, "filtered": {}, "rejected": {}}, "DPO", str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rollforge import api
@@ -14,6 +15,7 @@ from rollforge.cli.options import (
     apply_run_args,
 )
 from rollforge.cli.summary import print_accounting
+from rollforge.empty import recollect_note
 from rollforge.export.formats import DPO_FORMATS, TRL
 from rollforge.pairs import STRATEGIES
 
@@ -79,4 +81,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(acc, args.output)
     else:
         print_accounting(acc, "dpo", args.output)
+        if acc.get("recollect"):
+            print(f"recollect: {recollect_note(acc['recollect'])}", file=sys.stderr)
     return 0

@@ -45,12 +45,16 @@ def check_recollect(discovery: Discovery, path: str) -> None:
     prepare_output(path, inputs_of(discovery))
 
 
-def write_recollect(discovery: Discovery, index: RowIndex, selection: DpoSelection, path: str) -> int:
-    """Write one task row per unpaired prompt to ``path`` (atomically, in input order); the rows written.
-    The inputs are read a second time (:func:`check_recollect` first)."""
+def write_recollect(
+    discovery: Discovery, index: RowIndex, selection: DpoSelection, path: str
+) -> dict[str, Any]:
+    """Write one task row per unpaired prompt to ``path`` (atomically, in input order). Returns
+    ``{path, tasks, from_environment}``: the rows written, and how many have an empty ``input`` (an
+    environment such as a game writes their first message: only a NeMo Gym agent, ``--agent-url``, can
+    collect those). The inputs are read a second time (:func:`check_recollect` first)."""
     wanted = unpaired_prompts(index, selection)
     decoder = LineDecoder()
-    written = 0
+    written = environment = 0
     with open_output(path) as out:
         for source in discovery.sources:
             if not wanted:
@@ -58,6 +62,8 @@ def write_recollect(discovery: Discovery, index: RowIndex, selection: DpoSelecti
             for record, line in read_chunk_raw(Chunk(source), decoder):
                 if isinstance(record, Rollout) and (prompt := id_int(record.prompt_id)) in wanted:
                     wanted.discard(prompt)
-                    out.write(orjson.dumps(task_row(line)) + b"\n")
+                    row = task_row(line)
+                    out.write(orjson.dumps(row) + b"\n")
                     written += 1
-    return written
+                    environment += not (row.get("responses_create_params") or {}).get("input")
+    return {"path": path, "tasks": written, "from_environment": environment}
