@@ -88,6 +88,7 @@ def test_where_on_the_real_files(shared_rollouts: Path, tmp_path: Path) -> None:
         ),
         (["build", "x.jsonl", "--val-fracton", "0.2"], "--val-fracton: did you mean --val-fraction?"),
         (["sfft", "x.jsonl"], "sfft: did you mean sft?"),
+        (["train", "sft", "--modl", "m"], "--modl: did you mean --model?"),  # after "--model is required"
     ],
 )
 def test_a_misspelled_flag_or_command_gets_did_you_mean(

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from rollforge.errors import RollforgeError, extra_missing
 from rollforge.version import __version__
@@ -48,12 +48,20 @@ Every command takes --help with examples.
 class Parser(argparse.ArgumentParser):
     """argparse, with "did you mean" for a misspelled flag or command (Python 3.11's argparse has none)."""
 
+    argv: ClassVar[list[str]] = []  # the command line being parsed (set by main)
+
     def error(self, message: str) -> NoReturn:
+        known = option_strings(self)
         if message.startswith("unrecognized arguments: "):
-            message += _suggest(message.split(": ", 1)[1].split(), option_strings(self))
+            message += _suggest(message.split(": ", 1)[1].split(), known)
         elif message.startswith("argument COMMAND: invalid choice: "):
             given = message.split("'")[1] if "'" in message else ""
             message += _suggest([given], COMMANDS, prefix="")
+        else:  # another error came first (a required flag "missing" because it was misspelled): name them too
+            flags = [w for w in self.argv if w.startswith("--") and w.split("=", 1)[0] not in known]
+            message += _suggest(
+                [w for w in flags if not any(k.startswith(w.split("=", 1)[0]) for k in known)], known
+            )
         super().error(message)
 
 
@@ -109,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.argv = argv
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = build_parser(command)  # an unknown command gets the whole parser, and its list of commands
     args = parser.parse_args(argv)
