@@ -164,14 +164,16 @@ def refuse_missing_fields(sources: list[Source], wanted: dict[str, tuple[str, ..
     for flag, names in wanted.items():
         for root in names:
             if root in missing:
-                known = sorted(seen | ALWAYS_THERE)
-                close = difflib.get_close_matches(root, known, n=3, cutoff=0.6)
-                hint = (
-                    ("did you mean " + " or ".join(map(repr, close)) + "?")
-                    if close
-                    else ("fields seen: " + ", ".join(known[:20]) + (", ..." if len(known) > 20 else ""))
-                )
+                hint = closest(root, sorted(seen | ALWAYS_THERE))
                 raise RollforgeError(f"{flag} reads the field {root!r}, which no rollout has", hint=hint)
+
+
+def closest(name: str, known: list[str]) -> str:
+    """ "did you mean ...?" over the names seen, or the first of them when none is close."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(map(repr, close)) + "?"
+    return "fields seen: " + ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
 
 
 def mentions(source: Source, name: str) -> bool:
