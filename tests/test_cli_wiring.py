@@ -75,9 +75,14 @@ SPECIAL: dict[str, tuple[list[str], Any]] = {
     "where": (["--where", "reward > 0.5"], "reward > 0.5"),
     "dedup": (["--dedup", "near"], "near"),
     "max_tokens": (["--max-tokens", "9", "--tokenizer", "tok"], 9),
-    "max_per_category": (["--max-per-category", "4", "--balance-by", "task_name"], 4),
+    "max_per_category": (["--max-per-category", "4", "--balance-by", "agent_ref"], 4),
+    # fields the example rollouts have (a field no rollout has is refused before the run)
+    "balance_by": (["--balance-by", "agent_ref.name"], "agent_ref.name"),
+    "success_field": (["--success-field", "expected_answer"], "expected_answer"),
     "min_task_success_rate": (["--min-task-success-rate", "0.5"], 0.5),
     "near_threshold": (["--near-threshold", "0.5"], 0.5),
+    "labels_keep": (["--labels-keep", "accept", "--labels", "review.sqlite"], "accept"),
+    "env_field": (["--env-field", "task_type"], "task_type"),
 }
 
 
@@ -153,14 +158,15 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *RUN,
         (["--reasoning", "drop"], lambda c: c.job.sft[0].reasoning, "drop"),
         (["--undesirable-below", "0.25"], lambda c: c.job.labels.undesirable_below, 0.25),
-        *filter_rows(OPTIONS),
+        # kto keeps failures by default (they are its undesirable rows): --success-only is what changes it
+        *filter_rows(OPTIONS, {"success_only": False}),
     ],
     "sample": [
         *RUN,
         (["--strata", "0.5:1,inf:2"], lambda c: c.job.strata,
          (Stratum(-float("inf"), 0.5, 1), Stratum(0.5, float("inf"), 2))),
         (["--by-env"], lambda c: c.job.sample_by_env, True),
-        (["--env-field", "x"], lambda c: c.job.filters.env_field, "x"),
+        (["--env-field", "task_type"], lambda c: c.job.filters.env_field, "task_type"),
     ],
     "build": [
         *RUN,
@@ -178,8 +184,9 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         (["--sample-by-env"], lambda c: c.job.sample_by_env, True),
     ],
 }  # fmt: skip
-# Flags that configure no job: where the output goes, and how the summary is shown.
-NOT_JOB = {"--help", "--output", "--json", "--quiet"}
+# Flags that configure no job: where the output goes, and how the summary is shown; whether an empty output is
+# an error and where unpaired prompts go afterwards (both run end to end in test_empty.py).
+NOT_JOB = {"--help", "--output", "--json", "--quiet", "--allow-empty", "--recollect"}
 
 
 def long_flags(command: str) -> set[str]:

@@ -163,7 +163,7 @@ def test_no_paired_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "--allow-different-tasks to pair the prompts they share)"
     )
     args = ["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl"), "--allow-different-tasks"]
-    assert main(args) == 0
+    assert main(args) == 1  # told to go on: shown, then refused, since no prompt pairs
     out = capsys.readouterr().out
     assert "no paired prompts: no paired comparison" in out
     assert "no prompt is in both files: nothing to pair" in out

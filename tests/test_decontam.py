@@ -176,10 +176,19 @@ def test_sft_and_dpo_take_the_flag(
 ) -> None:
     inputs, eval_file, _ = leaky
     out = tmp_path / f"{command}.jsonl"
-    args = [command, str(inputs), "-o", str(out), "--exclude-tasks", str(eval_file), "--json"]
-    assert main([*args, "--contamination-ngram", "13"]) == 0
+    args = [
+        command,
+        str(inputs),
+        "-o",
+        str(out),
+        "--exclude-tasks",
+        str(eval_file),
+        "--json",
+        "--allow-empty",
+    ]
+    assert main([*args, "--contamination-ngram", "13", "--no-success-only"]) == 0
     acc = json.loads(capsys.readouterr().out)
-    assert acc["contamination"]["rollouts"] == 10  # no --success-only here: the failure is caught too
+    assert acc["contamination"]["rollouts"] == 10  # with --no-success-only the failure is caught too
     if command == "sft":
         assert acc["filtered"] == {"contaminated": 10}
         check_sft_accounting(acc)

@@ -61,7 +61,7 @@ def test_agent_ref_name_else_the_file_stem_else_the_env_field(tmp_path: Path) ->
 def test_where_reads_env(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {"agent:sokoban": [1.0, 0.0], "math": [1.0]})
     out = tmp_path / "sft.jsonl"
-    acc = rollforge.sft(str(folder), out, where='env == "sokoban"', workers=1)
+    acc = rollforge.sft(str(folder), out, where='env == "sokoban"', success_only=False, workers=1)
     assert {r["env"] for r in read_jsonl(out)} == {"sokoban"}
     assert (acc["written"], acc["filtered"]) == (2, {"where_false": 1})
 
@@ -84,7 +84,9 @@ def test_each_environment_has_its_own_bounds(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {"agent:sokoban": [-2.0, 10.0, 3.0], "math": [0.0, 1.0, 0.5]})
     out = tmp_path / "sft.jsonl"
     policy = {"sokoban": {"min_reward": -3.0, "max_rollouts": 2}, "default": {"min_reward": 0.5}}
-    acc = rollforge.sft(str(folder), out, environments=policy, min_reward=100.0, workers=1)
+    acc = rollforge.sft(
+        str(folder), out, environments=policy, min_reward=100.0, success_only=False, workers=1
+    )
     rows = read_jsonl(out)
     # sokoban's own floor (-3) and cap (2 of 3, a seeded choice); math: the default entry's 0.5, not the global 100
     assert sorted(r["env"] for r in rows) == ["math_file", "math_file", "sokoban", "sokoban"]
@@ -174,7 +176,9 @@ def test_real_files_sft_with_a_threshold_per_environment(shared_rollouts: Path, 
 
 def test_real_files_where_on_env(shared_rollouts: Path, tmp_path: Path) -> None:
     out = tmp_path / "sft.jsonl"
-    acc: dict[str, Any] = rollforge.sft(str(shared_rollouts), out, where=f'env == "{TETRIS}"')
+    acc: dict[str, Any] = rollforge.sft(
+        str(shared_rollouts), out, where=f'env == "{TETRIS}"', success_only=False
+    )
     assert acc["written"] == 5 and {r["env"] for r in read_jsonl(out)} == {TETRIS}
 
 
@@ -184,7 +188,7 @@ def test_real_files_where_on_env(shared_rollouts: Path, tmp_path: Path) -> None:
 def test_the_report_has_each_environment_on_its_own_scale(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {"agent:sokoban": [-2.0, 10.0, -2.0], "math": [0.0, 1.0]})
     out = tmp_path / "sft.jsonl"
-    rollforge.sft(str(folder), out, workers=1)
+    rollforge.sft(str(folder), out, success_only=False, workers=1)
     envs = api.report(str(out), None).summary()["environments"]
     assert {name: (e["sft_rows"], round(e["sft_share"], 2)) for name, e in envs.items()} == {
         "sokoban": (3, 0.6),

@@ -103,6 +103,9 @@ OSLO_CALL = {
     "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
 }
 
+# Every rollout, failures too (the success policy aside): each format is checked on every shape.
+EVERY = FilterOptions(success_only=False)
+
 
 def string_args(c: dict[str, Any]) -> dict[str, Any]:
     """A call with its arguments as the JSON string the rollout held (json.dumps spacing, as written)."""
@@ -152,7 +155,7 @@ def sft(
 ) -> tuple[dict, list[dict]]:
     src = write_jsonl(tmp_path / "in.jsonl", rows or [TOOLS_ROW, GAME_ROW, HISTORY_ROW, DANGLING_ROW])
     out = tmp_path / f"{fmt}.jsonl"
-    acc = make_sft([src], str(out), options=SftOptions(format=fmt, reasoning=reasoning), workers=1)
+    acc = make_sft([src], str(out), EVERY, options=SftOptions(format=fmt, reasoning=reasoning), workers=1)
     check_sft_accounting(acc)
     return acc, read_jsonl(out)
 
@@ -431,7 +434,7 @@ def dpo(
     src = write_jsonl(tmp_path / "dpo-in.jsonl", DPO_ROWS)
     out = tmp_path / f"dpo-{fmt}.jsonl"
     options = DpoOptions(format=fmt, split_at_divergence=split, reasoning=reasoning)
-    acc = make_dpo([src], str(out), options=options, workers=1)
+    acc = make_dpo([src], str(out), EVERY, options=options, workers=1)
     return acc, read_jsonl(out), ids_by_field(src)
 
 
@@ -672,11 +675,11 @@ def test_fast_dpo_assembly_equals_a_slow_reference(
     rollouts = {r.rollout_id: r for r in read_rollouts([str(examples_dir)]) if isinstance(r, Rollout)}
     out = tmp_path / "dpo.jsonl"
     acc = make_dpo(
-        [str(examples_dir)], str(out), options=DpoOptions(format=fmt, reasoning=reasoning), workers=1
+        [str(examples_dir)], str(out), EVERY, DpoOptions(format=fmt, reasoning=reasoning), workers=1
     )
     rows = read_jsonl(out)
     # the trl rows name the pair; the other formats come in the same order
-    trl = make_dpo([str(examples_dir)], str(tmp_path / "trl.jsonl"), options=DpoOptions(), workers=1)
+    trl = make_dpo([str(examples_dir)], str(tmp_path / "trl.jsonl"), EVERY, DpoOptions(), workers=1)
     pairs = [(r["chosen_id"], r["rejected_id"]) for r in read_jsonl(tmp_path / "trl.jsonl")]
     assert trl["pairs"] == acc["pairs"] == len(pairs) > 100
     expected = [ref_row(rollouts[c], rollouts[r], fmt, reasoning) for c, r in pairs]
@@ -735,7 +738,7 @@ def test_sft_with_filters_still_exports_every_format(tmp_path: Path) -> None:
         acc = make_sft(
             [src],
             str(tmp_path / f"{fmt}.jsonl"),
-            FilterOptions(require_tool_use=True),
+            FilterOptions(require_tool_use=True, success_only=False),
             SftOptions(format=fmt),
             workers=1,
         )
@@ -756,7 +759,7 @@ def test_pretty_printed_arguments_keep_one_row_per_line(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     for fmt in ("trl", "openai", "nemo-rl", "sharegpt"):
         out = tmp_path / f"sft-{fmt}.jsonl"
-        acc = make_sft([src], str(out), options=SftOptions(format=fmt), workers=1)
+        acc = make_sft([src], str(out), EVERY, options=SftOptions(format=fmt), workers=1)
         lines = out.read_bytes().splitlines()
         assert len(lines) == acc["written"] == 2
         text = out.read_text()
@@ -766,7 +769,7 @@ def test_pretty_printed_arguments_keep_one_row_per_line(tmp_path: Path) -> None:
             assert (json.loads(call_out) if fmt == "openai" else call_out) == arguments
     for fmt in ("trl", "nemo-rl", "openai"):
         out = tmp_path / f"dpo-{fmt}.jsonl"
-        acc = make_dpo([src], str(out), options=DpoOptions(format=fmt), workers=1)
+        acc = make_dpo([src], str(out), EVERY, options=DpoOptions(format=fmt), workers=1, allow_empty=True)
         assert len(out.read_bytes().splitlines()) == acc["written"] == (0 if fmt == "openai" else 1)
         if fmt == "trl":
             row = read_jsonl(out)[0]

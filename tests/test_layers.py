@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, str]] = [
     (
         "rules",
         "environments mix success where labels tokens dedup decontam options filtering filters export pairs "
-        "reasons",
+        "reasons empty",
     ),
     # reading rollouts files into records, and counting what is in them
     ("reading", "io.read env_stats stats"),

@@ -131,9 +131,9 @@ def test_margin_scale_range_is_a_fraction_of_each_environments_range(tmp_path: P
         folder / "verifier.jsonl", [rollout([user("solve")], [answer(f"x {r}")], r) for r in (0.0, 0.5)]
     )
     out = tmp_path / "dpo.jsonl"
-    absolute = rollforge.dpo(str(folder), out, min_margin=0.4)
+    absolute = rollforge.dpo(str(folder), out, min_margin=0.4, success_only=False)
     assert absolute["pairs"] == 3 and absolute["margin"] == {"scale": "absolute", "min_margin": 0.4}
-    scaled = rollforge.dpo(str(folder), out, min_margin=0.4, margin_scale="range")
+    scaled = rollforge.dpo(str(folder), out, min_margin=0.4, margin_scale="range", success_only=False)
     # sokoban needs 0.4 * 12 = 4.8: its 1.0 gap is noise there; the verifier needs 0.2: 0.5 passes
     assert sorted((r["env"], r["margin"]) for r in read_jsonl(out)) == [("sokoban", 12.0), ("verifier", 0.5)]
     assert scaled["margin"]["per_env"] == {"sokoban": 4.8, "verifier": 0.2}

@@ -73,11 +73,13 @@ def sft(
     engine: str = "local",
     ray_address: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
     **filters: Any,
 ) -> dict[str, Any]:
     """Write one SFT row (a chat conversation, prompt included) per rollout that passes the quality filters
     to ``output``, in ``format`` (trl, openai, nemo-rl, sharegpt). Returns the accounting:
-    ``lines == written + sum(filtered) + sum(rejected)``."""
+    ``lines == written + sum(filtered) + sum(rejected)``, and ``success``, the definition in force. No row
+    written raises :class:`RollforgeError` naming the top reasons, unless ``allow_empty``."""
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import SftOptions, make_sft
 
@@ -89,6 +91,7 @@ def sft(
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
     )
 
 
@@ -103,17 +106,22 @@ def kto(
     engine: str = "local",
     ray_address: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
     **filters: Any,
 ) -> dict[str, Any]:
     """Write TRL's unpaired preference (KTO) rows to ``output``: per rollout that passes the quality filters,
     ``prompt`` and ``completion`` (message lists) and ``label``: True for a success (``success_threshold``
     or ``success_field``), False for a failure with reward below ``undesirable_below`` (None: every
-    failure). A kept rollout with neither label is filtered as ``between_labels``. Returns the accounting
-    (``lines == written + sum(filtered) + sum(rejected)``) with ``desirable`` and ``undesirable``."""
+    failure). A kept rollout with neither label is filtered as ``between_labels``. Unlike ``sft``, failures
+    are kept by default (they are the undesirable rows): ``success_only=True`` leaves none. Returns the
+    accounting (``lines == written + sum(filtered) + sum(rejected)``) with ``desirable`` and ``undesirable``;
+    no row raises :class:`RollforgeError` naming the top reasons, unless ``allow_empty``."""
     from rollforge.export.kto import Labels
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import make_kto
 
+    if filters.get("success_only") is None:
+        filters["success_only"] = False
     return make_kto(
         _paths(paths),
         {"all": os.fspath(output)},
@@ -123,6 +131,7 @@ def kto(
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
     )
 
 
@@ -143,12 +152,16 @@ def dpo(
     ray_address: str | None = None,
     memory_budget: float | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
+    recollect: Path | None = None,
     **filters: Any,
 ) -> dict[str, Any]:
     """Write DPO preference pairs made inside each prompt's group of rollouts (best-worst, best-random or
     all; over ``min_margin``; never tied; the chosen side passes the quality filters) to ``output``.
     ``margin_scale="range"`` makes ``min_margin`` a fraction of each environment's observed reward range.
-    Returns the accounting, with ``prompts``, ``pairs`` and ``unpaired`` (reason -> prompts)."""
+    Returns the accounting, with ``prompts``, ``pairs`` and ``unpaired`` (reason -> prompts). No pair raises
+    :class:`RollforgeError` with the fix, unless ``allow_empty``; ``recollect`` (a path) gets the unpaired
+    prompts as NeMo Gym task rows, to collect again with more rollouts per task."""
     from rollforge.filters import FilterOptions
     from rollforge.pipeline import DpoOptions, make_dpo
 
@@ -163,6 +176,8 @@ def dpo(
         seed=seed,
         engine=_engine(engine, workers, ray_address, memory_budget),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
+        recollect=None if recollect is None else os.fspath(recollect),
     )
 
 
@@ -178,6 +193,7 @@ def sample(
     engine: str = "local",
     ray_address: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Write a seeded review sample stratified by reward (``strata``: ``UPPER:COUNT,...``, default the
     tutorial's ``0.5:10,0.8:20,inf:20``) as the original rollout lines. Returns the accounting with
@@ -195,6 +211,7 @@ def sample(
         seed=seed,
         engine=_engine(engine, workers, ray_address),
         max_line_bytes=max_line_bytes,
+        allow_empty=allow_empty,
     )
 
 

@@ -38,11 +38,15 @@ def _mtime(path: str) -> float:
 
 
 @lru_cache(maxsize=2)
-def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
-    """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
-    from rollforge.labels import rejected_ids
+def review_labels(db_path: str, mtime: float = 0.0) -> dict[str, str]:
+    """rollout_id -> current review label (loaded once per process and database state)."""
+    from rollforge.labels import load_labels
 
-    return frozenset(rejected_ids(db_path))
+    return load_labels(db_path)
+
+
+def _labels(db_path: str) -> dict[str, str]:
+    return review_labels(db_path, _mtime(db_path))
 
 
 @lru_cache(maxsize=2)
@@ -101,6 +105,7 @@ ENVIRONMENTS = Option(
     example={"default": {"success_threshold": 1.0}, "grl_sokoban_gymnasium_agent": {"success_threshold": 10}},
     check=check_environments,
     fields=lambda _: ("agent_ref",),
+    fields_optional=True,  # agent_ref.name where present, else the file's stem
 )
 MIX_SIZE = Option(
     "mix_size",
@@ -110,6 +115,14 @@ MIX_SIZE = Option(
     metavar="N",
     ge=1,
     example=10000,
+)
+LABELS = Option(
+    "labels",
+    str,
+    "drop rollouts a reviewer rejected or flagged (rollforge review): never an SFT row or a DPO chosen side",
+    metavar="REVIEW_DB",
+    example="review.sqlite",
+    key="review_db",
 )
 BALANCE_BY = Option(
     "balance_by",
@@ -132,9 +145,14 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,
            keep=lambda r, _: r.turns >= 1),
     Filter("review_rejected", "a reviewer labelled it `reject` in the review database (--labels)", HEAD,
-           Option("labels", str, "drop rollouts a reviewer rejected (rollforge review)", metavar="REVIEW_DB",
-                  example="review.sqlite", key="review_db"),
-           prepare=lambda db, _: review_rejected(db, _mtime(db)), keep=lambda r, rejected: r.rollout_id not in rejected),
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "reject"),
+    Filter("review_flagged", "a reviewer flagged it for another look (--labels)", HEAD,
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "flag"),
+    Filter("not_accepted", "--labels-keep accept and no reviewer accepted it", HEAD,
+           Option("labels_keep", str, "with --labels: `accept` keeps only the rollouts a reviewer accepted",
+                  choices=("accept",), example="accept", requires="labels"),
+           settings=(LABELS,), prepare=lambda _, o: _labels(o.labels),
+           keep=lambda r, labels: labels.get(r.rollout_id) == "accept"),
     Filter("truncated", "the response was cut off (incomplete_details); --drop-truncated", HEAD,
            Option("drop_truncated", bool, "drop rollouts cut off by max_output_tokens (default: drop)", default=True),
            keep=lambda r, _: not r.truncated),
@@ -145,8 +163,9 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("above_max_reward", "reward > --max-reward", HEAD,
            Option("max_reward", float, "drop rollouts with reward above this", example=1.0),
            keep=lambda r, bound: r.reward <= bound),
-    Filter("not_success", "--success-only and the rollout is not a success", HEAD,
-           Option("success_only", bool, "keep successful rollouts only", default=False),
+    Filter("not_success", "the rollout is not a success (success-only is the default: --no-success-only)", HEAD,
+           Option("success_only", bool, "keep successful rollouts only: SFT rows and DPO chosen sides "
+                  "(default: yes; --no-success-only keeps every rollout)", default=True),
            settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD, ENV_FIELD, ENVIRONMENTS),
            prepare=lambda _, o: o.success,
            keep=lambda r, success: success(r)),
@@ -287,6 +306,17 @@ class FilterOptions(OptionValues):
             if option.fields is not None and option.is_set(value):
                 roots |= set(option.fields(value))
         return tuple(sorted(roots))
+
+    @property
+    def fields_by_flag(self) -> dict[str, tuple[str, ...]]:
+        """flag -> the top-level fields its value reads (--where's names, --balance-by, --success-field)."""
+        return {
+            option.flag: tuple(option.fields(value))
+            for option in self.OPTIONS
+            if option.fields is not None
+            and not option.fields_optional
+            and option.is_set(value := getattr(self, option.name))
+        }
 
     def filtering(self, *only: Stage[Any]) -> Filtering:
         """The enabled filters (of the stages ``only`` names, else all), prepared for this process."""

@@ -9,6 +9,7 @@ Every function returns its accounting as plain JSON: for ``make_sft``
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -18,21 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from rollforge.decontam import load_eval_tasks
+from rollforge.empty import refuse_empty
 from rollforge.engine.choose import Engine
 from rollforge.engine.index import id_hex
 from rollforge.engine.job import DEFAULT_STRATA, Job, Output, Stratum, validation_split
 from rollforge.engine.local import Scan, scan
 from rollforge.engine.mixing import environment_accounting, margin_accounting, mix_pairs
 from rollforge.engine.observed import resolve_max
+from rollforge.engine.recollect import check_recollect, write_recollect
 from rollforge.engine.select import DpoSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_kto, write_sft
 from rollforge.export.formats import KTO, TRL, Format, format_named
 from rollforge.export.kto import Labels
 from rollforge.filters import FilterOptions
 from rollforge.io.atomic import atomic_file
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.leftovers import tag
 from rollforge.io.read import count_lines, iter_records
-from rollforge.io.sources import STDIN, Discovery, discover
+from rollforge.io.sources import STDIN, Discovery
 from rollforge.io.target import inputs_of, open_output, prepare_output, work_directory, written_through
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.pairs import Pairing
@@ -71,10 +75,16 @@ def spill_directory(near: str | Path) -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def discover_for(paths: list[str], output: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Discovery:
+def discover_for(
+    paths: list[str],
+    output: str,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    filters: FilterOptions | None = None,
+) -> Discovery:
     """The inputs of a run writing ``output``; refused before anything is read if the output is one of
-    them, and dead runs' leftovers swept from where it writes."""
-    discovery = discover(paths, max_line_bytes)
+    them, or a filter reads a field no rollout has, and dead runs' leftovers swept from where it writes."""
+    fields = filters.fields_by_flag if filters is not None else None
+    discovery = discover_rollouts(paths, max_line_bytes, fields)
     prepare_output(output, inputs_of(discovery))
     return discovery
 
@@ -146,21 +156,25 @@ def make_sft(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Write one SFT row per kept rollout to ``output``; return the accounting."""
+    """Write one SFT row per kept rollout to ``output``; return the accounting. No row is an error
+    (nothing is left at ``output``) unless ``allow_empty``."""
     opts = options or SftOptions()
     fmt = format_named(opts.format)
-    discovery = discover_for(paths, output, max_line_bytes)
+    discovery = discover_for(paths, output, max_line_bytes, filters or FilterOptions())
     filters = resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else workers)
     job = Job(filters=filters, sft=(Output(fmt, opts.reasoning),), seed=seed, statistics=False)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
         written = write_sft(result, selection, {"all": output}, lambda _: "all")
-    if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
-        write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
     acc = sft_accounting(result, selection.filtered, written, discovery)
     acc |= environment_accounting(result, job, selection.keep, selection.mix, None)
+    acc.update(success_policy(job.filters))
+    not_empty(acc, "sft", output, allow_empty)
+    if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
+        write_side_files(fmt, {Path(output).stem: Path(output).name}, Path(output).parent)
     return _with_contamination(acc, result, job)
 
 
@@ -175,11 +189,13 @@ def make_kto(
     seed: int = 0,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = True,
 ) -> dict[str, Any]:
     """Write a labelled KTO row per kept rollout into ``outputs`` (split -> path; ``split_of`` maps a prompt
-    to its split); return the accounting: ``lines == written + sum(filtered) + sum(rejected)``."""
+    to its split); return the accounting: ``lines == written + sum(filtered) + sum(rejected)``. No row is
+    an error unless ``allow_empty`` (a release's splits decide for themselves)."""
     first = next(iter(outputs.values()))
-    discovery = discover(paths, max_line_bytes)
+    discovery = discover_rollouts(paths, max_line_bytes, (filters or FilterOptions()).fields_by_flag)
     job = Job(
         filters=resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else None),
         sft=(Output(KTO, reasoning),),
@@ -199,6 +215,9 @@ def make_kto(
     acc["labels"] = {s: {n: per_label[(n, s)] for n in ("desirable", "undesirable")} for s in outputs}
     acc["label_rule"] = job.labels.describe(job.filters.success.describe())
     acc |= environment_accounting(result, job, selection.keep, selection.mix, None)
+    acc.update(success_policy(job.filters))
+    if len(outputs) == 1:
+        not_empty(acc, "kto", first, allow_empty)
     return _with_contamination(acc, result, job)
 
 
@@ -212,14 +231,20 @@ def make_dpo(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
+    recollect: str | None = None,
 ) -> dict[str, Any]:
-    """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting."""
+    """Pair rollouts of the same prompt and write DPO rows to ``output``; return the accounting. With
+    ``recollect``, the prompts left without a pair are written there as NeMo Gym task rows. No pair is an
+    error (nothing is left at ``output``) unless ``allow_empty``."""
     opts = options or DpoOptions()
     fmt = format_named(opts.format)
     pairing = Pairing(
         opts.pairing, opts.min_margin, opts.max_pairs_per_prompt, opts.split_at_divergence, opts.margin_scale
     )
-    discovery = discover_for(paths, output, max_line_bytes)
+    discovery = discover_for(paths, output, max_line_bytes, filters or FilterOptions())
+    if recollect is not None:
+        check_recollect(discovery, recollect)
     filters = resolve_max(filters or FilterOptions(), discovery, engine.workers if engine else workers)
     job = Job(
         filters=filters, dpo=(Output(fmt, opts.reasoning),), pairing=pairing, seed=seed, statistics=False
@@ -236,6 +261,10 @@ def make_dpo(
         write_side_files(fmt, {}, Path(output).parent, {Path(output).stem: Path(output).name})
     acc = dpo_accounting(result, selection, written, job, discovery)
     acc |= environment_accounting(result, job, None, {}, selection)
+    acc.update(success_policy(job.filters))
+    if recollect is not None:
+        acc["recollect"] = write_recollect(discovery, result.index, selection, recollect)
+    not_empty(acc, "dpo", output, allow_empty)
     return _with_contamination(acc, result, job)
 
 
@@ -274,9 +303,10 @@ def make_sample(
     workers: int | None = None,
     engine: Engine | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """A seeded review sample stratified by reward (``by_env``: within each environment), written as the
-    original rollout lines."""
+    original rollout lines (none is an error unless ``allow_empty``)."""
     filters = FilterOptions(drop_truncated=False, env_field=env_field)
     job = Job(strata=strata, seed=seed, filters=filters, statistics=False, sample_by_env=by_env)
     discovery = discover_for(paths, output, max_line_bytes)
@@ -284,7 +314,7 @@ def make_sample(
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
     write_sample(result.sample, output)
     per_stratum = Counter(name for name, *_ in result.sample)
-    return {
+    acc = {
         **read_accounting(result, discovery),
         "written": len(result.sample),
         "filtered": {},
@@ -294,6 +324,8 @@ def make_sample(
             name: {"wanted": _wanted(name, strata), "written": n} for name, n in sorted(per_stratum.items())
         },
     }
+    not_empty(acc, "sample", output, allow_empty)
+    return acc
 
 
 def take_inventory(
@@ -305,7 +337,7 @@ def take_inventory(
     """Read every line of the inputs and summarise them (the API behind ``rollforge inspect``), each
     environment's success under ``filters``' policy. Files are read on every core; stdin in this process.
     A file named twice is read once (``same_file``)."""
-    discovery = discover(paths, max_line_bytes)
+    discovery = discover_rollouts(paths, max_line_bytes)
     job = Job(filters=filters or FilterOptions())
     if any(s.path == STDIN for s in discovery.sources):
         inventory = Inventory(success=job.filters.success_where_known, policy=job.filters.policy)
@@ -326,6 +358,21 @@ def take_inventory(
 def _wanted(name: str, strata: tuple[Stratum, ...]) -> int:
     """The count of the stratum an 'ENV [low, high)' sample name draws from."""
     return next(s.count for s in strata if name.endswith(" " + s.name))
+
+
+def success_policy(filters: FilterOptions) -> dict[str, Any]:
+    """The success definition in force, and whether only successes are kept: every summary states both."""
+    return {"success": filters.success.describe(), "success_only": bool(filters.success_only)}
+
+
+def not_empty(acc: dict[str, Any], what: str, output: str, allow_empty: bool) -> None:
+    """Refuse an output with no row (see rollforge.empty), removing the empty file it left."""
+    if acc["written"] or allow_empty:
+        return
+    if not written_through(output):
+        with contextlib.suppress(OSError):
+            os.remove(output)
+    refuse_empty(acc, what, output, acc.get("success"))
 
 
 def write_sample(sample: list[tuple[Any, ...]], output: str) -> None:

@@ -60,9 +60,13 @@ class Recipe(BaseModel):
     undesirable_below: float | None = Field(
         None, description="KTO: label false only a failure with reward below this (default: every failure)"
     )
+    recollect: str | None = Field(
+        None, description="write the prompts DPO could not pair here, as NeMo Gym task rows to collect again"
+    )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
     sample_by_env: bool = False
+    allow_empty: bool = Field(False, description="build a release with no rows instead of failing")
 
     @field_validator("extra_formats", mode="before")
     @classmethod
@@ -88,15 +92,11 @@ class Recipe(BaseModel):
         return inputs
 
 
-# A release is made of successes unless the recipe says otherwise (`rollforge sft` keeps every rollout).
-RELEASE_DEFAULTS: dict[str, Any] = {"success_only": True}
-
-
 def _filter_field(option: Option[Any]) -> tuple[Any, Any]:
     """The recipe field of a filter option: its type (None allowed where it defaults to None), default,
     bounds and description."""
     kind: Any = Literal[option.choices] if option.choices else option.type  # type: ignore[valid-type]
-    default = RELEASE_DEFAULTS.get(option.name, option.default)
+    default = option.default  # the same defaults as `rollforge sft` and `dpo`: one policy
     bounds = {name: value for name in ("ge", "gt", "le") if (value := getattr(option, name)) is not None}
     return (kind if default is not None else kind | None), Field(default, description=option.help, **bounds)
 
@@ -136,7 +136,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     if not isinstance(data, dict):
         raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
     base = Path(path).parent
-    for key in ("inputs", "output", "review_db", "exclude_tasks"):
+    for key in ("inputs", "output", "review_db", "exclude_tasks", "recollect"):
         if key in data:
             data[key] = _relative_to(base, data[key])
     overrides = dict(overrides or {})

@@ -6,6 +6,7 @@ version directory; its hidden leftovers are swept by the next run on this host (
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from collections import Counter
@@ -20,18 +21,21 @@ from rollforge.build.kto import write_kto_config
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
+from rollforge.empty import refuse_empty
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
 from rollforge.engine.mixing import environment_accounting, margin_accounting, mix_pairs
 from rollforge.engine.observed import resolve_max
+from rollforge.engine.recollect import check_recollect, write_recollect
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
 from rollforge.export.formats import DEFAULT_FORMATS, TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.leftovers import sweep
-from rollforge.io.sources import Discovery, discover
+from rollforge.io.sources import Discovery
 from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
 from rollforge.pipeline import (
@@ -39,6 +43,7 @@ from rollforge.pipeline import (
     contamination,
     read_accounting,
     split_function,
+    success_policy,
     write_sample,
     write_side_files,
 )
@@ -58,10 +63,17 @@ class Release:
 
 def build(recipe: Recipe) -> Release:
     root = Path(recipe.output)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     sweep(root)  # what builds killed on this host left: hidden directories, reservations
-    with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
-        release = _build_into(recipe, tmp, (root / version).resolve())
+    try:
+        with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
+            release = _build_into(recipe, tmp, (root / version).resolve())
+    except BaseException:
+        if created:  # a failed first build leaves nothing behind, not even an empty releases directory
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
     release.path = root / version
     return release
 
@@ -122,8 +134,10 @@ def _datasets_and_manifest(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Job]:
     """Scan, select and write the datasets, sample, rejects and manifest (the report reads the release)."""
     started = now()
-    discovery = discover(recipe.inputs, recipe.max_line_bytes)
     job = _job(recipe)
+    discovery = discover_rollouts(recipe.inputs, recipe.max_line_bytes, job.filters.fields_by_flag)
+    if recipe.recollect is not None:
+        check_recollect(discovery, recipe.recollect)
     job = dataclasses.replace(job, filters=resolve_max(job.filters, discovery, recipe.workers))
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
@@ -144,6 +158,9 @@ def _datasets_and_manifest(
         contaminated = _write_contaminated(result, job, tmp / CONTAMINATED)
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
+    if recipe.recollect is not None and "dpo" in accounting:
+        accounting["dpo"]["recollect"] = write_recollect(discovery, result.index, dpo_sel, recipe.recollect)
+    _refuse_no_rows(accounting, recipe, final)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
     if recipe.kto:
         accounting["kto"] = write_kto_config(recipe, tmp, SPLITS, split_of)  # a second read
@@ -274,7 +291,7 @@ def _accounting(
     discovery: Discovery,
 ) -> dict[str, Any]:
     trl_sft = sft[PRIMARY.name]
-    acc: dict[str, Any] = {**read_accounting(result, discovery)}
+    acc: dict[str, Any] = {**read_accounting(result, discovery), **success_policy(job.filters)}
     acc["sft"] = {
         "written": trl_sft.total,
         **dict(trl_sft.rows),
@@ -313,6 +330,14 @@ def _accounting(
         if k > 0
     }
     return acc
+
+
+def _refuse_no_rows(acc: dict[str, Any], recipe: Recipe, final: Path) -> None:
+    """A release with no row at all is an error (the version is never put in place) unless allow_empty."""
+    dpo = acc.get("dpo") or {}
+    if recipe.allow_empty or acc["sft"]["written"] or dpo.get("written"):
+        return
+    refuse_empty({**acc, **acc["sft"], "unpaired": dpo.get("unpaired")}, "build", str(final), acc["success"])
 
 
 def _inventory(result: Scan) -> dict[str, Any]:

@@ -24,6 +24,7 @@ extra_formats: []             # besides trl and nemo-rl (always written): openai
 # ray_address: auto           # with engine: ray, a running cluster (default: start one here)
 # memory_budget: 512          # MB for DPO grouping; a larger index is grouped in buckets on disk
 # max_line_bytes: 268435456   # bytes; a longer line is rejected unread (line_too_long); default 256 MiB
+# allow_empty: true           # build a release with no rows instead of failing (exit 1)
 
 # --- quality filters: an SFT row and the chosen side of a DPO pair must pass them ---------------
 """
@@ -39,6 +40,7 @@ min_margin: 0.1               # chosen reward - rejected reward must be at least
 margin_scale: absolute        # or range: min_margin is a fraction of each environment's reward range
 # max_pairs_per_prompt: 4     # with pairing: all
 # split_at_divergence: false  # multi-turn: put the part both sides share into the prompt
+# recollect: unpaired.jsonl   # the prompts left without a pair, as task rows for `rollforge collect`
 
 # --- KTO (TRL's unpaired preference rows: one rollout per prompt is enough) -----------------------
 kto: false                    # true: a kto config; successes desirable, failures undesirable (a second read)

@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
         "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, contaminated.jsonl (with --exclude-tasks), report.html, "
         "manifest.json, a Hugging Face dataset card (README.md) and trainer-configs/. Built in a hidden directory "
         "and renamed into place at the end: an interrupted build leaves no version behind. Flag names are the "
-        "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10%% of "
+        "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10% of "
         "prompts held out, DPO best-worst with margin 0.1.",
         examples=EXAMPLES,
     )
@@ -87,6 +87,11 @@ def add_parser(sub: Any) -> None:
         type=float,
         metavar="REWARD",
         help="KTO: label false only a failure with reward below this (default: every rollout not a success)",
+    )
+    parser.add_argument(
+        "--recollect",
+        metavar="FILE",
+        help="DPO: write the prompts left without a pair to FILE as NeMo Gym task rows (rollforge collect)",
     )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
@@ -145,11 +150,27 @@ def run(args: argparse.Namespace) -> int:
             "",
         )
     console = Console()
+    _print_no_pairs(console, acc, release.path)
     _print_lengths(console, release.manifest.get("sequence_lengths") or {})
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
     return 0
+
+
+def _print_no_pairs(console: Console, acc: dict[str, Any], path: Any) -> None:
+    """A release without DPO pairs says so (and how to get some): it has no DPO trainer config."""
+    from rich.markup import escape
+
+    from rollforge.empty import recollect_note, why_empty
+
+    dpo = acc.get("dpo")
+    if dpo is not None and dpo.get("recollect") and dpo["written"]:  # else the warning below says it
+        console.print(f"recollect: {escape(recollect_note(dpo['recollect']))}")
+    if dpo is None or dpo["written"]:
+        return
+    _, fix = why_empty({**acc, **dpo, "filtered": {}, "rejected": {}}, "DPO", str(path))
+    console.print(f"[yellow]warning:[/] no DPO pairs, so no DPO trainer config: {escape(fix)}")
 
 
 def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:

@@ -101,4 +101,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         render(result, Console())
+    if not result["n_paired"]:  # each side's numbers are shown above; a comparison there is not
+        raise RollforgeError(
+            "no prompt is in both runs: nothing to compare",
+            hint="run the candidate on the baseline's tasks (same prompts, system prompt and tools): "
+            "rollforge collect TASKS ... -o after.jsonl",
+        )
     return 0

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
         "string), label true when the rollout is a success (--success-threshold / --success-field), false when "
         "it is not and its reward is below --undesirable-below (default: every rollout that is not a success). "
         "A kept rollout with neither label is filtered (between_labels). The quality filters apply to both "
-        "labels: --success-only or --min-reward leave no undesirable rows. Made for runs with one rollout per "
+        "labels: --success-only (off by default here, unlike sft) or --min-reward leave no undesirable rows. Made for runs with one rollout per "
         "task, where no DPO pair exists. Prints the accounting: lines = written + filtered + rejected.",
         examples=EXAMPLES,
     )
@@ -44,7 +44,8 @@ def add_parser(sub: Any) -> None:
     add_reasoning_arg(parser)
     add_filter_args(parser)
     add_run_args(parser)
-    parser.set_defaults(func=run)
+    # Failures are the undesirable rows: unlike sft, kto keeps them unless --success-only is given.
+    parser.set_defaults(func=run, success_only=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,6 +41,12 @@ def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
         )
     add_max_line_bytes(group)
     group.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when nothing is written (default: writing no row is an error, exit 1, with the "
+        "top reasons and the fix)",
+    )
+    group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
         help="connect to this Ray cluster (e.g. auto, ray://head:10001); default: start one locally",

@@ -43,6 +43,8 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
         console.print(
             f"[yellow]warning:[/] no {missing} rows: KTO learns from both labels ({acc['label_rule']})"
         )
+    if "success" in acc:
+        console.print(success_line(acc))
     print_environments(acc, console)
     undeclared = acc.get("export", {}).get(UNDECLARED)
     if undeclared:
@@ -50,6 +52,13 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     print_same_file(acc, sys.stderr)
     if output:
         console.print(f"wrote {shown_output(output)}")
+
+
+def success_line(acc: dict[str, Any]) -> str:
+    """The success definition in force and what it does to the rows (``rollforge.pipeline.success_policy``)."""
+    if acc.get("success_only"):
+        return f"success: {acc['success']}; only successes kept (--no-success-only keeps every rollout)"
+    return f"success: {acc['success']}; every rollout kept (--no-success-only)"
 
 
 def print_same_file(acc: dict[str, Any], stream: TextIO) -> None:

@@ -90,8 +90,12 @@ def _group(rollout: Rollout, by: str | None) -> str:
 
 def load_side(paths: list[str], options: CompareOptions, label: str = "reading") -> _Side:
     extra = (*options.success.fields, *((options.by.split(".")[0],) if options.by else ()))
+    fields = {"--success-field": options.success.fields, "--by": extra[len(options.success.fields) :]}
     side = _Side(files=list(paths))
-    for record in track(read_rollouts(paths, LineDecoder(extra_fields=extra)), label):
+    records = read_rollouts(
+        paths, LineDecoder(extra_fields=extra), fields={k: v for k, v in fields.items() if v}
+    )
+    for record in track(records, label):
         side.lines += 1
         if isinstance(record, Reject):
             side.rejected[record.reason] += 1
