@@ -49,6 +49,20 @@ def test_a_command_that_writes_nothing_exits_1_naming_why_and_the_fix(
     assert code == 0 and out.read_text() == ""
 
 
+@pytest.mark.parametrize("command", ["sft", "dpo", "kto", "sample"])
+def test_an_empty_run_leaves_an_earlier_output_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Refusing an empty result must not destroy what the same -o held before (an earlier dataset)."""
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"an": "earlier dataset"}\n')
+    empty = write_jsonl(tmp_path / "bad.jsonl", ["{not json"])  # nothing any command can write a row from
+    code, _, err = run([command, empty, "-o", str(out), "-q"], capsys)
+    assert code == 1 and f"{command} wrote nothing" in err
+    assert out.read_text() == '{"an": "earlier dataset"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.jsonl"]  # no partial file either
+
+
 def test_sample_of_rejected_lines_only_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", ["{not json", '{"reward": 1}'])
     code, _, err = run(["sample", path, "-o", str(tmp_path / "s.jsonl"), "-q"], capsys)

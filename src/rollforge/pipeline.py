@@ -9,7 +9,6 @@ Every function returns its accounting as plain JSON: for ``make_sft``
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -168,7 +167,7 @@ def make_sft(
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
-        written = write_sft(result, selection, {"all": output}, lambda _: "all")
+        written = write_sft(result, selection, {"all": output}, lambda _: "all", keep_empty=allow_empty)
     acc = sft_accounting(result, selection.filtered, written, discovery)
     acc |= environment_accounting(result, job, selection.keep, selection.mix, None)
     acc.update(success_policy(job.filters))
@@ -208,7 +207,9 @@ def make_kto(
     with spill_directory(first) as spill:
         result = (engine or Engine()).scan(discovery, job, spill)
         selection = select_sft(result.index, job, result.filtered)
-        written, per_label = write_kto(result, selection, outputs, split_of, job.labels)
+        written, per_label = write_kto(
+            result, selection, outputs, split_of, job.labels, keep_empty=allow_empty or len(outputs) > 1
+        )
     acc = sft_accounting(result, selection.filtered + written.skipped, written, discovery)
     for label in ("desirable", "undesirable"):
         acc[label] = sum(n for (name, _), n in per_label.items() if name == label)
@@ -255,7 +256,13 @@ def make_dpo(
         selection = engine.select_dpo(result.index, job, spill)
         mix_pairs(selection, result.index, job)
         written = write_dpo(
-            result, selection, {"all": output}, lambda _: "all", fmt, pairing.split_at_divergence
+            result,
+            selection,
+            {"all": output},
+            lambda _: "all",
+            fmt,
+            pairing.split_at_divergence,
+            keep_empty=allow_empty,
         )
     if not written_through(output):  # no dataset_info.json beside /dev/null or a pipe
         write_side_files(fmt, {}, Path(output).parent, {Path(output).stem: Path(output).name})
@@ -312,7 +319,8 @@ def make_sample(
     discovery = discover_for(paths, output, max_line_bytes)
     with spill_directory(output) as spill:
         result = (engine or Engine(workers=workers)).scan(discovery, job, spill)
-    write_sample(result.sample, output)
+    if result.sample or allow_empty:  # no sample replaces nothing: the run is refused below
+        write_sample(result.sample, output)
     per_stratum = Counter(name for name, *_ in result.sample)
     acc = {
         **read_accounting(result, discovery),
@@ -366,12 +374,10 @@ def success_policy(filters: FilterOptions) -> dict[str, Any]:
 
 
 def not_empty(acc: dict[str, Any], what: str, output: str, allow_empty: bool) -> None:
-    """Refuse an output with no row (see rollforge.empty), removing the empty file it left."""
+    """Refuse an output with no row (see rollforge.empty); the writers left whatever was at ``output``
+    untouched (an earlier dataset there is not replaced by an empty file)."""
     if acc["written"] or allow_empty:
         return
-    if not written_through(output):
-        with contextlib.suppress(OSError):
-            os.remove(output)
     refuse_empty(acc, what, output, acc.get("success"))
 
 
