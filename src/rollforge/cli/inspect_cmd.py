@@ -63,6 +63,7 @@ def render(s: dict[str, Any], console: Console) -> None:
     head.add_row("lines", str(s["lines"]))
     head.add_row("rollouts", str(s["rollouts"]))
     head.add_row("rejected", str(rejected))
+    head.add_row("duplicates (repeat an earlier line)", str(s["duplicates"]["count"]))
     head.add_row("prompts", str(s["prompts"]))
     head.add_row("prompts with reward spread (DPO-ready)", str(s["prompts_with_reward_spread"]))
     head.add_row("rollouts per prompt", ", ".join(f"{k}x: {v}" for k, v in s["rollouts_per_prompt"].items()))

@@ -20,7 +20,7 @@ from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
 from rollforge.engine.job import Job, to_record
 from rollforge.export.dpo import pieces
 from rollforge.export.sft import Skip
-from rollforge.filtering import Filtering
+from rollforge.filtering import KEPT, Filtering
 from rollforge.identity import trajectory_hash
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
@@ -84,7 +84,7 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     )
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
-    judge = _Judge(job.filters.filtering(), job.filters.success)
+    judge = _Judge(job.filters.filtering(), job.filters.success, sft=bool(job.sft))
     decoder = job.decoder()
     reader = LineReader(chunk)
     sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
@@ -122,9 +122,11 @@ class _Judge:
 
     filtering: Filtering
     success: Success
+    sft: bool = True  # a run writing SFT rows: the filters that shape the SFT set (dedup, caps) need columns
 
     def __post_init__(self) -> None:
-        self.columns = self.filtering.columns()  # what filters over every rollout need of each one
+        # What filters over every rollout need of each one; a DPO-only run reads only those judged per prompt.
+        self.columns = [(f, v) for f, v in self.filtering.columns() if self.sft or f.needs is not KEPT]
 
 
 def _rollout(
@@ -184,9 +186,13 @@ def _sample(heaps: list[list[tuple[int, int, bytes]]], job: Job, r: Rollout, lin
     for heap, stratum in zip(heaps, job.strata, strict=True):
         if stratum.holds(r.reward):
             item = (-job.key(r.rollout_id), r.line, line)
+            if len(heap) == stratum.count and item[0] <= heap[0][0]:
+                return
+            if any(held[0] == item[0] for held in heap):  # a repeat of a line already drawn: one rollout
+                return
             if len(heap) < stratum.count:
                 heapq.heappush(heap, item)
-            elif item[0] > heap[0][0]:
+            else:
                 heapq.heapreplace(heap, item)
             return
 
@@ -195,7 +201,8 @@ def merge_sample(results: list[ChunkResult], job: Job) -> list[tuple[str, int, b
     """The global sample: per stratum the smallest keys over every chunk's candidates."""
     picked = []
     for s, stratum in enumerate(job.strata):
-        pool = [item for result in results for item in result.sample[s]]
+        # A rollout repeated in several chunks is a candidate in each: drawn once (its first copy).
+        pool = list({item[0]: item for result in reversed(results) for item in result.sample[s]}.values())
         pool.sort(key=lambda item: -item[0])
         picked += [(stratum.name, item[1], item[2]) for item in pool[: stratum.count]]
     return picked
