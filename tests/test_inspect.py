@@ -120,13 +120,13 @@ def test_the_terminal_tables(
         ("rollouts per prompt", "1x: 2, 2x: 1"),
         ("tool-use rate", "25.0%"),
         ("truncated", "1"),
-        ("invalid_json", "1"),
-        ("no_response", "1"),
         ("reasoning_encrypted", "1"),
         ("message:assistant", "4"),
         ("math", "3"),
     ]:
         assert row(label, value), (label, value, out)
+    for reason in ("invalid_json", "no_response"):  # rejected lines: by reason, then file:line and message
+        assert f"{reason}: 1 line\n" in out, out
     for title in (
         "reward",
         "task types",
@@ -135,7 +135,8 @@ def test_the_terminal_tables(
         "rejected lines",
     ):
         assert title in out
-    assert f"{small}:5" in out and "0.4375" in out  # a reject's file:line, the mean reward
+    # a reject's file:line (relative to the folder the files share, named once) and the mean reward
+    assert f"{small.name}:5" in out and f"files in {small.parent}" in out and "0.4375" in out
     assert f"companion failures: {small.parent / 'run_failures.jsonl'} (2 failed rows skipped)" in out
     assert "companion aggregate_metrics:" in out
     assert out.count("warning:") == 3 and "warning: 2 of 6 lines rejected" in out

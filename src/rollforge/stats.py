@@ -188,12 +188,19 @@ class Inventory:
         }
 
     def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+        """Per reason: the count, and examples spread over the files (one from each file first, in input
+        order, then more from the same files), as text (``examples``) and as fields (``example_lines``)."""
+        by_reason: dict[str, list[Reject]] = {}
         for r in self.rejected:
-            entry = out.setdefault(r.reason, {"count": 0, "examples": []})
-            entry["count"] += 1
-            if len(entry["examples"]) < EXAMPLES_PER_REASON:
-                entry["examples"].append(f"{r.where()}: {r.message}")
+            by_reason.setdefault(r.reason, []).append(r)
+        out: dict[str, dict[str, Any]] = {}
+        for reason, rejects in by_reason.items():
+            picked = spread_examples(rejects, EXAMPLES_PER_REASON)
+            out[reason] = {
+                "count": len(rejects),
+                "examples": [f"{r.where()}: {r.message}" for r in picked],
+                "example_lines": [{"file": r.file, "line": r.line, "message": r.message} for r in picked],
+            }
         return out
 
     def warnings(self, contrastive: int, prompts: int) -> list[str]:
@@ -215,6 +222,20 @@ class Inventory:
         if self.facts["reasoning_hidden"] + self.facts["reasoning_encrypted"]:
             warn.append("some reasoning is hidden or encrypted: there is no text of it to train on")
         return warn
+
+
+def spread_examples(rejects: list[Reject], n: int) -> list[Reject]:
+    """Up to ``n`` of ``rejects``: the first of each file in turn, then the next of each, ... (in input
+    order within a file): a problem in several files shows in several files."""
+    per_file: dict[str, list[Reject]] = {}
+    for r in rejects:
+        queue = per_file.setdefault(r.file, [])
+        if len(queue) < n:
+            queue.append(r)
+    picked: list[Reject] = []
+    for rank in range(n):
+        picked += [queue[rank] for queue in per_file.values() if rank < len(queue)]
+    return picked[:n]
 
 
 def duplicate_warnings(duplicates: dict[str, Any]) -> list[str]:

@@ -84,7 +84,8 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     with status("measuring the release for its report and trainer configs"):
         report = _report_data(tmp, final, recipe)
     data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
-    report.manifest = data
+    judge_with_manifest(report, data)
+    data["warnings"] = report.warnings  # the report's warnings, for the terminal and for whoever reads this
     _write_manifest(tmp, data)
     write_card(tmp, final, data, has_dpo=bool(job.dpo))
     write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
@@ -261,6 +262,15 @@ def _accounting(
         if k > 0
     }
     return acc
+
+
+def judge_with_manifest(report: Any, data: dict[str, Any]) -> None:
+    """The checklist again, now that the manifest exists: its accounting (cut-off rollouts, filters) and
+    its row counts are what the report judges (the report was measured before the manifest was written)."""
+    from rollforge.report.checks import evaluate
+
+    report.manifest, report.accounting = data, data["accounting"]
+    report.checks = evaluate(report)
 
 
 def _inventory(result: Scan) -> dict[str, Any]:

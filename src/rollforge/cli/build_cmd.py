@@ -6,9 +6,11 @@ import argparse
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from rollforge import api
 from rollforge.cli.common import add_command, print_json
+from rollforge.cli.corpus_tables import print_file_table, print_rejects_table
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "report": str(release.path / "report.html"),
         "accounting": release.manifest["accounting"],
         "outputs": release.outputs,
+        "warnings": release.manifest.get("warnings", []),
     }
     if args.json:
         print_json(summary)
@@ -114,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
     console = Console()
+    inventory = release.manifest.get("inventory") or {}
+    print_file_table(console, inventory.get("per_file") or {})
+    print_rejects_table(console, inventory.get("rejected_by_reason") or {})
     _print_lengths(console, release.manifest.get("sequence_lengths") or {})
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
@@ -123,7 +131,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
     """The sequence length the trainer configs set, and the rows it cuts (in yellow when it cuts any)."""
-    from rich.markup import escape
 
     from rollforge.report.lengths import counted_note, describe_length
 
