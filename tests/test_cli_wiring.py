@@ -147,6 +147,8 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         (["--reasoning", "drop"], lambda c: {o.reasoning for o in (*c.job.sft, *c.job.dpo)}, {"drop"}),
         (["--no-dpo"], lambda c: c.job.dpo, ()),
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
+        (["--fail-on-warn"], lambda c: c.recipe.fail_on_warn, True),
+        (["--checks", "min_sft_rows=200"], lambda c: c.recipe.checks, {"min_sft_rows": 200.0}),
     ],
 }  # fmt: skip
 # Flags that configure no job: where the output goes, and how the summary is shown.

@@ -268,8 +268,10 @@ def judge_with_manifest(report: Any, data: dict[str, Any]) -> None:
     """The checklist again, now that the manifest exists: its accounting (cut-off rollouts, filters) and
     its row counts are what the report judges (the report was measured before the manifest was written)."""
     from rollforge.report.checks import evaluate
+    from rollforge.report.thresholds import thresholds
 
     report.manifest, report.accounting = data, data["accounting"]
+    report.thresholds = thresholds(data["recipe"].get("checks"))
     report.checks = evaluate(report)
 
 

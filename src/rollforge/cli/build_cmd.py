@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -73,10 +74,36 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )
+    parser.add_argument(
+        "--fail-on-warn",
+        action=argparse.BooleanOptionalAction,
+        help="exit 1 when a report check warns (the release is still written; thresholds: the recipe's "
+        "checks: map)",
+    )
+    parser.add_argument(
+        "--checks",
+        type=_thresholds,
+        metavar="NAME=VALUE,...",
+        help="report thresholds, e.g. min_sft_rows=200,max_task_share=0.6 (the recipe's checks: map)",
+    )
     add_filter_args(parser)
     add_run_args(parser, pairs=True)
     suppress_defaults(parser)
     parser.set_defaults(func=run)
+
+
+def _thresholds(text: str) -> dict[str, float]:
+    """``min_sft_rows=200,max_task_share=0.6`` as a dict (the names are checked with the recipe)."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=NUMBER (e.g. min_sft_rows=200)")
+    return out
 
 
 def recipe_keys(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
         "outputs": release.outputs,
         "warnings": release.manifest.get("warnings", []),
     }
+    failed = bool(summary["warnings"]) and bool(release.manifest["recipe"].get("fail_on_warn"))
     if args.json:
         print_json(summary)
-        return 0
+        return 1 if failed else 0
     acc = release.manifest["accounting"]
     print_accounting(
         {**acc, **acc["sft"]},
@@ -126,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
+    if failed:
+        n = len(summary["warnings"])
+        checks = "1 report check warns" if n == 1 else f"{n} report checks warn"
+        print(f"rollforge: error: {checks} (--fail-on-warn): see the warnings above", file=sys.stderr)
+        return 1
     return 0
 
 

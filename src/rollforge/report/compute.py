@@ -12,6 +12,7 @@ from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
 from rollforge.report.rows import parse_tools
+from rollforge.report.thresholds import thresholds
 from rollforge.report.tokens import token_counter
 
 Row = Mapping[str, Any]
@@ -102,6 +103,9 @@ class ReportBuilder:
             accounting=accounting,
             manifest=manifest,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            thresholds=thresholds(
+                ((manifest or {}).get("recipe") or {}).get("checks")
+            ),  # as the build judged
         )
         data.checks = evaluate(data)
         return data

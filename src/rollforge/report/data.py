@@ -9,6 +9,7 @@ import numpy as np
 
 from rollforge.report.lengths import sequence_length
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart, normalised_entropy, share
+from rollforge.report.thresholds import thresholds
 
 PASS, WARN, NOT_APPLICABLE = "pass", "warn", "n/a"
 
@@ -45,6 +46,7 @@ class ReportData:
     manifest: dict[str, Any] | None = None
     created_at: str = ""
     checks: list[Check] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=thresholds)  # the checks' (a recipe's checks: map)
 
     @property
     def warnings(self) -> list[str]:
@@ -122,5 +124,6 @@ class ReportData:
                 }
                 for c in self.checks
             ],
+            "thresholds": self.thresholds,
             "warnings": self.warnings,
         }

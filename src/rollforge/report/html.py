@@ -11,7 +11,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rollforge.io.target import open_output
-from rollforge.report import checks
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
@@ -94,18 +93,9 @@ def accounting_rows(acc: dict[str, Any] | None) -> list[tuple[str, str, int]]:
     return rows
 
 
-def _thresholds() -> list[tuple[str, str]]:
-    names = (
-        "MIN_SFT_ROWS",
-        "MIN_DPO_PAIRS",
-        "MAX_OVER_LENGTH_SHARE",
-        "MAX_TASK_SHARE",
-        "MIN_TOOL_USE_RATE",
-        "MAX_DUPLICATE_SHARE",
-        "MIN_MEDIAN_MARGIN",
-        "MAX_TRUNCATED_SHARE",
-    )
-    return [(name, num(getattr(checks, name))) for name in names]
+def _thresholds(data: ReportData) -> list[tuple[str, str]]:
+    """The thresholds this report judged with (a recipe's ``checks:`` map sets them)."""
+    return [(name, num(value)) for name, value in data.thresholds.items()]
 
 
 def render_html(data: ReportData, workers: int | None = 1) -> str:
@@ -128,7 +118,7 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             tasks=tasks[:MAX_TASK_ROWS],
             tasks_hidden=max(0, len(tasks) - MAX_TASK_ROWS),
             task_total=sum(data.task_types.values()),
-            thresholds=_thresholds(),
+            thresholds=_thresholds(data),
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),
