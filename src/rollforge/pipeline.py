@@ -206,7 +206,7 @@ def take_inventory(
     discovery = discover(paths, max_line_bytes)
     if any(s.path == STDIN for s in discovery.sources):
         inventory = Inventory()
-        for record in track(iter_records(discovery), "reading"):
+        for record in track(iter_records(discovery), "reading", unit="lines"):
             inventory.add(record)
     else:  # no outputs: every line is converted, nothing is spilled
         inventory = scan(discovery, Job(), None, workers).inventory

@@ -81,7 +81,8 @@ def layout(fmt: Format, kind: str, split: str) -> str:
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data, outputs, job = _datasets_and_manifest(recipe, tmp, final)
     # The scan's index and selections are freed here, before the report forks its readers and figure drawers.
-    with status("measuring the release for its report and trainer configs"):
+    rows = data["accounting"]["sft"]["written"] + data["accounting"].get("dpo", {}).get("written", 0)
+    with status(f"measuring the release for its report and trainer configs: {rows:,} rows and pairs"):
         report = _report_data(tmp, final, recipe)
     data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
     judge_with_manifest(report, data)
@@ -110,7 +111,7 @@ def _datasets_and_manifest(
     with digests.stdin_tap():  # what is read from stdin is hashed as it streams
         result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
     split_of = split_function(recipe.seed, recipe.val_fraction)
-    with status("writing datasets"):
+    with status(f"writing datasets ({_formats(job)}) from {result.inventory.rollouts:,} rollouts"):
         sft_sel = select_sft(result.index, job, result.filtered)
         dpo_sel = DpoSelection()
         if job.dpo:
@@ -151,6 +152,13 @@ def _while_reading(digests: InputHashes) -> None:
     that would otherwise run alone after the read). With one worker this runs before the read instead."""
     digests.start()
     import rollforge.report.plots  # noqa: F401
+
+
+def _formats(job: Job) -> str:
+    kinds = [f"SFT {', '.join(o.format.name for o in job.sft)}"] + [
+        f"DPO {', '.join(o.format.name for o in job.dpo)}"
+    ] * bool(job.dpo)
+    return "; ".join(kinds)
 
 
 def _write_datasets(

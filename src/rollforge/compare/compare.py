@@ -88,7 +88,7 @@ def _group(rollout: Rollout, by: str | None) -> str:
 def load_side(paths: list[str], options: CompareOptions, label: str = "reading") -> _Side:
     extra = (*options.success.fields, *((options.by.split(".")[0],) if options.by else ()))
     side = _Side(files=list(paths))
-    for record in track(read_rollouts(paths, LineDecoder(extra_fields=extra)), label):
+    for record in track(read_rollouts(paths, LineDecoder(extra_fields=extra)), label, unit="lines"):
         side.lines += 1
         if isinstance(record, Reject):
             side.rejected[record.reason] += 1
