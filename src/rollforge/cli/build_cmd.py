@@ -144,13 +144,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
-    console = Console()
+    # The summary on stderr, beside the accounting tables; stdout names what was written.
+    notes, console = Console(stderr=True), Console()
     inventory = release.manifest.get("inventory") or {}
-    print_file_table(console, inventory.get("per_file") or {})
-    print_rejects_table(console, inventory.get("rejected_by_reason") or {})
-    _print_lengths(console, release.manifest.get("sequence_lengths") or {})
+    print_file_table(notes, inventory.get("per_file") or {})
+    print_rejects_table(notes, inventory.get("rejected_by_reason") or {})
+    _print_lengths(notes, release.manifest.get("sequence_lengths") or {})
     for warning in summary["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
+        notes.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")

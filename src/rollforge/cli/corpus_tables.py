@@ -29,10 +29,13 @@ def short_paths(paths: list[str]) -> tuple[str, dict[str, str]]:
     local = [p for p in paths if p != "-" and "://" not in p]
     folder = ""
     if local and len(local) == len(paths):
-        folder = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+        # as the user named them: relative paths stay relative (the folder as typed), else absolute
+        named = paths if not any(os.path.isabs(p) for p in paths) else [os.path.abspath(p) for p in paths]
+        folder = os.path.commonpath([os.path.dirname(p) or "." for p in named])
+        paths_in = dict(zip(paths, named, strict=True))
     shown = {}
     for path in paths:
-        rel = os.path.relpath(os.path.abspath(path), folder) if folder else path
+        rel = os.path.relpath(paths_in[path], folder) if folder else path
         shown[path] = shorten(rel)
     return folder, shown
 
