@@ -150,6 +150,9 @@ def test_a_real_release_is_judged_with_its_manifest(corpus: Path, tmp_path: Path
     # two real environments reward on other scales than 0..1 (the shared README names them)
     assert checks["rewards"].status == "warn" and "grl_sokoban" in checks["rewards"].detail
     assert release.manifest["warnings"] == data.warnings
+    page = (release.path / "report.html").read_text()
+    assert "Reward scale by input file" in page and page.count("outside 0..1") == 2  # sokoban, tetris
+    assert "pairs with reasoning on one side only" in page and "checks:" in page
 
 
 def test_recipe_thresholds_and_fail_on_warn(

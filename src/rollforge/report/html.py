@@ -98,6 +98,22 @@ def _thresholds(data: ReportData) -> list[tuple[str, str]]:
     return [(name, num(value)) for name, value in data.thresholds.items()]
 
 
+def _input_rows(data: ReportData) -> list[dict[str, Any]]:
+    """A release's input files with their reward range (the manifest's inventory), for the reward scales."""
+    per_file = ((data.manifest or {}).get("inventory") or {}).get("per_file") or {}
+    rows = []
+    for path, row in per_file.items():
+        low, high = (row.get("reward") or {}).get("min"), (row.get("reward") or {}).get("max")
+        known = isinstance(low, int | float) and isinstance(high, int | float)
+        other = known and not (float(low) >= 0 and float(high) <= 1)  # type: ignore[arg-type]
+        rows.append({
+            "file": path, "rollouts": row.get("rollouts", 0), "rejected": row.get("rejected", 0),
+            "low": num(low) if known else "–", "high": num(high) if known else "–",
+            "scale": ("outside 0..1" if other else "0..1") if known else "no rollouts", "other": other,
+        })  # fmt: skip
+    return rows
+
+
 def render_html(data: ReportData, workers: int | None = 1) -> str:
     """The report page (a few hundred KB: the figures are embedded, drawn on up to ``workers`` cores)."""
     from rollforge.report.plots import figures  # matplotlib loads only when a page is drawn
@@ -119,6 +135,7 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             tasks_hidden=max(0, len(tasks) - MAX_TASK_ROWS),
             task_total=sum(data.task_types.values()),
             thresholds=_thresholds(data),
+            inputs=_input_rows(data),
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),
