@@ -1,5 +1,6 @@
-"""Re-take the screenshots of the report's checklist sections in docs/: the checklist (with the DPO traps and
-"not enough data"), the reward scale of each input file, and the DPO pairs' trap figures.
+"""Re-take the screenshots of the report's new sections in docs/: the checklist (with the DPO traps), the
+reward scale of each input file, the DPO pairs' trap figures, and sample rows as the model sees them (rendered
+by a tiny model's chat template, built offline, the loss-carrying spans highlighted).
 
     .venv/bin/python docs/make_report_sections_screenshots.py   # the bundled example + ../shared's real files
 
@@ -33,13 +34,19 @@ SHOTS = {  # file -> the element taken
     "report-checklist.png": "#checklist",
     "report-reward-scales.png": "#rewards",
     "report-dpo-traps.png": "#dpo",
+    "report-samples.png": "#samples",
 }
 
 
 def build(tmp: Path) -> Path:
     os.chdir(ROOT)  # relative inputs: the pages show file paths as they were given
     inputs = ["examples/rollouts"] + [os.path.relpath(SHARED, ROOT)] * SHARED.is_dir()
-    status = rollforge(["build", *inputs, "-o", str(tmp / "releases"), "-q", "--no-success-only"])
+    from rollforge.tiny import build_tiny_model  # a real chat template with generation markers, built offline
+
+    tokenizer = str(build_tiny_model(tmp / "tiny-base"))
+    status = rollforge(
+        ["build", *inputs, "-o", str(tmp / "releases"), "-q", "--no-success-only", "--tokenizer", tokenizer]
+    )
     if status != 0:
         raise SystemExit(f"rollforge build failed ({status})")
     return tmp / "releases" / "v1" / "report.html"

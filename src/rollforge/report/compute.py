@@ -12,6 +12,7 @@ from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
 from rollforge.report.rows import parse_tools
+from rollforge.report.samples import SampleRows, render_samples
 from rollforge.report.thresholds import thresholds
 from rollforge.report.tokens import token_counter
 
@@ -48,6 +49,7 @@ class ReportBuilder:
         self.max_tokens = max_tokens
         self.sft = SftPart()
         self.dpo = DpoPart()
+        self.samples = SampleRows()  # a few rows, shown as the model sees them
         self._prompts: dict[str, set[str]] = {}  # split -> prompt ids, for the overlap between splits
 
     def merge(self, other: ReportBuilder) -> None:
@@ -55,6 +57,7 @@ class ReportBuilder:
         builder had read them itself."""
         self.sft.merge(other.sft)
         self.dpo.merge(other.dpo)
+        self.samples.merge(other.samples)
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
         self.counter.template_errors += other.counter.template_errors
@@ -66,6 +69,7 @@ class ReportBuilder:
         messages = row.get("messages") or []
         tokens = self.counter.count(messages, row.get("tools"))
         self.sft.add(row, split, tokens, self._over(tokens))
+        self.samples.add(row, split)
         self._prompts.setdefault(split, set()).add(_prompt_id(row, _sft_prompt(messages)))
 
     def add_dpo(self, row: Row, split: str = UNSPLIT) -> None:
@@ -106,6 +110,9 @@ class ReportBuilder:
             thresholds=thresholds(
                 ((manifest or {}).get("recipe") or {}).get("checks")
             ),  # as the build judged
+        )
+        data.samples_rendered_with, data.samples = render_samples(
+            self.samples, getattr(self.counter, "tokenizer", None)
         )
         data.checks = evaluate(data)
         return data

@@ -47,6 +47,8 @@ class ReportData:
     created_at: str = ""
     checks: list[Check] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=thresholds)  # the checks' (a recipe's checks: map)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # a few SFT rows as the model sees them
+    samples_rendered_with: str = ""
 
     @property
     def warnings(self) -> list[str]:
