@@ -127,3 +127,18 @@ def test_build_prints_the_reports_warnings(
         assert " ".join(f"warning: {warning}".split()) in " ".join(out.split())  # as printed, wrapped or not
         assert warning.split(":")[0] in html
     assert "files (24)" in out and "rejected lines (3)" in out
+
+
+def test_a_corpus_of_many_files_shows_its_problem_files_first(capsys: pytest.CaptureFixture) -> None:
+    from rich.console import Console
+
+    from rollforge.cli.corpus_tables import MAX_FILE_ROWS, print_file_table
+
+    row = {"rollouts": 5, "rejected": 0, "reward": {"min": 0.0, "max": 1.0}}
+    per_file = {f"shard-{n:05d}.jsonl": row for n in range(1000)}
+    per_file["shard-00500.jsonl"] = {"rollouts": 0, "rejected": 5, "reward": {"min": None, "max": None}}
+    print_file_table(Console(width=80), per_file)
+    out = capsys.readouterr().out
+    assert out.index("shard-00500.jsonl") < out.index("shard-00000.jsonl")  # the file that gave nothing first
+    assert sum("shard-" in line for line in out.splitlines()) == MAX_FILE_ROWS
+    assert f"and {1000 - MAX_FILE_ROWS} more files" in out

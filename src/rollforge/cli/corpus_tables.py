@@ -14,6 +14,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 NAME_WIDTH = 34  # a file column this wide leaves room for the numbers at 80 columns
+MAX_FILE_ROWS = 40
 
 
 def shorten(name: str, width: int = NAME_WIDTH) -> str:
@@ -59,13 +60,21 @@ def print_file_table(console: Console, per_file: dict[str, dict[str, Any]]) -> N
     table.add_column("rollouts", justify="right")
     table.add_column("rejected", justify="right")
     table.add_column("reward", no_wrap=True)
-    for path, row in per_file.items():
+    # Files with a problem first (nothing usable, then the most rejects), the rest in input order; at most
+    # MAX_FILE_ROWS rows (a corpus of thousands of shards has every row in --json and the manifest).
+    order = sorted(per_file, key=lambda p: (bool(per_file[p]["rollouts"]), -per_file[p]["rejected"]))
+    for path in order[:MAX_FILE_ROWS]:
+        row = per_file[path]
         style = "yellow" if not row["rollouts"] else None
         table.add_row(
             escape(shown[path]), str(row["rollouts"]), str(row["rejected"]), _reward_range(row), style=style
         )
     empty = sum(1 for row in per_file.values() if not row["rollouts"])
     console.print(table)
+    if len(order) > MAX_FILE_ROWS:
+        console.print(
+            f"and {len(order) - MAX_FILE_ROWS} more files (every one is in --json and the manifest)"
+        )
     if empty:
         console.print(f"[yellow]{empty} of {len(per_file)} files gave no rollout[/]: see the rejected lines")
 
