@@ -1,5 +1,5 @@
 """README = CLI: every `$ rollforge ...` command the README's tour shows on the bundled example (and the data
-steps of the loop) is run, and its printed summary is checked against the README's text.
+steps of the loop, in the README and docs/loop.md) is run, and its printed summary is checked against the README's text.
 
 A JSON block must equal the command's JSON. A text block is read as pieces separated by `...` (a line that is
 or holds `...` elides output): each piece, whitespace collapsed (the README wraps long lines by hand), must
@@ -18,6 +18,7 @@ from rollforge.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+LOOP = (ROOT / "docs" / "loop.md").read_text()  # the loop's walk-through shows the same data steps
 # The commands that need no model, no server and no network: the tour, and the loop's data steps.
 RUNNABLE = ("inspect", "sft", "dpo", "sample", "build", "example")
 
@@ -25,11 +26,14 @@ RUNNABLE = ("inspect", "sft", "dpo", "sample", "build", "example")
 def shown_commands() -> list[tuple[str, str]]:
     """(command, the text the README shows after it) for each `$ rollforge CMD ...` line of a text block."""
     found = []
-    for block in re.findall(r"```text\n(.*?)```", README, re.DOTALL):
+    for block in re.findall(r"```text\n(.*?)```", README + LOOP, re.DOTALL):
         pieces = re.split(r"^\$ (.*)$", block, flags=re.MULTILINE)
         for command, shown in zip(pieces[1::2], pieces[2::2], strict=True):
             words = command.split()
-            if words[:1] == ["rollforge"] and words[1] in RUNNABLE:
+            made_by_a_model = any(
+                w in ("before.jsonl", "after.jsonl") or w.startswith("runs/") for w in words
+            )
+            if words[:1] == ["rollforge"] and words[1] in RUNNABLE and not made_by_a_model:
                 found.append((command, shown))
     return found
 
