@@ -175,3 +175,23 @@ def test_recipe_thresholds_and_fail_on_warn(
     recipe.write_text(f"inputs: [{corpus}]\noutput: {tmp_path / 'rel'}\nchecks: {{min_sft_row: 10}}\n")
     assert main(["build", str(recipe), "-q"]) == 1
     assert "did you mean 'min_sft_rows'?" in capsys.readouterr().err
+
+
+def test_leakage_is_judged_on_the_users_text_not_on_prompt_ids() -> None:
+    """A release splits by prompt id, so ids never overlap: the same question under another system prompt
+    (another prompt id) in both splits is the leak that check must catch."""
+    from rollforge.report import compute_report
+
+    def sft_row(system: str, pid: str) -> dict:
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "What is  2 + 2?"},
+            {"role": "assistant", "content": "4"},
+        ]
+        return {"messages": messages, "prompt_id": pid, "reward": 1.0}
+
+    rows = [("train", sft_row("Be brief.", "a")), ("validation", sft_row("Be kind.", "b"))]
+    data = compute_report(rows, None, splits={"train": "t", "validation": "v"})
+    check = {c.name: c for c in data.checks}["leakage"]
+    assert data.prompts == 2 and data.shared_prompts == 1
+    assert check.status == "warn" and check.detail.startswith("1 user questions in both splits")

@@ -135,11 +135,15 @@ def check_validation(d: ReportData) -> Check:
 
 
 def check_leakage(d: ReportData) -> Check:
-    threshold = "0 prompts in both train and validation"
+    threshold = "0 user questions in both train and validation"
     names = set(d.split_names())
     if not {"train", "validation"} <= names:
         return verdict("leakage", None, "no train and validation splits", threshold)
-    detail = f"{count(d.shared_prompts)} prompts in both splits"
+    # Compared by the user's text, not by prompt id (a release splits by prompt id, so ids never overlap):
+    # the same question under another system prompt or tool list leaks all the same.
+    detail = (
+        f"{count(d.shared_prompts)} user questions in both splits (same text, any system prompt or tools)"
+    )
     return verdict("leakage", d.shared_prompts > 0, detail, threshold)
 
 

@@ -41,7 +41,7 @@ class ReportData:
     sources: list[str] = field(default_factory=list)
     splits: dict[str, str] = field(default_factory=dict)  # declared split -> where its rows came from
     prompts: int = 0  # distinct prompts over SFT rows and DPO pairs
-    shared_prompts: int = 0  # prompts in both the train and the validation split
+    shared_prompts: int = 0  # user questions (a prompt's user text) in both train and validation
     accounting: dict[str, Any] | None = None  # the manifest's, or lines/rollouts/rejected of rollouts read
     manifest: dict[str, Any] | None = None
     created_at: str = ""
