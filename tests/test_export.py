@@ -29,6 +29,7 @@ from gym_rollouts import (
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
+from rollforge.environments import environment_of
 from rollforge.export.dpo import PairInfo, pieces
 from rollforge.export.formats import format_named
 from rollforge.export.sft import Skip
@@ -176,7 +177,8 @@ def test_trl_rows(tmp_path: Path) -> None:
     assert {r["task_type"] for r in rows} == {"general"}
     prompt_ids = {r.rollout_id: r.prompt_id for r in read_rollouts([str(src)]) if isinstance(r, Rollout)}
     assert all(r["prompt_id"] == prompt_ids[r["rollout_id"]] for r in rows)
-    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type"}
+    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type", "env"}
+    assert {r["env"] for r in rows} == {src.name.removesuffix(".jsonl")}  # no agent_ref: the file's stem
     assert acc["export"] == {"trimmed_trailing_messages": 2}  # "You win." and the dangling tool output
 
 
@@ -511,6 +513,7 @@ def test_nemo_rl_dpo_rows(tmp_path: Path) -> None:
             "rejected_reward",
             "margin",
             "prompt_id",
+            "env",
         }
 
 
@@ -555,6 +558,36 @@ def test_openai_dpo_skips_pairs_that_are_not_one_assistant_message(tmp_path: Pat
     }
 
 
+def test_sharegpt_dpo_rows_are_llamafactory_pairwise_rows(tmp_path: Path) -> None:
+    acc, rows, _ = dpo(tmp_path, "sharegpt")
+    assert acc["pairs"] == 4 and acc["written"] == 2
+    assert acc["skipped"] == {"not_single_sharegpt_turn": 2}  # the weather and the game pairs
+    assert rows[0] == {
+        "conversations": [{"from": "human", "value": "What is 2+2?"}],
+        "chosen": {"from": "gpt", "value": think_text("Add them.", "4")},
+        "rejected": {"from": "gpt", "value": "5"},
+        "system": "",
+        "tools": "[]",
+    }
+    assert rows[1]["chosen"]["from"] == "function_call"  # parallel calls: one turn, a list of them
+    assert json.loads(rows[1]["chosen"]["value"]) == [
+        {"name": "search", "arguments": {"query": "a"}},
+        {"name": "search", "arguments": {"query": "b"}},
+    ]
+    assert rows[1]["rejected"] == {"from": "gpt", "value": "Nothing found."}
+    assert json.loads(rows[1]["tools"]) == CHAT_TOOLS[1:]
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    entry = info["dpo-sharegpt"]
+    assert entry["file_name"] == "dpo-sharegpt.jsonl" and entry["ranking"] is True
+    assert entry["columns"] == {
+        "messages": "conversations",
+        "system": "system",
+        "tools": "tools",
+        "chosen": "chosen",
+        "rejected": "rejected",
+    }
+
+
 # --- the fast assembly against a slow reference -----------------------------------------------------------------
 
 
@@ -595,6 +628,7 @@ def ref_row(good: Rollout, bad: Rollout, fmt: str, reasoning: str) -> dict[str, 
         "rejected_reward": bad.reward,
         "margin": good.reward - bad.reward,
         "prompt_id": good.prompt_id,
+        "env": environment_of(good),  # the pair's environment: no agent_ref here, so the file's stem
     }
     if fmt == "trl":
         return {
@@ -671,7 +705,7 @@ def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy:
         ("w_guess", "w_bad"),
     ]:
         g, b = rollouts[good], rollouts[bad]
-        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id)
+        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id, environment_of(g))
         want = ref_row(plain[good], plain[bad], fmt, reasoning)
         form = format_named(fmt)
         styling = form.styling(reasoning)

@@ -710,12 +710,16 @@ def test_the_order_of_reasons_is_fixed() -> None:
         "too_many_turns",
         "no_tool_use",
         "where_false",
+        "contaminated",
         "too_much_reasoning",
         "too_many_tokens",
+        "not_in_mix",
         "low_task_success_rate",
         "duplicate",
         "near_duplicate",
         "over_category_cap",
+        "over_env_cap",
+        "over_mix_share",
     ]
     assert list(FILTER_REASONS)[: len(FILTERS)] == [f.reason for f in FILTERS]
     per_rollout = [f.needs.per_rollout for f in FILTERS]

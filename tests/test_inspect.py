@@ -94,6 +94,11 @@ def test_the_json_summary_of_a_small_fixture(small: Path, capsys: pytest.Capture
         ("aggregate_metrics", None),
         ("failures", 2),
     ]
+    # a line without agent_ref.name belongs to its file's stem; rejects of a mixed file to the stem too
+    assert {name: (e["rollouts"], e["rejected"]) for name, e in s["environments"].items()} == {
+        "run": (3, 2),
+        "tools_agent": (1, 0),
+    }
     assert s["warnings"] == [
         "2 of 6 lines rejected: check the reject reasons",
         "1 truncated rollouts (incomplete_details): dropped from SFT by default",
@@ -139,7 +144,8 @@ def test_the_terminal_tables(
     assert f"{small.name}:5" in out and f"files in {small.parent}" in out and "0.4375" in out
     assert f"companion failures: {small.parent / 'run_failures.jsonl'} (2 failed rows skipped)" in out
     assert "companion aggregate_metrics:" in out
-    assert out.count("warning:") == 3 and "warning: 2 of 6 lines rejected" in out
+    env_warnings = 2  # two environments (the file's stem, and an agent_ref.name): see test_environments
+    assert out.count("warning:") == 3 + env_warnings and "warning: 2 of 6 lines rejected" in out
 
 
 def test_stdin_is_read_like_a_file(

@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 LOOP = (ROOT / "docs" / "loop.md").read_text()  # the loop's walk-through shows the same data steps
 # The commands that need no model, no server and no network: the tour, and the loop's data steps.
-RUNNABLE = ("inspect", "sft", "dpo", "sample", "build", "example")
+RUNNABLE = ("inspect", "sft", "dpo", "kto", "sample", "build", "example")
+# What they run on: the bundled example, or the corpus the loop's first step writes (`rollouts`). Sections on
+# other corpora (../shared, a recipe of their own) are not part of the tour.
+ON_THE_EXAMPLE = (" examples/rollouts", "rollforge example -o rollouts", "rollforge build rollouts ")
 
 
 def shown_commands() -> list[tuple[str, str]]:
@@ -33,7 +36,8 @@ def shown_commands() -> list[tuple[str, str]]:
             made_by_a_model = any(
                 w in ("before.jsonl", "after.jsonl") or w.startswith("runs/") for w in words
             )
-            if words[:1] == ["rollforge"] and words[1] in RUNNABLE and not made_by_a_model:
+            on_example = any(part in command + " " for part in ON_THE_EXAMPLE)
+            if words[:1] == ["rollforge"] and words[1] in RUNNABLE and on_example and not made_by_a_model:
                 found.append((command, shown))
     return found
 

@@ -7,13 +7,14 @@ The Python API mirrors the command line (see ``rollforge.api``)::
     rollforge.inspect("rollouts/")                                    # rollforge inspect rollouts/ --json
     rollforge.sft("rollouts/", "sft.jsonl", success_only=True)        # rollforge sft ... --success-only
     rollforge.dpo("rollouts/", "dpo.jsonl", min_margin=0.3)           # rollforge dpo ... --min-margin 0.3
+    rollforge.kto("rollouts/", "kto.jsonl")                           # rollforge kto ... (KTO rows)
     rollforge.sample("rollouts/", "review.jsonl")                     # rollforge sample ...
     rollforge.build(inputs=["rollouts/"], output="releases")          # rollforge build rollouts/ -o releases
     rollforge.report("releases/v1", "report.html")                    # rollforge report releases/v1
     rollforge.compare("before.jsonl", "after.jsonl")                  # rollforge compare before after
 """
 
-from rollforge.api import build, compare, dpo, inspect, report, sample, sft
+from rollforge.api import build, compare, dpo, inspect, kto, report, sample, sft
 from rollforge.version import __version__
 
-__all__ = ["__version__", "build", "compare", "dpo", "inspect", "report", "sample", "sft"]
+__all__ = ["__version__", "build", "compare", "dpo", "inspect", "kto", "report", "sample", "sft"]

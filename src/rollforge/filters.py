@@ -17,9 +17,13 @@ from typing import Any
 
 import msgspec
 
+from rollforge.decontam import DEFAULT_NGRAM, load_eval_tasks
 from rollforge.dedup import minhash, near_duplicates
+from rollforge.environments import DEFAULT, MAX, Policy, check_environments, environment_of
+from rollforge.errors import RollforgeError
 from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows, Stage
 from rollforge.identity import conversation_hash
+from rollforge.mix import Mixer
 from rollforge.options import Option, OptionValues
 from rollforge.rollout import Rollout
 from rollforge.schema import text
@@ -82,6 +86,32 @@ DEDUP = Option(
 NEAR_THRESHOLD = Option(
     "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
 )
+ENV_FIELD = Option(
+    "env_field",
+    str,
+    "where a rollout names its environment (default: agent_ref.name, else the rollouts file's stem)",
+    metavar="PATH",
+    example="metadata.env",
+    fields=lambda path: (path.split(".")[0],),
+)
+ENVIRONMENTS = Option(
+    "environments",
+    dict,
+    "each environment's policy: NAME -> success_threshold (a number, or max), min_reward, max_rollouts, "
+    "weight; `default` for the others (flags: --success-threshold NAME=T, --mix NAME=WEIGHT, ...)",
+    example={"default": {"success_threshold": 1.0}, "grl_sokoban_gymnasium_agent": {"success_threshold": 10}},
+    check=check_environments,
+    fields=lambda _: ("agent_ref",),
+)
+MIX_SIZE = Option(
+    "mix_size",
+    int,
+    "rows of the mixed set: each environment of --mix is asked for its share of N (default: the largest set "
+    "that holds every share)",
+    metavar="N",
+    ge=1,
+    example=10000,
+)
 BALANCE_BY = Option(
     "balance_by",
     str,
@@ -89,6 +119,14 @@ BALANCE_BY = Option(
     metavar="FIELD",
     example="task_name",
     fields=lambda path: (path.split(".")[0],),
+)
+CONTAMINATION_NGRAM = Option(
+    "contamination_ngram",
+    int,
+    "words in a run shared with an evaluation task's user text that make a prompt contaminated",
+    metavar="N",
+    default=DEFAULT_NGRAM,
+    ge=1,
 )
 
 FILTERS: tuple[Filter[Any, Any], ...] = (
@@ -101,16 +139,17 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("truncated", "the response was cut off (incomplete_details); --drop-truncated", HEAD,
            Option("drop_truncated", bool, "drop rollouts cut off by max_output_tokens (default: drop)", default=True),
            keep=lambda r, _: not r.truncated),
-    Filter("below_min_reward", "reward < --min-reward", HEAD,
+    Filter("below_min_reward", "reward < --min-reward (or its environment's min_reward)", HEAD,
            Option("min_reward", float, "drop rollouts with reward below this", example=0.5),
-           keep=lambda r, bound: r.reward >= bound),
+           settings=(ENVIRONMENTS, ENV_FIELD), also=lambda o: Policy.of(o.environments).any("min_reward"),
+           prepare=lambda bound, o: _env_bound(bound, o), keep=lambda r, bound: r.reward >= bound(r)),
     Filter("above_max_reward", "reward > --max-reward", HEAD,
            Option("max_reward", float, "drop rollouts with reward above this", example=1.0),
            keep=lambda r, bound: r.reward <= bound),
     Filter("not_success", "--success-only and the rollout is not a success", HEAD,
            Option("success_only", bool, "keep successful rollouts only", default=False),
-           settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD),
-           prepare=lambda _, o: Success(o.success_threshold, o.success_field),
+           settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD, ENV_FIELD, ENVIRONMENTS),
+           prepare=lambda _, o: o.success,
            keep=lambda r, success: success(r)),
     Filter("too_few_items", "fewer items in response.output than --min-items", HEAD,
            Option("min_items", int, "min items in response.output (the tutorial's 'turns')", ge=0, example=2),
@@ -131,8 +170,15 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
            Option("where", str, "keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and "
                   "reward >= 0.7'", metavar="EXPR", example='metadata.task_type == "math" and reward >= 0.7',
                   check=Where, fields=lambda text: Where(text).roots),
-           prepare=lambda text, _: Where(text), keep=lambda r, where: where(r),
+           settings=(ENV_FIELD,), prepare=lambda text, o: Where(text, o.env_field), keep=lambda r, where: where(r),
            converted_if=lambda where: "prompt_id" in where.roots),  # a first look has no prompt_id
+    Filter("contaminated", "the prompt is an evaluation task of --exclude-tasks: the same prompt_id, or a "
+           "--contamination-ngram word run of its user text (rollforge.decontam)", ROLLOUT,
+           Option("exclude_tasks", str, "drop rollouts whose prompt is one of these evaluation tasks (JSONL of "
+                  "task rows or rollouts): same prompt_id, or a shared run of --contamination-ngram words",
+                  metavar="EVAL_JSONL", example="heldout_tasks.jsonl"),
+           settings=(CONTAMINATION_NGRAM,), prepare=lambda path, o: load_eval_tasks(path, o.contamination_ngram),
+           keep=lambda r, tasks: tasks.match(r.prompt_id, r.prompt) is None),
     Filter("too_much_reasoning", "more characters of reasoning than --max-reasoning-chars", ROLLOUT,
            Option("max_reasoning_chars", int, "max characters of reasoning the model wrote in the rollout, all "
                   "turns together (decoded text: an escaped character counts once)", metavar="N", ge=0,
@@ -144,6 +190,10 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
                   example=8192, requires="tokenizer"),
            settings=(TOKENIZER,), prepare=lambda n, o: (token_counter(o.tokenizer), n),
            keep=lambda r, limit: limit[0](r) <= limit[1]),
+    Filter("not_in_mix", "its environment has no weight in --mix (recipe environments: weight)", HEAD,
+           ENVIRONMENTS, on=lambda envs: bool(Policy.of(envs).weights), settings=(ENV_FIELD, MIX_SIZE),
+           prepare=lambda envs, o: (Policy.of(envs).weights, o.env_field),
+           keep=lambda r, mix: _in_mix(mix[0], environment_of(r, mix[1]))),
     Filter("low_task_success_rate", "the prompt's success rate over its rollouts < --min-task-success-rate",
            PROMPT,
            Option("min_task_success_rate", float, "keep rollouts of prompts whose success rate over their "
@@ -162,6 +212,13 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
            settings=(BALANCE_BY,), prepare=lambda cap, o: (str(o.balance_by), int(cap)),
            column=lambda r, how: category(r, how[0]),
            drop=lambda rows, kept, how: _over_cap(rows, kept, how[1])),
+    Filter("over_env_cap", "over its environment's max_rollouts (a seeded choice)", KEPT, ENVIRONMENTS,
+           on=lambda envs: Policy.of(envs).any("max_rollouts"), prepare=lambda envs, _: Policy.of(envs),
+           drop=lambda rows, kept, policy: _over_env_cap(rows, kept, policy)),
+    Filter("over_mix_share", "beyond its environment's share of --mix (a seeded choice)", KEPT, ENVIRONMENTS,
+           on=lambda envs: bool(Policy.of(envs).weights), settings=(MIX_SIZE,),
+           prepare=lambda envs, o: Mixer(Policy.of(envs).weights, o.mix_size),
+           drop=lambda rows, kept, mixer: mixer.drop([rows.env_names[c] for c in rows.env], rows.key, kept)),
 )  # fmt: skip
 
 
@@ -187,8 +244,40 @@ class FilterOptions(OptionValues):
     OPTIONS = OPTIONS
 
     @property
+    def policy(self) -> Policy:
+        """Each environment's own settings (``rollforge.environments``)."""
+        return Policy.of(self.environments)
+
+    @property
     def success(self) -> Success:
-        return Success(threshold=self.success_threshold, field=self.success_field)
+        """What success means, per environment where the policy says (a `max` must be resolved first:
+        ``rollforge.engine.observed``)."""
+        if self.policy.wants_max:
+            raise RollforgeError(
+                "success: max needs each environment's best observed reward: resolve it on the data first"
+            )
+        return self.success_where_known
+
+    @property
+    def success_where_known(self) -> Success:
+        """``success``, leaving out the environments whose `max` is not resolved yet (inspect counts them
+        from their rewards)."""
+        policy = self.policy
+        default = policy.value(DEFAULT, "success_threshold")
+        default = None if default == MAX else default
+        per_env = tuple(
+            (name, float(rule.success_threshold))
+            for name, rule in policy.rules
+            if name != DEFAULT and rule.success_threshold not in (None, MAX)
+        )
+        observed = tuple(name for name, rule in policy.rules if rule.observed_max)
+        return Success(
+            threshold=self.success_threshold if default is None else float(default),
+            field=self.success_field,
+            per_env=per_env,
+            env_field=self.env_field,
+            observed_max=observed,
+        )
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -213,6 +302,42 @@ class FilterOptions(OptionValues):
 def filter_options(values: dict[str, Any]) -> FilterOptions:
     """FilterOptions from CLI flags (``vars(args)``) or a recipe (``model_dump()``)."""
     return FilterOptions.of(values)
+
+
+def _env_bound(bound: float | None, options: OptionValues) -> Callable[[Rollout], float]:
+    """A rollout's --min-reward: its environment's own, else the default entry's, else the global one."""
+    policy, env_field = Policy.of(options.environments), options.env_field
+    floor = -float("inf") if bound is None else float(bound)
+    if not policy.any("min_reward"):
+        return lambda _: floor
+    cache: dict[str, float] = {}
+
+    def of(rollout: Rollout) -> float:
+        env = environment_of(rollout, env_field)
+        if env not in cache:
+            own = policy.value(env, "min_reward")
+            cache[env] = floor if own is None else float(own)
+        return cache[env]
+
+    return of
+
+
+def _in_mix(weights: dict[str, float], env: str) -> bool:
+    weight = weights.get(env, weights.get(DEFAULT, 0.0))
+    return weight > 0
+
+
+def _over_env_cap(rows: Rows, kept: list[bool], policy: Policy) -> Iterator[int]:
+    """Per environment with a max_rollouts, a seeded random choice of that many of its kept rows."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for row, code in enumerate(rows.env):
+        if kept[row]:
+            members[code].append(row)
+    for code, group in members.items():
+        cap = policy.value(rows.env_names[code], "max_rollouts")
+        if cap is not None:
+            group.sort(key=lambda row: rows.key[row])
+            yield from group[cap:]
 
 
 def category(rollout: Rollout, path: str) -> str:

@@ -13,8 +13,10 @@ so the result does not depend on how the input was split across workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 STRATEGIES = ("best-worst", "best-random", "all")
+MARGIN_SCALES = ("absolute", "range")
 EPS = 1e-9  # 0.3 - 0.2 is 0.0999...: margins are compared with a tolerance
 UNPAIRED_REASONS = {
     "no_assistant_turn": "no rollout of the prompt has an assistant turn",
@@ -35,9 +37,25 @@ class Pairing:
     min_margin: float = 0.1
     max_pairs_per_prompt: int | None = None
     split_at_divergence: bool = False
+    # absolute: min_margin is in reward units; range: a fraction of the environment's observed reward range
+    # (sokoban's -2..10 and a 0/1 verifier then need the same relative gap)
+    margin_scale: str = "absolute"
+    ranges: tuple[tuple[int, float], ...] = ()  # env code -> observed reward range (set before pairing)
 
     def pair(self, group: list[Candidate]) -> tuple[list[Pair], str | None]:
-        return pair_group(group, self.strategy, self.min_margin, self.max_pairs_per_prompt)
+        return pair_group(group, self.strategy, self.margin_of(group), self.max_pairs_per_prompt)
+
+    @cached_property
+    def _ranges(self) -> dict[int, float]:
+        return dict(self.ranges)
+
+    def margin_of(self, group: list[Candidate]) -> float:
+        """The smallest margin in this prompt's group: its environment's share of its range, if scaled."""
+        if self.margin_scale != "range" or not group:
+            return self.min_margin
+        if not self.ranges:
+            raise ValueError("margin_scale range needs the environments' reward ranges (engine.select)")
+        return self.min_margin * self._ranges.get(group[0].env, 0.0)
 
 
 @dataclass(slots=True)  # not frozen: a frozen init is several times slower, and a build makes one per rollout
@@ -47,6 +65,7 @@ class Candidate:
     eligible: bool  # passes the quality filters: may be chosen
     trajectory: int  # hash of the generated messages: identical trajectories are never paired
     key: int  # seeded hash of the rollout id, for random choices
+    env: int = 0  # the environment's code (rollforge.environments.env_code)
 
 
 Pair = tuple[Candidate, Candidate]

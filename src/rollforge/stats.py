@@ -13,7 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollforge.env_stats import EnvTally, environment_warnings
+from rollforge.environments import Policy, environment_of
 from rollforge.rollout import Head, Reject, Rollout
+from rollforge.success import Success
 
 REASONING_SHAPES = (
     "reasoning_summary",
@@ -115,6 +118,9 @@ class Inventory:
     unconverted: int = 0  # rollouts a filter dropped before conversion (not in prompts or facts)
     per_file: dict[str, FileRow] = field(default_factory=dict)  # input order
     repeats: Repeats = field(default_factory=Repeats)
+    success: Success = field(default_factory=Success)  # the policy in force, but for success: max ...
+    policy: Policy = field(default_factory=Policy)  # ... which is counted from the rewards at summary
+    envs: EnvTally = field(default_factory=EnvTally)  # per environment (rollforge.env_stats)
 
     def add(self, record: Rollout | Head | Reject) -> None:
         self.lines += 1
@@ -122,13 +128,18 @@ class Inventory:
         if isinstance(record, Reject):
             self.rejected.append(record)
             row.rejected += 1
+            if self.values:
+                self.envs.reject(record.file)
             return
         self.rollouts += 1
         row.rollouts += 1
         row.low, row.high = min(row.low, record.reward), max(row.high, record.reward)
+        env = environment_of(record, self.success.env_field)
+        self.envs.counts[env] += 1  # always: a run's accounting names each environment's rollouts
         if self.values:
             self.rewards.append(record.reward)
             self.repeats.add(record.rollout_id, record.file)
+            self.envs.add(env, record.reward, self.success(record), record.file)
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
@@ -158,12 +169,14 @@ class Inventory:
         for file, row in other.per_file.items():
             self.per_file.setdefault(file, FileRow()).merge(row)
         self.repeats.merge(other.repeats)
+        self.envs.merge(other.envs)
 
     def summary(self) -> dict[str, Any]:
         """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
         assert self.values, "an inventory that kept counts only has no summary"
         prompts, per_prompt, contrastive = prompt_groups(self.prompt_ids, self.prompt_rewards)
         duplicates = self.repeats.json()
+        envs = self.envs.summary(self.success, self.policy)
         return {
             "lines": self.lines,
             "rollouts": self.rollouts,
@@ -185,6 +198,8 @@ class Inventory:
             "per_file": {file: row.json() for file, row in self.per_file.items()},
             "duplicates": duplicates,
             "warnings": self.warnings(contrastive, prompts) + duplicate_warnings(duplicates),
+            "environments": envs,
+            "environment_warnings": environment_warnings(envs, self.success, self.policy),
         }
 
     def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:

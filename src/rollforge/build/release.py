@@ -6,6 +6,7 @@ version directory; its hidden leftovers are swept by the next run on this host (
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,26 +16,37 @@ from typing import Any
 import msgspec
 
 from rollforge.build.card import write_card, write_trainer_configs
+from rollforge.build.kto import write_kto_config
 from rollforge.build.manifest import MANIFEST, InputHashes, inputs_entry, manifest, now, output_entry
 from rollforge.build.recipe import Recipe
 from rollforge.build.versions import reserved_version
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Job, Output, parse_strata
 from rollforge.engine.local import Scan
+from rollforge.engine.mixing import environment_accounting, margin_accounting, mix_pairs
+from rollforge.engine.observed import resolve_max
 from rollforge.engine.select import DpoSelection, SftSelection, ineligible, select_sft
 from rollforge.engine.write import Written, write_dpo, write_sft
-from rollforge.export.formats import TRL, Format, format_named
+from rollforge.export.formats import DEFAULT_FORMATS, TRL, Format, format_named
 from rollforge.filters import filter_options
 from rollforge.io.atomic import atomic_dir, atomic_file
 from rollforge.io.leftovers import sweep
 from rollforge.io.sources import Discovery, discover
 from rollforge.pairs import Pairing
 from rollforge.parallel import Call, run_calls
-from rollforge.pipeline import read_accounting, split_function, write_sample, write_side_files
+from rollforge.pipeline import (
+    contaminated_rows,
+    contamination,
+    read_accounting,
+    split_function,
+    write_sample,
+    write_side_files,
+)
 from rollforge.progress import status
 
 PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
 SPLITS = ("train", "validation")
+CONTAMINATED = "contaminated.jsonl"  # with --exclude-tasks: the rollouts dropped as evaluation tasks
 
 
 @dataclass
@@ -55,12 +67,17 @@ def build(recipe: Recipe) -> Release:
 
 
 def _job(recipe: Recipe) -> Job:
-    formats = [PRIMARY, *(f for f in map(format_named, recipe.extra_formats) if f is not PRIMARY)]
+    named = [*DEFAULT_FORMATS, *map(format_named, recipe.extra_formats)]
+    formats = list(dict.fromkeys(named))  # each once, the primary first
     sft = [Output(f, recipe.reasoning) for f in formats]
     dpo = [Output(f, recipe.reasoning) for f in formats if f.dpo] if recipe.dpo else []
     values = recipe.model_dump()
     pairing = Pairing(
-        recipe.pairing, recipe.min_margin, recipe.max_pairs_per_prompt, recipe.split_at_divergence
+        recipe.pairing,
+        recipe.min_margin,
+        recipe.max_pairs_per_prompt,
+        recipe.split_at_divergence,
+        recipe.margin_scale,
     )
     return Job(
         filters=filter_options(values),
@@ -68,6 +85,7 @@ def _job(recipe: Recipe) -> Job:
         dpo=tuple(dpo),
         pairing=pairing,
         strata=parse_strata(recipe.strata),
+        sample_by_env=recipe.sample_by_env,
         seed=recipe.seed,
     )
 
@@ -88,8 +106,12 @@ def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     judge_with_manifest(report, data)
     data["warnings"] = report.warnings  # the report's warnings, for the terminal and for whoever reads this
     _write_manifest(tmp, data)
-    write_card(tmp, final, data, has_dpo=bool(job.dpo))
-    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], bool(job.dpo))
+    if "kto" in data["accounting"]:
+        data["sequence_lengths"]["kto"] = data["accounting"]["kto"].pop("length")
+        _write_manifest(tmp, data)
+    kinds = ("sft", *(["dpo"] if job.dpo else []), *(["kto"] if recipe.kto else []))
+    write_card(tmp, final, data, kinds)
+    write_trainer_configs(tmp, final, data, [o.format for o in job.sft], kinds)
     with status("writing the validation report"):
         from rollforge.report import write_report
 
@@ -104,6 +126,7 @@ def _datasets_and_manifest(
     started = now()
     discovery = discover(recipe.inputs, recipe.max_line_bytes)
     job = _job(recipe)
+    job = dataclasses.replace(job, filters=resolve_max(job.filters, discovery, recipe.workers))
     digests = InputHashes(discovery)
     spill = tmp / ".spill"
     spill.mkdir()
@@ -116,12 +139,17 @@ def _datasets_and_manifest(
         dpo_sel = DpoSelection()
         if job.dpo:
             dpo_sel = engine.select_dpo(result.index, job, str(spill))
+            mix_pairs(dpo_sel, result.index, job)
         sft, dpo = _write_datasets(result, sft_sel, dpo_sel, job, tmp, split_of, recipe.workers)
         write_sample(result.sample, str(tmp / "review" / "sample.jsonl"))
         _write_rejects(result, tmp / "rejected.jsonl")
+        contaminated = _write_contaminated(result, job, tmp / CONTAMINATED)
     shutil.rmtree(spill)
     accounting = _accounting(result, sft_sel, sft, dpo_sel, dpo, job, discovery)
     outputs = [output_entry(tmp, path, rows, sha) for path, rows, sha in _output_files(tmp, sft, dpo)]
+    if recipe.kto:
+        accounting["kto"] = write_kto_config(recipe, tmp, SPLITS, split_of)  # a second read
+        outputs += [output_entry(tmp, tmp / "kto" / f"{s}.jsonl", accounting["kto"][s]) for s in SPLITS]
     outputs += [
         output_entry(tmp, tmp / p, n)
         for p, n in (
@@ -129,6 +157,8 @@ def _datasets_and_manifest(
             ("rejected.jsonl", len(result.inventory.rejected)),
         )
     ]
+    if contaminated is not None:
+        outputs.append(output_entry(tmp, tmp / CONTAMINATED, contaminated))
     extra = {
         "inventory": _inventory(result),
         "companions": [{"path": c.path, "kind": c.kind} for c in discovery.companions],
@@ -188,8 +218,10 @@ def _write_datasets(
         dict(zip(dpo_formats, done[len(sft_formats) :], strict=True)),
     )
     for fmt in (o.format for o in job.sft if o.format is not PRIMARY):  # beside a folder of its own
-        files = {f"sft_{s}": Path(layout(fmt, "sft", s)).name for s in SPLITS}
-        write_side_files(fmt, files, tmp / fmt.name)
+        files, pairwise = (
+            {f"{kind}_{s}": Path(layout(fmt, kind, s)).name for s in SPLITS} for kind in ("sft", "dpo")
+        )
+        write_side_files(fmt, files, tmp / fmt.name, pairwise if fmt.name in dpo_formats else {})
     return written
 
 
@@ -230,6 +262,17 @@ def _write_rejects(result: Scan, path: Path) -> None:
             fh.write(b"\n")
 
 
+def _write_contaminated(result: Scan, job: Job, path: Path) -> int | None:
+    """With --exclude-tasks: every rollout dropped as contaminated (prompt_id, rollout_id), one a line."""
+    if job.filters.exclude_tasks is None:
+        return None
+    rows = contaminated_rows(result)
+    with atomic_file(path) as fh:
+        for prompt_id, rollout_id in rows:
+            fh.write(msgspec.json.encode({"prompt_id": prompt_id, "rollout_id": rollout_id}) + b"\n")
+    return len(rows)
+
+
 def _accounting(
     result: Scan,
     sft_sel: SftSelection,
@@ -251,13 +294,20 @@ def _accounting(
         trl_dpo = dpo[PRIMARY.name]
         acc["dpo"] = {
             "prompts": dpo_sel.prompts,
-            "pairs": len(dpo_sel.pairs),
+            "margin": margin_accounting(result.index, job),
+            "pairs": len(dpo_sel.pairs) + dpo_sel.dropped_by_mix,  # over_mix_share ones: in skipped
             "written": trl_dpo.total,
             **dict(trl_dpo.rows),
             "unpaired": dict(sorted(dpo_sel.unpaired.items())),
             "filtered": dict(sorted(ineligible(result.filtered, result.index, job).items())),
-            "skipped": dict(trl_dpo.skipped),
+            "skipped": dict(trl_dpo.skipped)
+            | ({"over_mix_share": dpo_sel.dropped_by_mix} if dpo_sel.dropped_by_mix else {}),
+            "export": dict(trl_dpo.notes),
         }
+    acc |= environment_accounting(result, job, sft_sel.keep, sft_sel.mix, dpo_sel if job.dpo else None)
+    found = contamination(result, job.filters)
+    if found is not None:
+        acc["contamination"] = found
     acc["sample"] = {"rows": len(result.sample), "strata": dict(Counter(name for name, *_ in result.sample))}
     acc["formats"] = {
         fmt: {
@@ -265,6 +315,8 @@ def _accounting(
             "sft_skipped": dict(result.skipped[k]) if k < len(result.skipped) else {},
             "dpo": dict(dpo[fmt].rows) if fmt in dpo else None,
             "dpo_skipped": dict(dpo[fmt].skipped) if fmt in dpo else None,
+            "sft_export": dict(sft[fmt].notes),
+            "dpo_export": dict(dpo[fmt].notes) if fmt in dpo else None,
         }
         for k, fmt in enumerate(o.format.name for o in job.sft)
         if k > 0

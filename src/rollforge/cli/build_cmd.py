@@ -20,15 +20,16 @@ from rollforge.cli.options import (
     suppress_defaults,
 )
 from rollforge.cli.summary import print_accounting
-from rollforge.export.formats import SFT_FORMATS
+from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
-from rollforge.pairs import STRATEGIES
+from rollforge.pairs import MARGIN_SCALES, STRATEGIES
 
+DEFAULT_NAMES = [f.name for f in DEFAULT_FORMATS]
 EXAMPLES = """\
   rollforge build rollouts/ -o releases                  # releases/v1 with SFT + DPO splits, report, manifest
   rollforge build rollforge.yaml                         # the same from a recipe (rollforge init writes one)
   rollforge build rollforge.yaml --min-reward 0.8 --version v2-strict   # flags override the recipe
-  rollforge build runs/*.jsonl.zst -o releases --extra-formats nemo-rl openai --pairing all
+  rollforge build runs/*.jsonl.zst -o releases --extra-formats openai,sharegpt --pairing all
 """
 
 
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
         "build",
         help="build a versioned release: SFT + DPO splits, review sample, report, manifest",
         description="Reads the rollouts once and writes DIR/<version>/ (v1, v2, ... never overwritten): sft/ and dpo/ "
-        "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, report.html, "
+        "train/validation splits (split by prompt), other formats, review/sample.jsonl, rejected.jsonl, contaminated.jsonl (with --exclude-tasks), report.html, "
         "manifest.json, a Hugging Face dataset card (README.md) and trainer-configs/. Built in a hidden directory "
         "and renamed into place at the end: an interrupted build leaves no version behind. Flag names are the "
         "recipe's keys (--min-reward is min_reward; --labels is review_db). Defaults: success-only SFT, 10%% of "
@@ -55,9 +56,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--extra-formats",
-        nargs="*",
-        choices=SFT_FORMATS,
-        help="formats written besides trl (default: nemo-rl)",
+        nargs="+",
+        action="extend",
+        metavar="FORMAT",
+        help=f"formats written besides {' and '.join(f.name for f in DEFAULT_FORMATS)}, each in a folder "
+        f"of its own: {', '.join(n for n in SFT_FORMATS if n not in DEFAULT_NAMES)} (space- or comma-separated)",
     )
     add_reasoning_arg(parser)
     parser.add_argument("--dpo", action=argparse.BooleanOptionalAction, help="write DPO pairs (default: yes)")
@@ -65,11 +68,28 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--min-margin", type=float, help="DPO: chosen - rejected reward >= this (default: 0.1)"
     )
+    parser.add_argument(
+        "--margin-scale",
+        choices=MARGIN_SCALES,
+        help="DPO: absolute (reward units) or range (a fraction of each environment's reward range)",
+    )
     parser.add_argument("--max-pairs-per-prompt", type=int, help="DPO: cap pairs per prompt")
     parser.add_argument(
         "--split-at-divergence",
         action=argparse.BooleanOptionalAction,
         help="DPO: move the shared start of both sides into the prompt",
+    )
+    parser.add_argument(
+        "--kto",
+        action=argparse.BooleanOptionalAction,
+        help="write a kto config: TRL's unpaired preference rows, successes desirable, failures undesirable "
+        "(default: no; reads the inputs a second time)",
+    )
+    parser.add_argument(
+        "--undesirable-below",
+        type=float,
+        metavar="REWARD",
+        help="KTO: label false only a failure with reward below this (default: every rollout not a success)",
     )
     parser.add_argument(
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
@@ -85,6 +105,11 @@ def add_parser(sub: Any) -> None:
         type=_thresholds,
         metavar="NAME=VALUE,...",
         help="report thresholds, e.g. min_sft_rows=200,max_task_share=0.6 (the recipe's checks: map)",
+    )
+    parser.add_argument(
+        "--sample-by-env",
+        action=argparse.BooleanOptionalAction,
+        help="draw each review-sample stratum within each environment (default: no)",
     )
     add_filter_args(parser)
     add_run_args(parser, pairs=True)
@@ -144,6 +169,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if "dpo" in acc:
         print_accounting({**acc, **acc["dpo"]}, "DPO", "")
+    if "kto" in acc:
+        print_accounting(
+            {**acc, **acc["kto"]},
+            f"KTO ({acc['kto']['train']} train / {acc['kto']['validation']} validation)",
+            "",
+        )
     # The summary on stderr, beside the accounting tables; stdout names what was written.
     notes, console = Console(stderr=True), Console()
     inventory = release.manifest.get("inventory") or {}
@@ -168,10 +199,10 @@ def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
 
     from rollforge.report.lengths import counted_note, describe_length
 
-    for kind in ("sft", "dpo"):
+    for kind in ("sft", "dpo", "kto"):
         if kind in lengths:
             entry = lengths[kind]
-            line = escape(describe_length(entry, "rows" if kind == "sft" else "pairs"))
+            line = escape(describe_length(entry, "pairs" if kind == "dpo" else "rows"))
             console.print(f"{kind.upper()} max length: " + (f"[yellow]{line}[/]" if entry["cut"] else line))
     if lengths:
         console.print(escape(counted_note(lengths["counted"])) + " Set in trainer-configs/.")

@@ -35,6 +35,8 @@ NeMo Gym's own format: the task's fields, responses_create_params, response (a R
 _ng_task_index, _ng_rollout_index and verifier fields. Calls failing with 429, 5xx, a timeout or a lost
 connection are retried with exponential backoff; rows that still fail go to <stem>_failures.jsonl with
 their reason. --resume keeps the rows OUT holds and runs the rest (failed ones included).
+<stem>_collect.json records the run: the tasks file (path, sha256), the model and its lineage (the release
+it was trained on, when rollforge trained it), sampling and counts; `rollforge compare` reads it.
 """
 
 
@@ -52,6 +54,12 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--agent-url", metavar="URL", help="NeMo Gym agent server: POST each row to URL/run")
     src.add_argument("--base-url", metavar="URL", help="OpenAI-compatible API: POST URL/chat/completions")
     src.add_argument("--model", help="model name for --base-url")
+    src.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="the local directory of --model, whose lineage.json (from rollforge train) the run records "
+        "(default: --model, when it is a directory, as with transformers serve)",
+    )
     src.add_argument(
         "--api-key",
         default=os.environ.get("OPENAI_API_KEY"),
@@ -116,6 +124,7 @@ def run_command(args: argparse.Namespace) -> int:
         "concurrency",
         "temperature",
         "max_tokens",
+        "model_dir",
         "resume",
         "overwrite",
         "max_retries",

@@ -11,12 +11,14 @@ from rich.table import Table
 from rollforge import api
 from rollforge.cli.common import add_command, add_max_line_bytes, api_keywords, print_json
 from rollforge.cli.corpus_tables import print_file_table, print_rejects_table
+from rollforge.cli.environments import add_policy_args, render_environments
 from rollforge.progress import set_quiet
 
 EXAMPLES = """\
   rollforge inspect rollouts.jsonl
   rollforge inspect runs/ --json | jq .reward
   zcat rollouts.jsonl.gz | rollforge inspect -
+  rollforge inspect runs/ --success-threshold grl_sokoban_gymnasium_agent=10 --json | jq .environments
 """
 
 
@@ -39,6 +41,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_max_line_bytes(parser)
+    add_policy_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -94,6 +97,7 @@ def render(s: dict[str, Any], console: Console) -> None:
         console.print(f"companion [bold]{comp['kind']}[/]: {comp['path']} ({note})")
     for entry in s.get("same_file", ()):
         console.print(f"note: {entry['path']} is the same file as {entry['same_as']}: read once")
+    render_environments(s.get("environments", {}), s.get("environment_warnings", []), console)
     for warning in s["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 

@@ -17,6 +17,7 @@ COMMANDS = [
     "inspect",
     "sft",
     "dpo",
+    "kto",
     "sample",
     "init",
     "build",
@@ -30,7 +31,7 @@ COMMANDS = [
 ]
 
 DESCRIPTION = """\
-rollforge turns NeMo Gym rollouts into SFT and DPO training data, and proves whether training helped.
+rollforge turns NeMo Gym rollouts into SFT, DPO and KTO training data, and proves whether training helped.
 
 typical loop:
   rollforge inspect rollouts/                  what is in these files?

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from rollforge.cli.environments import print_environments
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 
@@ -33,7 +34,16 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     for name, n in acc.get("export", {}).items():
         table.add_row(f"  note: {name}", str(n))
     table.add_row("[bold]written[/]", f"[bold]{acc['written']}[/]")
+    for name in ("desirable", "undesirable"):
+        if name in acc:
+            table.add_row(f"  label {name == 'desirable'}: {name}", str(acc[name]))
     console.print(table)
+    if "desirable" in acc and acc["written"] and not (acc["desirable"] and acc["undesirable"]):
+        missing = "undesirable" if acc["desirable"] else "desirable"
+        console.print(
+            f"[yellow]warning:[/] no {missing} rows: KTO learns from both labels ({acc['label_rule']})"
+        )
+    print_environments(acc, console)
     undeclared = acc.get("export", {}).get(UNDECLARED)
     if undeclared:
         console.print(f"[yellow]warning:[/] {undeclared} {UNDECLARED_WARNING}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.worker import ChunkResult, merge_sample, process_chunk
+from rollforge.engine.worker import ChunkResult, job_inventory, merge_sample, process_chunk
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import STDIN, Discovery
 from rollforge.parallel import default_workers, fork_is_safe
@@ -103,7 +103,7 @@ def _run(
 
 def merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
     """Fold chunk results, in chunk order, into one Scan; each is let go once folded (flat memory)."""
-    out = Scan()
+    out = Scan(inventory=job_inventory(job))
     samples: list[ChunkResult] = []
     first_line: dict[str, int] = {}
     for result, chunk in zip(results, chunks, strict=True):

@@ -18,6 +18,7 @@ from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection
 from rollforge.export.dpo import PairInfo, Pieces, split_at_divergence
 from rollforge.export.formats import Format
+from rollforge.export.kto import BETWEEN_LABELS, Labels
 from rollforge.export.sft import Skip
 from rollforge.io.target import open_output
 
@@ -113,6 +114,30 @@ def write_sft(
     return out.written(notes)
 
 
+def write_kto(
+    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf, labels: Labels, k: int = 0
+) -> tuple[Written, Counter]:
+    """Write KTO output ``k`` (rendered as SFT output ``k``): each kept rollout's row with its label, into one
+    file per split. Returns what was written, and per label (``desirable``/``undesirable``) and per split the
+    rows (a kept rollout without a label is counted as ``between_labels`` in ``skipped``)."""
+    index, placement, notes, skipped = scan.index, scan.index.sft[k], Counter[str](), Counter[str]()
+    per_label: Counter = Counter()
+    with SplitWriters(paths) as out, spill_reader(scan.sft_paths[k]) as spill:
+        for row in range(len(index)):
+            if not selection.keep[row] or placement.offset[row] == NO_SPILL:
+                continue
+            label = labels(bool(index.success[row]), index.reward[row])
+            if label is None:
+                skipped[BETWEEN_LABELS] += 1
+                continue
+            data = spill.read(index.chunk[row], placement.offset[row], placement.length[row])
+            split = split_of(id_hex(index.prompt[row]))
+            out.write(split, data[:-1] + (b',"label":true}' if label else b',"label":false}'))
+            per_label[("desirable" if label else "undesirable", split)] += 1
+            notes.update(placement.notes.get(row, {}))
+    return out.written(notes, skipped), per_label
+
+
 def write_dpo(
     scan: Scan,
     selection: DpoSelection,
@@ -145,9 +170,10 @@ def write_dpo(
                 prompt_id,
                 id_hex(index.rollout[chosen]),
                 id_hex(index.rollout[rejected]),
+                index.env_names.get(index.env[chosen], "") if len(index.env) else "",
             )
             try:
-                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info)))
+                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info, notes)))
             except Skip as skip:
                 skipped[skip.reason] += 1
     return out.written(notes, skipped)

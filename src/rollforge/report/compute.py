@@ -12,6 +12,7 @@ from rollforge.errors import RollforgeError
 from rollforge.identity import prompt_id
 from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
+from rollforge.report.environments import EnvFigures
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
 from rollforge.report.rows import message_text, parse_tools
 from rollforge.report.samples import SampleRows, render_samples
@@ -52,6 +53,7 @@ class ReportBuilder:
         self.sft = SftPart()
         self.dpo = DpoPart()
         self.samples = SampleRows()  # a few rows, shown as the model sees them
+        self.envs = EnvFigures()  # per environment (rollforge.report.environments)
         self._prompts: dict[str, set[str]] = {}  # split -> prompt ids
         # split -> hashes of the prompts' user text: the overlap between splits. Not the prompt ids, which a
         # release splits by (so they never overlap): the same question under another system prompt or tool
@@ -64,6 +66,7 @@ class ReportBuilder:
         self.sft.merge(other.sft)
         self.dpo.merge(other.dpo)
         self.samples.merge(other.samples)
+        self.envs.merge(other.envs)
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
         for split, asked in other._asked.items():
@@ -78,6 +81,7 @@ class ReportBuilder:
         tokens = self.counter.count(messages, row.get("tools"))
         self.sft.add(row, split, tokens, self._over(tokens))
         self.samples.add(row, split)
+        self.envs.add_sft(row, tokens)
         prompt = _sft_prompt(messages)
         self._prompts.setdefault(split, set()).add(_prompt_id(row, prompt))
         self._ask(split, prompt)
@@ -89,6 +93,7 @@ class ReportBuilder:
         rejected = self.counter.count([*prompt, *(row.get("rejected") or [])], tools)
         pid = _prompt_id(row, prompt)
         self.dpo.add(row, split, pid, (chosen, rejected), self._over(max(chosen, rejected)))
+        self.envs.add_dpo(row, max(chosen, rejected))
         self._prompts.setdefault(split, set()).add(pid)
         self._ask(split, prompt)
 
@@ -130,6 +135,7 @@ class ReportBuilder:
         data.samples_rendered_with, data.samples = render_samples(
             self.samples, getattr(self.counter, "tokenizer", None)
         )
+        data.environments = self.envs
         data.checks = evaluate(data)
         return data
 

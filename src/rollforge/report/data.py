@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from rollforge.report.environments import EnvFigures
 from rollforge.report.lengths import sequence_length
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart, normalised_entropy, share
 from rollforge.report.thresholds import thresholds
@@ -49,6 +50,7 @@ class ReportData:
     thresholds: dict[str, float] = field(default_factory=thresholds)  # the checks' (a recipe's checks: map)
     samples: list[dict[str, Any]] = field(default_factory=list)  # a few SFT rows as the model sees them
     samples_rendered_with: str = ""
+    environments: EnvFigures = field(default_factory=EnvFigures)  # rows and pairs per environment
 
     @property
     def warnings(self) -> list[str]:
@@ -128,4 +130,5 @@ class ReportData:
             ],
             "thresholds": self.thresholds,
             "warnings": self.warnings,
+            "environments": self.environments.summary(self.manifest),
         }

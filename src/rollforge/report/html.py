@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rollforge.io.target import open_output
 from rollforge.report.data import ReportData
+from rollforge.report.environments import mix_rows
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
@@ -136,6 +137,7 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             task_total=sum(data.task_types.values()),
             thresholds=_thresholds(data),
             inputs=_input_rows(data),
+            mixes=mix_rows(data.manifest),
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),

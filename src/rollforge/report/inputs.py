@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from rollforge.environments import environment_of
 from rollforge.errors import RollforgeError
 from rollforge.io.lines import Chunk, LineReader, LongLine, plan_chunks
 from rollforge.io.read import iter_records
@@ -199,6 +200,7 @@ class _Reader:
                 "task_type": record.task_type,
                 "prompt_id": record.prompt_id,
                 "truncated": record.truncated,
+                "env": environment_of(record),
             }
             self.builder.add_sft(row)
         accounting = {
