@@ -181,6 +181,8 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         (["--kto"], lambda c: c.recipe.kto, True),
         (["--undesirable-below", "0.25"], lambda c: c.recipe.undesirable_below, 0.25),
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
+        (["--fail-on-warn"], lambda c: c.recipe.fail_on_warn, True),
+        (["--checks", "min_sft_rows=200"], lambda c: c.recipe.checks, {"min_sft_rows": 200.0}),
         (["--sample-by-env"], lambda c: c.job.sample_by_env, True),
     ],
 }  # fmt: skip

@@ -134,9 +134,15 @@ def leaky(tmp_path: Path) -> tuple[Path, Path, list[str]]:
 def test_a_contaminated_release_is_caught(leaky: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
     inputs, eval_file, heldout = leaky
     recipe = make_recipe(
-        {"inputs": [str(inputs)], "output": str(tmp_path / "releases"), "exclude_tasks": str(eval_file),
-         "val_fraction": 0.0, "workers": 1}
-    )  # fmt: skip
+        {
+            "inputs": [str(inputs)],
+            "output": str(tmp_path / "releases"),
+            "exclude_tasks": str(eval_file),
+            "val_fraction": 0.0,
+            "workers": 1,
+            "dedup": "off",
+        }
+    )  # fmt: skip  (dedup off: this corpus writes each rollout twice, byte for byte; the count is about contamination)
     release = build(recipe)
     acc = release.manifest["accounting"]
     assert acc["sft"]["filtered"] == {"contaminated": 9, "not_success": 1}
@@ -186,6 +192,7 @@ def test_sft_and_dpo_take_the_flag(
         "--json",
         "--allow-empty",
     ]
+    args += ["--dedup", "off"] if command == "sft" else []  # each rollout is written twice, byte for byte
     assert main([*args, "--contamination-ngram", "13", "--no-success-only"]) == 0
     acc = json.loads(capsys.readouterr().out)
     assert acc["contamination"]["rollouts"] == 10  # with --no-success-only the failure is caught too

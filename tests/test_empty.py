@@ -160,11 +160,11 @@ def test_a_build_without_pairs_writes_no_dpo_config_and_says_so(
     shared_rollouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tasks = tmp_path / "again.jsonl"
-    code, out, _ = run(
+    code, _, err = run(
         ["build", str(shared_rollouts), "-o", str(tmp_path / "rel"), "--recollect", str(tasks)], capsys
     )
     assert code == 0
-    assert "no DPO pairs, so no DPO trainer config" in " ".join(out.split())
+    assert "no DPO pairs, so no DPO trainer config" in " ".join(err.split())  # with the summary, on stderr
     configs = sorted(p.name for p in (tmp_path / "rel" / "v1" / "trainer-configs").iterdir())
     assert configs and not [name for name in configs if "dpo" in name]
     assert "config_name: dpo" not in (tmp_path / "rel" / "v1" / "README.md").read_text()  # nor in the card

@@ -59,7 +59,13 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("loop")
     rollouts = Path(write_jsonl(root / "rollouts.jsonl", rollouts_on(TRAIN + HELDOUT)))
     heldout = Path(write_jsonl(root / "heldout.jsonl", [task(t) for t in HELDOUT]))
-    recipe = {"inputs": [str(rollouts)], "output": str(root / "releases"), "val_fraction": 0.0, "dpo": False}
+    recipe = {
+        "inputs": [str(rollouts)],
+        "output": str(root / "releases"),
+        "val_fraction": 0.0,
+        "dpo": False,
+        "dedup": "off",
+    }  # fmt: skip  (rollouts_on repeats each line byte for byte: keep the copies)
     v1 = build(make_recipe(recipe)).path
     v2 = build(make_recipe({**recipe, "exclude_tasks": str(heldout)})).path
     base = build_tiny_model(root / "base")

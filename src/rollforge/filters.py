@@ -82,9 +82,10 @@ TOKENIZER = Option(
 DEDUP = Option(
     "dedup",
     str,
-    "drop duplicates (near: MinHash on assistant text)",
-    choices=("exact", "near"),
-    example="exact",
+    "drop duplicates: exact (default; the same conversation twice), near (MinHash on assistant text), "
+    "off (keep every copy)",
+    choices=("exact", "near", "off"),
+    default="exact",  # a training set never holds the same rollout twice unless asked
 )
 NEAR_THRESHOLD = Option(
     "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
@@ -217,7 +218,7 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
            Option("min_task_success_rate", float, "keep rollouts of prompts whose success rate over their "
                   "rollouts is >= R", metavar="R", ge=0.0, le=1.0, example=0.2),
            drop=lambda rows, kept, rate: _low_success_rate(rows, kept, rate)),
-    Filter("duplicate", "an exact duplicate of an earlier kept rollout (--dedup exact)", KEPT, DEDUP,
+    Filter("duplicate", "an exact duplicate of an earlier kept rollout (--dedup exact, the default)", KEPT, DEDUP,
            on=lambda how: how == "exact", column=lambda r, _: conversation_hash(r.messages, r.tools), typecode="Q",
            drop=lambda rows, kept, _: _repeats(rows.column("duplicate"), kept)),
     Filter("near_duplicate", "a near duplicate of an earlier kept rollout (--dedup near)", KEPT, DEDUP,

@@ -74,7 +74,9 @@ Pair = tuple[Candidate, Candidate]
 def pair_group(
     group: list[Candidate], strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> tuple[list[Pair], str | None]:
-    """Pairs for one prompt, or ([], the reason none could be made)."""
+    """Pairs for one prompt, or ([], the reason none could be made). A rollout that repeats an earlier one
+    byte for byte (the same ``key``) is one rollout: it never makes a second, identical pair."""
+    group = _first_copies(group)
     if len(group) < 2:
         return [], "single_rollout"
     rewards = [c.reward for c in group]
@@ -104,6 +106,17 @@ def pair_group(
     else:
         raise ValueError(f"unknown pairing strategy {strategy!r}")
     return [(top, rejected)], None
+
+
+def _first_copies(group: list[Candidate]) -> list[Candidate]:
+    """The group without the rollouts whose key an earlier one has, in input order."""
+    seen: set[int] = set()
+    out = []
+    for c in group:
+        if c.key not in seen:
+            seen.add(c.key)
+            out.append(c)
+    return out
 
 
 def _margin_ok(chosen: Candidate, rejected: Candidate, min_margin: float) -> bool:

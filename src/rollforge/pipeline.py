@@ -349,7 +349,7 @@ def take_inventory(
     job = Job(filters=filters or FilterOptions())
     if any(s.path == STDIN for s in discovery.sources):
         inventory = Inventory(success=job.filters.success_where_known, policy=job.filters.policy)
-        for record in track(iter_records(discovery, job.decoder()), "reading"):
+        for record in track(iter_records(discovery, job.decoder()), "reading", unit="lines"):
             inventory.add(record)
     else:  # no outputs: every line is converted, nothing is spilled
         inventory = scan(discovery, job, None, workers).inventory

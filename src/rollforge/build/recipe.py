@@ -21,6 +21,7 @@ from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.options import Option
+from rollforge.report.thresholds import thresholds
 
 if TYPE_CHECKING:
     SftFormat = str
@@ -65,6 +66,24 @@ class Recipe(BaseModel):
     )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
+    # the report's checklist
+    checks: dict[str, float] = Field(
+        default_factory=dict,
+        description="report thresholds by name, e.g. {min_sft_rows: 200} (see the report)",
+    )
+    fail_on_warn: bool = Field(
+        False, description="exit 1 when a report check warns (the release is still written)"
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_thresholds(cls, checks: dict[str, float]) -> dict[str, float]:
+        try:
+            thresholds(checks)
+        except RollforgeError as exc:
+            raise ValueError(f"{exc.message}: {exc.hint}" if exc.hint else exc.message) from None
+        return checks
+
     sample_by_env: bool = False
     allow_empty: bool = Field(False, description="build a release with no rows instead of failing")
 

@@ -111,10 +111,12 @@ def layout(fmt: Format, kind: str, split: str) -> str:
 def _build_into(recipe: Recipe, tmp: Path, final: Path) -> Release:
     data, outputs, job = _datasets_and_manifest(recipe, tmp, final)
     # The scan's index and selections are freed here, before the report forks its readers and figure drawers.
-    with status("measuring the release for its report and trainer configs"):
+    rows = data["accounting"]["sft"]["written"] + data["accounting"].get("dpo", {}).get("written", 0)
+    with status(f"measuring the release for its report and trainer configs: {rows:,} rows and pairs"):
         report = _report_data(tmp, final, recipe)
     data["sequence_lengths"] = {"counted": report.tokens.label, **report.sequence_lengths()}
-    report.manifest = data
+    judge_with_manifest(report, data)
+    data["warnings"] = report.warnings  # the report's warnings, for the terminal and for whoever reads this
     _write_manifest(tmp, data)
     if "kto" in data["accounting"]:
         data["sequence_lengths"]["kto"] = data["accounting"]["kto"].pop("length")
@@ -146,7 +148,7 @@ def _datasets_and_manifest(
     with digests.stdin_tap():  # what is read from stdin is hashed as it streams
         result = engine.scan(discovery, job, str(spill), lambda: _while_reading(digests))
     split_of = split_function(recipe.seed, recipe.val_fraction)
-    with status("writing datasets"):
+    with status(f"writing datasets ({_formats(job)}) from {result.inventory.rollouts:,} rollouts"):
         sft_sel = select_sft(result.index, job, result.filtered)
         dpo_sel = DpoSelection()
         if job.dpo:
@@ -197,6 +199,13 @@ def _while_reading(digests: InputHashes) -> None:
     that would otherwise run alone after the read). With one worker this runs before the read instead."""
     digests.start()
     import rollforge.report.plots  # noqa: F401
+
+
+def _formats(job: Job) -> str:
+    kinds = [f"SFT {', '.join(o.format.name for o in job.sft)}"] + [
+        f"DPO {', '.join(o.format.name for o in job.dpo)}"
+    ] * bool(job.dpo)
+    return "; ".join(kinds)
 
 
 def _write_datasets(
@@ -338,6 +347,17 @@ def _refuse_no_rows(acc: dict[str, Any], recipe: Recipe, final: Path) -> None:
     if recipe.allow_empty or acc["sft"]["written"] or dpo.get("written"):
         return
     refuse_empty({**acc, **acc["sft"], "unpaired": dpo.get("unpaired")}, "build", str(final), acc["success"])
+
+
+def judge_with_manifest(report: Any, data: dict[str, Any]) -> None:
+    """The checklist again, now that the manifest exists: its accounting (cut-off rollouts, filters) and
+    its row counts are what the report judges (the report was measured before the manifest was written)."""
+    from rollforge.report.checks import evaluate
+    from rollforge.report.thresholds import thresholds
+
+    report.manifest, report.accounting = data, data["accounting"]
+    report.thresholds = thresholds(data["recipe"].get("checks"))
+    report.checks = evaluate(report)
 
 
 def _inventory(result: Scan) -> dict[str, Any]:

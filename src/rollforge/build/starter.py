@@ -49,6 +49,10 @@ kto: false                    # true: a kto config; successes desirable, failure
 # --- review sample ----------------------------------------------------------------------------------
 strata: "0.5:10,0.8:20,inf:20"  # UPPER:COUNT: 10 below 0.5, 20 in [0.5, 0.8), 20 at or above 0.8
 sample_by_env: false          # true: each stratum drawn within each environment
+
+# --- the report's checklist (every threshold by name: the report page lists them) ------------------
+# checks: {min_sft_rows: 1000, max_task_share: 0.5, min_sample: 30}
+# fail_on_warn: false         # exit 1 when a report check warns (the release is still written)
 """
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from rollforge import api
 from rollforge.cli.common import add_command, print_json
+from rollforge.cli.corpus_tables import print_file_table, print_rejects_table
 from rollforge.cli.options import (
     add_filter_args,
     add_reasoning_arg,
@@ -97,6 +100,18 @@ def add_parser(sub: Any) -> None:
         "--strata", help="review sample strata UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20)"
     )
     parser.add_argument(
+        "--fail-on-warn",
+        action=argparse.BooleanOptionalAction,
+        help="exit 1 when a report check warns (the release is still written; thresholds: the recipe's "
+        "checks: map)",
+    )
+    parser.add_argument(
+        "--checks",
+        type=_thresholds,
+        metavar="NAME=VALUE,...",
+        help="report thresholds, e.g. min_sft_rows=200,max_task_share=0.6 (the recipe's checks: map)",
+    )
+    parser.add_argument(
         "--sample-by-env",
         action=argparse.BooleanOptionalAction,
         help="draw each review-sample stratum within each environment (default: no)",
@@ -105,6 +120,20 @@ def add_parser(sub: Any) -> None:
     add_run_args(parser, pairs=True)
     suppress_defaults(parser)
     parser.set_defaults(func=run)
+
+
+def _thresholds(text: str) -> dict[str, float]:
+    """``min_sft_rows=200,max_task_share=0.6`` as a dict (the names are checked with the recipe)."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=NUMBER (e.g. min_sft_rows=200)")
+    return out
 
 
 def recipe_keys(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,10 +160,12 @@ def run(args: argparse.Namespace) -> int:
         "report": str(release.path / "report.html"),
         "accounting": release.manifest["accounting"],
         "outputs": release.outputs,
+        "warnings": release.manifest.get("warnings", []),
     }
+    failed = bool(summary["warnings"]) and bool(release.manifest["recipe"].get("fail_on_warn"))
     if args.json:
         print_json(summary)
-        return 0
+        return 1 if failed else 0
     acc = release.manifest["accounting"]
     print_accounting(
         {**acc, **acc["sft"]},
@@ -149,12 +180,23 @@ def run(args: argparse.Namespace) -> int:
             f"KTO ({acc['kto']['train']} train / {acc['kto']['validation']} validation)",
             "",
         )
-    console = Console()
-    _print_no_pairs(console, acc, release.path)
-    _print_lengths(console, release.manifest.get("sequence_lengths") or {})
+    # The summary on stderr, beside the accounting tables; stdout names what was written.
+    notes, console = Console(stderr=True), Console()
+    inventory = release.manifest.get("inventory") or {}
+    print_file_table(notes, inventory.get("per_file") or {})
+    print_rejects_table(notes, inventory.get("rejected_by_reason") or {})
+    _print_no_pairs(notes, acc, release.path)
+    _print_lengths(notes, release.manifest.get("sequence_lengths") or {})
+    for warning in summary["warnings"]:
+        notes.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"release  [bold]{release.path}[/]")
     console.print(f"report   {release.path / 'report.html'}")
     console.print(f"manifest {release.path / 'manifest.json'}")
+    if failed:
+        n = len(summary["warnings"])
+        checks = "1 report check warns" if n == 1 else f"{n} report checks warn"
+        print(f"rollforge: error: {checks} (--fail-on-warn): see the warnings above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -175,7 +217,6 @@ def _print_no_pairs(console: Console, acc: dict[str, Any], path: Any) -> None:
 
 def _print_lengths(console: Console, lengths: dict[str, Any]) -> None:
     """The sequence length the trainer configs set, and the rows it cuts (in yellow when it cuts any)."""
-    from rich.markup import escape
 
     from rollforge.report.lengths import counted_note, describe_length
 

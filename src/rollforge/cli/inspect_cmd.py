@@ -10,6 +10,7 @@ from rich.table import Table
 
 from rollforge import api
 from rollforge.cli.common import add_command, add_max_line_bytes, api_keywords, print_json
+from rollforge.cli.corpus_tables import print_file_table, print_rejects_table
 from rollforge.cli.environments import add_policy_args, render_environments
 from rollforge.progress import set_quiet
 
@@ -66,6 +67,7 @@ def render(s: dict[str, Any], console: Console) -> None:
     head.add_row("lines", str(s["lines"]))
     head.add_row("rollouts", str(s["rollouts"]))
     head.add_row("rejected", str(rejected))
+    head.add_row("duplicates (repeat an earlier line)", str(s["duplicates"]["count"]))
     head.add_row("prompts", str(s["prompts"]))
     head.add_row("prompts with reward spread (DPO-ready)", str(s["prompts_with_reward_spread"]))
     head.add_row("rollouts per prompt", ", ".join(f"{k}x: {v}" for k, v in s["rollouts_per_prompt"].items()))
@@ -84,14 +86,8 @@ def render(s: dict[str, Any], console: Console) -> None:
     _counts(console, "task types", s["task_types"])
     _counts(console, "items by type (input + output)", s["items"])
     _counts(console, "reasoning shapes", s["reasoning"])
-    if s["rejected_by_reason"]:
-        table = Table(title="rejected lines", title_justify="left")
-        table.add_column("reason")
-        table.add_column("count", justify="right")
-        table.add_column("first examples")
-        for reason, entry in s["rejected_by_reason"].items():
-            table.add_row(reason, str(entry["count"]), "\n".join(entry["examples"]))
-        console.print(table)
+    print_file_table(console, s["per_file"])
+    print_rejects_table(console, s["rejected_by_reason"])
     for comp in s["companions"]:
         note = {
             "failures": f"{comp['lines']} failed rows skipped",

@@ -19,7 +19,7 @@ from rollforge.export.formats import SFT_FORMATS, TRL
 EXAMPLES = """\
   rollforge sft rollouts.jsonl -o sft.jsonl                 # successes only (reward >= 1), as build
   rollforge sft rollouts.jsonl -o sft.jsonl --no-success-only --min-reward 0.5
-  rollforge sft runs/ -o sft.jsonl --min-reward 0.8 --require-tool-use --dedup exact
+  rollforge sft runs/ -o sft.jsonl --min-reward 0.8 --require-tool-use --dedup near
   rollforge sft runs/ -o sft.jsonl --success-field is_correct --success-only --format openai
   rollforge sft runs/ -o data/sft.jsonl --format sharegpt        # also writes data/dataset_info.json
   rollforge sft runs/ -o sft.jsonl --where 'metadata.task_type == "math"' --balance-by task_name \\

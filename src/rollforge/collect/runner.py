@@ -265,7 +265,7 @@ async def _run(
             LineAppender(options.failures_path, truncate=True) as failures,
             progress.progress_bar() as bar,
         ):
-            bar_task = bar.add_task("collecting", total=len(todo))
+            bar_task = bar.add_task("collecting", total=len(todo), unit="rollouts")
             mode = options.mode()
             if processes is not None and isinstance(mode, ChatMode):
                 mode = dataclasses.replace(mode, executor=processes)

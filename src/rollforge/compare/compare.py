@@ -95,7 +95,7 @@ def load_side(paths: list[str], options: CompareOptions, label: str = "reading")
     records = read_rollouts(
         paths, LineDecoder(extra_fields=extra), fields={k: v for k, v in fields.items() if v}
     )
-    for record in track(records, label):
+    for record in track(records, label, unit="lines"):
         side.lines += 1
         if isinstance(record, Reject):
             side.rejected[record.reason] += 1

@@ -54,6 +54,9 @@ class RowIndex:
         return len(self.reward)
 
     def column(self, reason: str) -> Any:
+        if reason not in self.columns:  # no rollout was indexed (an empty input): nothing to judge
+            assert not len(self), f"no column {reason!r} for {len(self)} rows"
+            return []
         return self.columns[reason]
 
     def extend(self, other: RowIndex) -> None:

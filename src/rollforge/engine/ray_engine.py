@@ -89,7 +89,7 @@ def scan(
     )
     results: list[ChunkResult] = []
     with progress_bar() as bar:
-        task = bar.add_task("reading (ray)", total=len(chunks))
+        task = bar.add_task("reading (ray)", total=len(chunks), unit="chunks")
         mapped = numbers.map_batches(_read_chunks(job, chunks), batch_size=1, num_cpus=1)
         for batch in mapped.iter_batches(batch_size=1, batch_format="numpy"):
             result: ChunkResult = pickle.loads(batch["result"][0])

@@ -21,7 +21,7 @@ from rollforge.engine.job import Job, to_record
 from rollforge.environments import env_code, environment_of
 from rollforge.export.dpo import pieces
 from rollforge.export.sft import Skip
-from rollforge.filtering import Filtering
+from rollforge.filtering import KEPT, Filtering
 from rollforge.identity import trajectory_hash
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
@@ -85,7 +85,9 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     )
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
-    judge = _Judge(job.filters.filtering(), job.filters.success_where_known)  # a `max` is resolved before
+    judge = _Judge(
+        job.filters.filtering(), job.filters.success_where_known, sft=bool(job.sft)
+    )  # a `max` is resolved before
     decoder = job.decoder()
     reader = LineReader(chunk)
     sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
@@ -130,9 +132,11 @@ class _Judge:
 
     filtering: Filtering
     success: Success
+    sft: bool = True  # a run writing SFT rows: the filters that shape the SFT set (dedup, caps) need columns
 
     def __post_init__(self) -> None:
-        self.columns = self.filtering.columns()  # what filters over every rollout need of each one
+        # What filters over every rollout need of each one; a DPO-only run reads only those judged per prompt.
+        self.columns = [(f, v) for f, v in self.filtering.columns() if self.sft or f.needs is not KEPT]
 
 
 def _rollout(
@@ -201,9 +205,13 @@ def _sample(heaps: dict[tuple[str, int], list[Any]], job: Job, r: Rollout, line:
         if stratum.holds(r.reward):
             heap = heaps.setdefault((env, s), [])
             item = (-job.key(r.rollout_id), r.line, line)
+            if len(heap) == stratum.count and item[0] <= heap[0][0]:
+                return
+            if any(held[0] == item[0] for held in heap):  # a repeat of a line already drawn: one rollout
+                return
             if len(heap) < stratum.count:
                 heapq.heappush(heap, item)
-            elif item[0] > heap[0][0]:
+            else:
                 heapq.heapreplace(heap, item)
             return
 
@@ -214,7 +222,12 @@ def merge_sample(results: list[ChunkResult], job: Job) -> list[tuple[str, int, b
     keys = sorted({key for result in results for key in result.sample}, key=lambda k: (k[1], k[0]))
     for env, s in keys:
         stratum = job.strata[s]
-        pool = [item for result in results for item in result.sample.get((env, s), ())]
+        # A rollout repeated in several chunks is a candidate in each: drawn once (its first copy).
+        pool = list(
+            {
+                item[0]: item for result in reversed(results) for item in result.sample.get((env, s), ())
+            }.values()
+        )
         pool.sort(key=lambda item: -item[0])
         name = f"{env} {stratum.name}" if env else stratum.name
         picked += [(name, item[1], item[2]) for item in pool[: stratum.count]]

@@ -186,7 +186,9 @@ class _Reader:
         if not self.rollouts:
             return None
         lines, rejected = 0, Counter[str]()
-        for record in track(iter_records(Discovery(self.rollouts, self.companions)), "reading rollouts"):
+        for record in track(
+            iter_records(Discovery(self.rollouts, self.companions)), "reading rollouts", unit="lines"
+        ):
             lines += 1
             if not isinstance(record, Rollout):
                 rejected[record.reason] += 1
