@@ -175,7 +175,8 @@ def test_kto_on_the_real_files_trains_with_ktotrainer(
 
     out = tmp_path / "kto.jsonl"
     acc = rollforge.kto(shared_rollouts, out, workers=1)
-    sft = rollforge.sft(shared_rollouts, tmp_path / "sft.jsonl", workers=1)  # the same quality filters
+    # the same quality filters (sft alone keeps only successes by default: the labels need both sides)
+    sft = rollforge.sft(shared_rollouts, tmp_path / "sft.jsonl", success_only=False, workers=1)
     assert acc["written"] == sft["written"] > 0  # a row for every rollout that passes the quality filters
     assert acc["desirable"] > 0 and acc["undesirable"] > 0
     assert acc["lines"] == acc["written"] + sum(acc["filtered"].values()) + sum(acc["rejected"].values())
