@@ -26,6 +26,7 @@ COMMANDS = [
     "train",
     "collect",
     "compare",
+    "iterate",
     "example",
 ]
 
