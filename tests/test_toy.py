@@ -29,10 +29,15 @@ def rows_of(path: Path) -> list[dict[str, Any]]:
 def test_toy_sets_are_disjoint_and_the_demonstrator_is_biased(tmp_path: Path) -> None:
     summary = write_toy(tmp_path, ToySets(demos=1000, train_tasks=50, heldout_tasks=220, seed=3))
     demos = rows_of(tmp_path / "demos.jsonl")
-    train, heldout = load_tasks(str(tmp_path / "train_tasks.jsonl")), load_tasks(str(tmp_path / "heldout_tasks.jsonl"))
+    train, heldout = (
+        load_tasks(str(tmp_path / "train_tasks.jsonl")),
+        load_tasks(str(tmp_path / "heldout_tasks.jsonl")),
+    )
     assert (len(demos), len(train), len(heldout)) == (1000, 50, 220)
     prompts = [{row["messages"][0]["content"] for row in demos}]
-    prompts += [{t["responses_create_params"]["input"][0]["content"] for t in rows} for rows in (train, heldout)]
+    prompts += [
+        {t["responses_create_params"]["input"][0]["content"] for t in rows} for rows in (train, heldout)
+    ]
     assert sum(map(len, prompts)) == len(set.union(*prompts)) == 1270  # no prompt in two sets
     wrong = 0
     for row in demos:
@@ -103,7 +108,10 @@ def test_collect_local_writes_nemo_gym_rollouts_and_resumes(toy: Path, tmp_path:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--local", "M", "--base-url", "http://x/v1", "--model", "M"], "exactly one of --agent-url, --base-url"),
+        (
+            ["--local", "M", "--base-url", "http://x/v1", "--model", "M"],
+            "exactly one of --agent-url, --base-url",
+        ),
         (["--local", "M"], "--local needs --verifier"),
         (["--local", "M", "--verify-url", "http://x"], "--local scores with a built-in --verifier"),
     ],
@@ -123,7 +131,7 @@ def test_iterate_recipe_errors_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(RollforgeError, match="samples: Input should be greater than or equal to 1"):
         load_iterate_recipe(recipe)
     recipe.write_text("base_model: b\ntrain_tasks: t\nheldout_tasks: h\noutput: o\nbuild: {output: x}\n")
-    with pytest.raises(RollforgeError, match="build.output is set by iterate itself"):
+    with pytest.raises(RollforgeError, match=r"build\.output is set by iterate itself"):
         load_iterate_recipe(recipe)
     recipe.write_text("base_model: b\ntrain_tasks: t\nheldout_tasks: h\noutput: o\ncolect: {}\n")
     with pytest.raises(RollforgeError, match="colect: Extra inputs are not permitted"):

@@ -67,6 +67,14 @@ def small_model(model: str) -> bool:
     return isinstance(hidden, int) and hidden <= SMALL_MODEL_HIDDEN
 
 
+def _checkpointing_field() -> str:
+    """transformers 5 renamed ``gradient_checkpointing`` (a deprecated alias that warns when set)."""
+    from transformers import TrainingArguments
+
+    names = {field.name for field in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def default_values(model: str | None = None) -> dict[str, Any]:
     """rollforge's defaults, each overriding a TRL default that does not suit an offline, any-hardware run."""
     import torch
@@ -82,7 +90,7 @@ def default_values(model: str | None = None) -> dict[str, Any]:
     if model is not None and small_model(model):
         # Gradient checkpointing (TRL's default) trades compute for memory a tiny model does not need. Checkpoints
         # stay on, so --resume works; `rollforge iterate` turns them off (retraining takes seconds).
-        values["gradient_checkpointing"] = False
+        values[_checkpointing_field()] = False
     return values
 
 
