@@ -29,9 +29,6 @@ from rollforge.cli.main import main
 
 pytest.importorskip("trl")
 
-# The base: steps and lr picked on the toy task so that the base succeeds on about 40% of held-out samples.
-BASE_FLAGS = ["--max-steps", "1200", "--lr", "3e-3", "--batch-size", "32", "--seed", "0"]
-
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     code = main([*args, "--json"])
@@ -48,11 +45,9 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)  # a tiny model trains several times faster on one thread than on two busy ones
     out = tmp_path_factory.mktemp("toy")
     assert main(["example", "--task", "reverse", "-o", str(out), "--json"]) == 0
-    config = out / "base_config.yaml"
-    config.write_text("save_strategy: 'no'\nlogging_steps: 50\n")
     started = time.monotonic()
     args = ["train", "sft", "--model", str(out / "untrained"), "--data", str(out / "demos.jsonl"),
-            "-o", str(out / "base"), "--config", str(config), *BASE_FLAGS]  # fmt: skip
+            "-o", str(out / "base"), "--config", str(out / "base_config.yaml")]  # fmt: skip
     assert main(args) == 0
     (out / "base_wall_s.txt").write_text(f"{time.monotonic() - started:.1f}\n")
     return out
@@ -122,9 +117,7 @@ def test_the_loop_learns_and_beats_the_control(
 @pytest.mark.slow
 def test_the_loop_with_dpo_pairs(toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """DPO on best-worst pairs of the same samples: its figures are reported as they come out."""
-    result = run_json(
-        capsys, "iterate", str(toy / "loop.yaml"), "-o", str(tmp_path / "dpo"), "--method", "dpo"
-    )
+    result = run_json(capsys, "iterate", str(toy / "loop_dpo.yaml"), "-o", str(tmp_path / "dpo"))
     for record in result["rounds"][1:]:
         pairs = [
             orjson.loads(line)

@@ -116,8 +116,15 @@ def build_toy_base(out_dir: str | Path, seed: int = 0, hidden_size: int = 128, n
     )
 
 
-# Settings found on the toy task (2 cores): a base between 20% and 60% success, and a round that learns.
-BASE_TRAIN = {"max_steps": 300, "learning_rate": 3e-3, "batch_size": 32}
+# Settings found on the toy task (2 cores): a base between 20% and 60% success, and rounds that learn.
+BASE_CONFIG: dict[str, Any] = {  # SFTConfig fields for `rollforge train sft --config base_config.yaml`
+    "max_steps": 1200,
+    "learning_rate": 3e-3,
+    "per_device_train_batch_size": 32,
+    "seed": 0,
+    "save_strategy": "no",
+    "logging_steps": 50,
+}
 LOOP_RECIPE: dict[str, Any] = {
     "base_model": "base",
     "train_tasks": "train_tasks.jsonl",
@@ -130,16 +137,28 @@ LOOP_RECIPE: dict[str, Any] = {
     "collect": {"mode": "local", "verifier": VERIFIER, "temperature": 1.0, "max_tokens": 8},
     "train": {"max_steps": 60, "learning_rate": 1e-3, "batch_size": 32},
 }
+# DPO moves a model much further per step than SFT: at SFT's learning rate it unlearns the task.
+DPO_CHANGES: dict[str, Any] = {
+    "method": "dpo",
+    "output": "loop_dpo",
+    "train": {**LOOP_RECIPE["train"], "learning_rate": 1e-4},
+}
 
 
 def write_toy_loop(out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
-    """The untrained model (``untrained/``) and an iterate recipe (``loop.yaml``) beside the toy's files. The
-    recipe expects the base at ``base/``: ``rollforge train sft --model untrained --data demos.jsonl -o base``."""
+    """Beside the toy's files: the untrained model (``untrained/``), the base's training config
+    (``base_config.yaml``: ``rollforge train sft --model untrained --data demos.jsonl -o base --config
+    base_config.yaml``) and iterate recipes for that base (``loop.yaml``: SFT; ``loop_dpo.yaml``: DPO)."""
     import yaml
 
     out = Path(out_dir)
     model = build_toy_base(out / "untrained", seed=seed)
-    recipe = out / "loop.yaml"
-    with atomic_file(recipe) as fh:
-        fh.write(yaml.safe_dump({**LOOP_RECIPE, "seed": seed}, sort_keys=False).encode())
-    return {"untrained": str(model), "recipe": str(recipe)}
+    files = {
+        "base_config": (out / "base_config.yaml", {**BASE_CONFIG, "seed": seed}),
+        "recipe": (out / "loop.yaml", {**LOOP_RECIPE, "seed": seed}),
+        "dpo_recipe": (out / "loop_dpo.yaml", {**LOOP_RECIPE, **DPO_CHANGES, "seed": seed}),
+    }
+    for path, values in files.values():
+        with atomic_file(path) as fh:
+            fh.write(yaml.safe_dump(values, sort_keys=False).encode())
+    return {"untrained": str(model), **{name: str(path) for name, (path, _) in files.items()}}

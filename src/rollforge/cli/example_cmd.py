@@ -92,5 +92,8 @@ def run_toy(args: argparse.Namespace) -> int:
         return 0
     for name in ("demos", "train_tasks", "heldout_tasks"):
         print(f"wrote {summary[name]['rows']} {name.replace('_', ' ')} to {summary[name]['path']}")
-    print(f"wrote the untrained model to {summary['untrained']} and the iterate recipe {summary['recipe']}")
+    print(
+        f"wrote the untrained model to {summary['untrained']}, its training config {summary['base_config']}"
+    )
+    print(f"wrote the iterate recipes {summary['recipe']} (SFT) and {summary['dpo_recipe']} (DPO)")
     return 0

@@ -26,12 +26,12 @@ regardless of reward, to tell learning from the reward apart from more training.
 """
 
 EXAMPLES = """\
-  rollforge example --task reverse -o toy       # toy task: demos, tasks, untrained model, loop.yaml
-  rollforge train sft --model toy/untrained --data toy/demos.jsonl -o toy/base --max-steps 400 --lr 3e-3
-  rollforge iterate toy/loop.yaml                          # 2 rounds of SFT on success-only rollouts
-  rollforge iterate toy/loop.yaml --control -o toy/control # the control arm: rewards shuffled
-  rollforge iterate toy/loop.yaml --method dpo -o toy/dpo  # best-worst pairs from the same samples
-  rollforge iterate toy/loop.yaml --serve                  # through transformers serve, started by iterate
+  rollforge example --task reverse -o toy   # toy task: demos, tasks, untrained model, configs, recipes
+  rollforge train sft --model toy/untrained --data toy/demos.jsonl -o toy/base --config toy/base_config.yaml
+  rollforge iterate toy/loop.yaml                           # 2 rounds of SFT on success-only rollouts
+  rollforge iterate toy/loop.yaml --control -o toy/control  # the control arm: rewards shuffled
+  rollforge iterate toy/loop_dpo.yaml                       # best-worst DPO pairs from the same samples
+  rollforge iterate toy/loop.yaml --serve -o toy/served     # through transformers serve, started by iterate
 """
 
 
