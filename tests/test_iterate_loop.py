@@ -101,8 +101,8 @@ def test_the_loop_learns_and_beats_the_control(
     assert real["rounds"][-1]["eval"]["tasks"] == 256
 
     control = run_json(capsys, "iterate", recipe, "-o", str(tmp_path / "control"), "--control")
-    assert control["rounds"][0]["eval"] == {**real["rounds"][0]["eval"], "wall_s": control["rounds"][0]["eval"]["wall_s"],
-                                            "pid": control["rounds"][0]["eval"]["pid"]}  # fmt: skip
+    same = ("mean_reward", "ci95", "rows")  # the same base, seed and tasks: the same round 0, sample for sample
+    assert [control["rounds"][0]["eval"][k] for k in same] == [real["rounds"][0]["eval"][k] for k in same]
     assert [r["build"]["control"] for r in control["rounds"][1:]] == [True, True]
     versus = run_json(capsys, "compare", heldout(tmp_path / "control", 2), heldout(tmp_path / "sft", 2))
     assert versus["n_paired"] == 256

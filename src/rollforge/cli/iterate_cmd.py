@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -80,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"rollforge iterate: {line}", file=sys.stderr, flush=True)
 
-    result = iterate(recipe, report)
+    # The trainer prints its logs to stdout; keep stdout for the table or the --json object.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = iterate(recipe, report)
     if args.json:
         print_json(result)
     else:
