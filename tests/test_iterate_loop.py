@@ -101,7 +101,8 @@ def test_the_loop_learns_and_beats_the_control(
     assert real["rounds"][-1]["eval"]["tasks"] == 256
 
     control = run_json(capsys, "iterate", recipe, "-o", str(tmp_path / "control"), "--control")
-    same = ("mean_reward", "ci95", "rows")  # the same base, seed and tasks: the same round 0, sample for sample
+    # the same base, seed and tasks: the same round 0, sample for sample
+    same = ("mean_reward", "ci95", "rows")
     assert [control["rounds"][0]["eval"][k] for k in same] == [real["rounds"][0]["eval"][k] for k in same]
     assert [r["build"]["control"] for r in control["rounds"][1:]] == [True, True]
     versus = run_json(capsys, "compare", heldout(tmp_path / "control", 2), heldout(tmp_path / "sft", 2))

@@ -13,18 +13,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from rollforge import progress
-from rollforge.collect.output import LineAppender
+from rollforge.collect.output import LineAppender, failure_row
 from rollforge.collect.responses import assistant_text, chat_to_response
 from rollforge.collect.tasks import Key, planned_row
 from rollforge.collect.verify import verify
 from rollforge.convert import Unconvertible, convert_prompt
 from rollforge.errors import RollforgeError, missing_extra
-
-if TYPE_CHECKING:
-    from rollforge.collect.runner import CollectOptions, CollectSummary
 
 DEFAULT_MAX_TOKENS = 64
 
@@ -111,25 +109,33 @@ class LocalGenerator:
         }
 
 
-def run_local(
-    options: CollectOptions, tasks: list[dict[str, Any]], todo: list[Key], summary: CollectSummary
-) -> None:
-    """Generate and score every key of ``todo`` in batches; each finished rollout is appended at once."""
-    from rollforge.collect.runner import failure_row
+@dataclass(frozen=True, slots=True)
+class LocalJob:
+    """What ``collect --local`` was asked (the parts of CollectOptions it reads)."""
 
-    model_name = str(options.local_model)
-    generator = LocalGenerator(model_name, options.seed)
-    overrides = options.overrides()
+    model_dir: str
+    verifier: str
+    overrides: dict[str, Any]
+    output: str
+    failures_path: str
+    batch_size: int
+    seed: int
+
+
+def run_local(job: LocalJob, tasks: list[dict[str, Any]], todo: list[Key], summary: Any) -> None:
+    """Generate and score every key of ``todo`` in batches, counting in ``summary`` (the runner's
+    CollectSummary); each finished rollout is appended at once."""
+    generator = LocalGenerator(job.model_dir, job.seed)
     with (
-        LineAppender(options.output) as out,
-        LineAppender(options.failures_path, truncate=True) as failures,
+        LineAppender(job.output) as out,
+        LineAppender(job.failures_path, truncate=True) as failures,
         progress.progress_bar() as bar,
     ):
         bar_task = bar.add_task("generating", total=len(todo))
-        for keys in _batches(todo, options.batch_size):
+        for keys in _batches(todo, job.batch_size):
             rows, prompts = [], []
             for key in keys:
-                row = planned_row(tasks[key[0]], key, overrides)
+                row = planned_row(tasks[key[0]], key, job.overrides)
                 summary.attempted += 1
                 try:
                     prompts.append(convert_prompt(row["responses_create_params"]))
@@ -139,17 +145,19 @@ def run_local(
                     summary.failed_by_stage["prompt"] += 1
                     continue
                 rows.append(row)
-            params = rows[0]["responses_create_params"] if rows else {}
-            for row, completion in zip(
-                rows, generator.complete(prompts, params) if rows else [], strict=True
-            ):
-                response = chat_to_response(completion, model_name)
-                verdict = verify(
-                    options.verifier or "none", assistant_text(response), row.get("expected_answer")
-                )
-                result = {**row, "response": response, **(verdict.fields() if verdict else {"reward": 0.0})}
-                out.write(result)
-                summary.written += 1
-                summary.reward_sum += float(result["reward"])
+            if rows:  # one batch samples with one setting: the first row's (--temperature sets them all)
+                completions = generator.complete(prompts, rows[0]["responses_create_params"])
+                for row, completion in zip(rows, completions, strict=True):
+                    result = _scored(row, completion, job)
+                    out.write(result)
+                    summary.written += 1
+                    summary.reward_sum += float(result["reward"])
             bar.update(bar_task, advance=len(keys))
-        summary.requests = summary.attempted
+    summary.requests = summary.attempted
+
+
+def _scored(row: dict[str, Any], completion: dict[str, Any], job: LocalJob) -> dict[str, Any]:
+    """The rollout line: the planned row, its response, the verifier's fields."""
+    response = chat_to_response(completion, job.model_dir)
+    verdict = verify(job.verifier, assistant_text(response), row.get("expected_answer"))
+    return {**row, "response": response, **(verdict.fields() if verdict else {"reward": 0.0})}

@@ -24,8 +24,8 @@ import httpx
 from rollforge import progress
 from rollforge.collect.client import JsonClient, RetryPolicy
 from rollforge.collect.modes import AgentMode, ChatMode, StageFailed
-from rollforge.collect.output import Existing, LineAppender, scan
-from rollforge.collect.tasks import ROLLOUT_INDEX, TASK_INDEX, Key, load_tasks, planned_row, require_field
+from rollforge.collect.output import Existing, LineAppender, failure_row, scan
+from rollforge.collect.tasks import Key, load_tasks, planned_row, require_field
 from rollforge.collect.verify import VERIFIERS
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lock import output_lock
@@ -191,9 +191,11 @@ def _collect(
         )
     todo = [k for k in planned if k not in done]
     if options.local_model:
-        from rollforge.collect.local import run_local
+        from rollforge.collect.local import LocalJob, run_local
 
-        run_local(options, tasks, todo, summary)
+        job = LocalJob(options.local_model, options.verifier or "none", options.overrides(), options.output,
+                       options.failures_path, options.batch_size, options.seed)  # fmt: skip
+        run_local(job, tasks, todo, summary)
     else:
         asyncio.run(_run(options, tasks, todo, summary))
 
@@ -281,14 +283,3 @@ async def _run(
                 for _ in range(min(options.concurrency, len(todo))):
                     group.create_task(worker())
         summary.requests, summary.retries = http.stats.requests, http.stats.retries
-
-
-def failure_row(key: Key, stage: str, reason: str, message: str, attempts: int) -> dict[str, Any]:
-    return {
-        TASK_INDEX: key[0],
-        ROLLOUT_INDEX: key[1],
-        "stage": stage,
-        "reason": reason,
-        "error": message,
-        "attempts": attempts,
-    }
