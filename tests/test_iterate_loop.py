@@ -112,7 +112,7 @@ def test_the_loop_learns_and_beats_the_control(
     report(toy, "control", figures(control))
     report(toy, "real_vs_control", {k: versus["delta"][k] for k in ("mean_reward", "ci95", "p_value")})
     report(toy, "base_train_wall_s", float((toy / "base_wall_s.txt").read_text()))
-    assert (tmp_path / "sft" / "iterate.md").read_text().count("\n| ") == 3  # round 0, 1, 2
+    assert (tmp_path / "sft" / "iterate.md").read_text().count("\n| ") == 4  # the header, rounds 0, 1, 2
 
 
 @pytest.mark.slow

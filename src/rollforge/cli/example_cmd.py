@@ -90,8 +90,12 @@ def run_toy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
-    for name in ("demos", "train_tasks", "heldout_tasks"):
-        print(f"wrote {summary[name]['rows']} {name.replace('_', ' ')} to {summary[name]['path']}")
+    for name, words in (
+        ("demos", "demos"),
+        ("train_tasks", "training tasks"),
+        ("heldout_tasks", "held-out tasks"),
+    ):
+        print(f"wrote {summary[name]['rows']} {words} to {summary[name]['path']}")
     print(
         f"wrote the untrained model to {summary['untrained']}, its training config {summary['base_config']}"
     )
