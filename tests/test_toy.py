@@ -17,7 +17,7 @@ from rollforge.collect.tasks import load_tasks
 from rollforge.collect.verify import verify
 from rollforge.errors import RollforgeError
 from rollforge.io.read import read_rollouts
-from rollforge.iterate import load_iterate_recipe
+from rollforge.loop import load_iterate_recipe
 from rollforge.rollout import Rollout
 from rollforge.toy import VERIFIER, ToySets, write_toy
 
@@ -136,3 +136,49 @@ def test_iterate_recipe_errors_name_the_key(tmp_path: Path) -> None:
     recipe.write_text("base_model: b\ntrain_tasks: t\nheldout_tasks: h\noutput: o\ncolect: {}\n")
     with pytest.raises(RollforgeError, match="colect: Extra inputs are not permitted"):
         load_iterate_recipe(recipe)
+
+
+def test_iterate_api_stops_with_one_line_when_a_round_has_nothing_to_train_on(
+    toy: Path, tmp_path: Path
+) -> None:
+    """The untrained model never succeeds: round 0 and round 1's collect finish, the build has no SFT row."""
+    import rollforge
+
+    for name in ("train_tasks", "heldout_tasks"):
+        lines = (toy / f"{name}.jsonl").read_bytes().splitlines(keepends=True)
+        (tmp_path / f"{name}.jsonl").write_bytes(b"".join(lines[:6]))
+    keys = {"base_model": str(toy / "untrained"), "train_tasks": str(tmp_path / "train_tasks.jsonl"),
+            "heldout_tasks": str(tmp_path / "heldout_tasks.jsonl"), "output": str(tmp_path / "run"), "rounds": 1,
+            "samples": 2, "collect": {"max_tokens": 4}}  # fmt: skip
+    with pytest.raises(RollforgeError, match="has no SFT rows to train on"):
+        rollforge.iterate(**keys)
+    run = tmp_path / "run"
+    assert sorted(str(p.relative_to(run)) for p in run.glob("rounds/*/*.done.json")) == [
+        "rounds/0/eval.done.json",
+        "rounds/1/collect.done.json",
+    ]
+    assert len(rows_of(run / "rounds" / "1" / "train_rollouts.jsonl")) == 12
+    with pytest.raises(RollforgeError, match=r"another recipe \(differs in: samples\)"):
+        rollforge.iterate(**{**keys, "samples": 3})
+
+
+def test_the_control_shuffles_rewards_and_keeps_their_count(tmp_path: Path) -> None:
+    from rollforge.loop.steps import shuffle_rewards
+
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"_ng_task_index": i, "reward": float(i % 3 == 0), "is_correct": i % 3 == 0} for i in range(30)]
+    src.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    shuffle_rewards(src, dst, seed=1)
+    out = rows_of(dst)
+    assert [r["_ng_task_index"] for r in out] == list(range(30))
+    assert sorted(r["reward"] for r in out) == sorted(r["reward"] for r in rows)
+    assert all(r["is_correct"] == (r["reward"] == 1.0) for r in out)  # a verdict moves with its reward
+    assert [r["reward"] for r in out] != [r["reward"] for r in rows]
+
+
+def test_the_table_says_when_p_is_at_the_permutation_floor() -> None:
+    from rollforge.loop.table import _p
+
+    assert _p({"p_value": 9.999e-05, "p_value_method": "monte_carlo"}) == "< 1e-4"
+    assert _p({"p_value": 0.0241, "p_value_method": "monte_carlo"}) == "0.0241"
+    assert _p({"p_value": 3e-5, "p_value_method": "exact"}) == "3e-05"

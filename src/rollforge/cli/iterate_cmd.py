@@ -1,4 +1,4 @@
-"""``rollforge iterate RECIPE``: rounds of collect -> build -> train -> evaluate -> compare (rollforge.iterate)."""
+"""``rollforge iterate RECIPE``: rounds of collect -> build -> train -> evaluate -> compare (rollforge.loop)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
         EXAMPLES,
     )  # fmt: skip
     parser.add_argument(
-        "recipe", metavar="RECIPE", help="iterate recipe (YAML; keys in rollforge.iterate.recipe)"
+        "recipe", metavar="RECIPE", help="iterate recipe (YAML; keys in rollforge.loop.recipe)"
     )
     parser.add_argument("-o", "--output", metavar="DIR", help="output directory (overrides the recipe's)")
     parser.add_argument("--rounds", type=int, help="number of rounds (overrides the recipe's)")
@@ -67,7 +67,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollforge.iterate import iterate, load_iterate_recipe
+    from rollforge.loop import iterate, load_iterate_recipe
 
     quiet = args.quiet or args.json
     progress.set_quiet(quiet)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        from rollforge.iterate.table import markdown_table
+        from rollforge.loop.table import markdown_table
 
         print(markdown_table(result), end="")
     return 0

@@ -26,8 +26,8 @@ from rollforge.compare import compare as compare_runs
 from rollforge.compare.stats import paired_bootstrap_ci
 from rollforge.errors import RollforgeError
 from rollforge.io.atomic import atomic_file
-from rollforge.iterate.recipe import IterateRecipe
-from rollforge.iterate.serve import transformers_serve
+from rollforge.loop.recipe import IterateRecipe
+from rollforge.loop.serve import transformers_serve
 
 # What a tiny model's training run needs beside the recipe's own settings: no checkpoints (retraining takes
 # seconds, and a run that died is started again), a loss logged every few steps.

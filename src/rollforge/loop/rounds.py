@@ -27,8 +27,8 @@ import orjson
 
 from rollforge.errors import RollforgeError
 from rollforge.io.atomic import atomic_file
-from rollforge.iterate import steps
-from rollforge.iterate.recipe import IterateRecipe
+from rollforge.loop import steps
+from rollforge.loop.recipe import IterateRecipe
 from rollforge.train.config import small_model
 
 STEPS = ("collect", "build", "train", "eval", "compare")
@@ -145,7 +145,7 @@ def iterate(recipe: IterateRecipe, report: Report | None = None) -> dict[str, An
                      lambda: _compare(recipe, zero / "heldout.jsonl", last), say)  # fmt: skip
     result = {"recipe": recipe.model_dump(mode="json"), "rounds": rounds, "total": total}
     _write_json(recipe.root / RESULT_FILE, result)
-    from rollforge.iterate.table import markdown_table
+    from rollforge.loop.table import markdown_table
 
     with atomic_file(recipe.root / TABLE_FILE) as fh:
         fh.write(markdown_table(result).encode())
