@@ -145,7 +145,7 @@ def small_recipe(toy: Path, tmp_path: Path) -> Path:
     recipe.write_text(
         f"base_model: {toy / 'base'}\ntrain_tasks: train_tasks.jsonl\nheldout_tasks: heldout_tasks.jsonl\n"
         "output: run\nrounds: 2\nsamples: 4\neval_samples: 4\n"
-        "collect: {max_tokens: 8, batch_size: 8}\ntrain: {max_steps: 30, batch_size: 8}\n"
+        "collect: {mode: local, max_tokens: 8, batch_size: 8}\ntrain: {max_steps: 30, batch_size: 8}\n"
     )
     return recipe
 

@@ -149,7 +149,7 @@ def test_iterate_api_stops_with_one_line_when_a_round_has_nothing_to_train_on(
         (tmp_path / f"{name}.jsonl").write_bytes(b"".join(lines[:6]))
     keys = {"base_model": str(toy / "untrained"), "train_tasks": str(tmp_path / "train_tasks.jsonl"),
             "heldout_tasks": str(tmp_path / "heldout_tasks.jsonl"), "output": str(tmp_path / "run"), "rounds": 1,
-            "samples": 2, "collect": {"max_tokens": 4}}  # fmt: skip
+            "samples": 2, "collect": {"mode": "local", "max_tokens": 4}}  # fmt: skip
     with pytest.raises(RollforgeError, match="has no SFT rows to train on"):
         rollforge.iterate(**keys)
     run = tmp_path / "run"

@@ -20,8 +20,9 @@ table per round: data size, train loss, held-out reward with its CI, the change,
 Resumable: every finished step leaves OUTPUT/rounds/N/<step>.done.json; killed at any point (kill -9
 included), the same command carries on where it stopped, keeping every collected row.
 
-Generation runs in this process by default (collect.mode: local, for small models); collect.mode: serve
-starts and stops `transformers serve` for each model, and collect.mode: base_url uses a running server.
+Generation goes through `transformers serve`, which iterate starts and stops for each model (collect.mode:
+serve, the default); collect.mode: base_url uses a running server; collect.mode: local generates in this
+process, a batch of prompts at a time (for small models: ~100x faster than through a server).
 --control shuffles the rewards of the training rollouts before filtering: the same loop, data picked
 regardless of reward, to tell learning from the reward apart from more training.
 """
@@ -42,7 +43,10 @@ def add_parser(sub: Any) -> None:
         EXAMPLES,
     )  # fmt: skip
     parser.add_argument(
-        "recipe", metavar="RECIPE", help="iterate recipe (YAML; keys in rollforge.loop.recipe)"
+        "recipe",
+        metavar="RECIPE",
+        help="iterate recipe (YAML: base_model, train_tasks, heldout_tasks, output, rounds, samples, "
+        "method, collect, build, train; docs/loop.md shows one)",
     )
     parser.add_argument("-o", "--output", metavar="DIR", help="output directory (overrides the recipe's)")
     parser.add_argument("--rounds", type=int, help="number of rounds (overrides the recipe's)")
@@ -51,6 +55,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--seed", type=int, help="random seed (overrides the recipe's)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--serve", action="store_true", help="generate through `transformers serve`")
+    where.add_argument("--local", action="store_true", help="generate in this process (small models)")
     where.add_argument(
         "--base-url", metavar="URL", help="generate through a running OpenAI-compatible server"
     )
@@ -60,7 +65,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    found = {key: getattr(args, key) for key in ("output", "rounds", "method", "seed") if getattr(args, key)}
+    keys = ("output", "rounds", "method", "seed")
+    found = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if args.control:
         found["control"] = True
     return found
@@ -72,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     progress.set_quiet(quiet)
     recipe = load_iterate_recipe(args.recipe, _overrides(args))
-    if args.serve:
-        recipe.collect.mode = "serve"
+    if args.serve or args.local:
+        recipe.collect.mode = "serve" if args.serve else "local"
     elif args.base_url:
         recipe.collect.mode, recipe.collect.base_url = "base_url", args.base_url
 
