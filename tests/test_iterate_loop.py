@@ -136,11 +136,11 @@ STEPS = ["0/eval", *(f"{n}/{step}" for n in (1, 2) for step in ("collect", "buil
          "2/total"]  # fmt: skip
 
 
-def small_recipe(toy: Path, tmp_path: Path) -> Path:
+def small_recipe(toy: Path, tmp_path: Path, tasks: int = 24) -> Path:
     """The toy loop on a few tasks, with a short training run: each step takes a second or two."""
     for name in ("train_tasks", "heldout_tasks"):
         lines = (toy / f"{name}.jsonl").read_bytes().splitlines(keepends=True)
-        (tmp_path / f"{name}.jsonl").write_bytes(b"".join(lines[:24]))
+        (tmp_path / f"{name}.jsonl").write_bytes(b"".join(lines[:tasks]))
     recipe = tmp_path / "loop.yaml"
     recipe.write_text(
         f"base_model: {toy / 'base'}\ntrain_tasks: train_tasks.jsonl\nheldout_tasks: heldout_tasks.jsonl\n"
@@ -215,3 +215,26 @@ def test_iterate_resumes_after_kill_9_at_each_step(toy: Path, tmp_path: Path) ->
     result = json.loads((run / "iterate.json").read_text())
     assert [r["round"] for r in result["rounds"]] == [0, 1, 2]
     assert all((run / "models" / f"agent_v{n}" / "model.safetensors").is_file() for n in (1, 2))
+
+
+@pytest.mark.slow
+def test_iterate_through_transformers_serve(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default generation: iterate starts `transformers serve` for each model and stops it after the step."""
+    import shutil
+
+    if shutil.which("transformers", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("the `transformers` command is missing: pip install 'rollforge[train]'")
+    recipe = small_recipe(toy, tmp_path, tasks=4)
+    result = run_json(capsys, "iterate", str(recipe), "--serve", "--rounds", "1")
+    run = tmp_path / "run"
+    for path in ("0/heldout", "1/train_rollouts", "1/heldout"):
+        rows = [orjson.loads(line) for line in (run / "rounds" / f"{path}.jsonl").read_bytes().splitlines()]
+        assert len(rows) == 16 and all(row["reward"] in (0.0, 1.0) for row in rows)
+        models = {row["response"]["model"] for row in rows}  # the server answers under the model's path
+        assert models == {str(run / "models" / "agent_v1") if path == "1/heldout" else str(toy / "base")}
+        assert (run / "rounds" / f"{path}.serve.log").is_file()
+    assert result["rounds"][1]["train"]["steps"] == 30
+    served = subprocess.run(["pgrep", "-f", f"transformers serve {run}"], capture_output=True)
+    assert served.stdout == b"", "a server was left running"
