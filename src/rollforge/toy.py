@@ -118,7 +118,7 @@ def build_toy_base(out_dir: str | Path, seed: int = 0, hidden_size: int = 128, n
 
 # Settings found on the toy task (2 cores): a base between 20% and 60% success, and rounds that learn.
 BASE_CONFIG: dict[str, Any] = {  # SFTConfig fields for `rollforge train sft --config base_config.yaml`
-    "max_steps": 1200,
+    "max_steps": 2000,
     "learning_rate": 3e-3,
     "per_device_train_batch_size": 32,
     "seed": 0,
