@@ -29,6 +29,7 @@ from rollforge.errors import RollforgeError
 from rollforge.io.atomic import atomic_file
 from rollforge.loop import steps
 from rollforge.loop.recipe import IterateRecipe
+from rollforge.loop.table import markdown_table
 from rollforge.train.config import small_model
 
 STEPS = ("collect", "build", "train", "eval", "compare")
@@ -125,11 +126,11 @@ def _set_threads(threads: int | None) -> None:
 def iterate(recipe: IterateRecipe, report: Report | None = None) -> dict[str, Any]:
     """Run (or resume) the loop; returns what ``iterate.json`` holds: each round's records and the total."""
     say = report or (lambda _: None)
-    recipe.root.mkdir(parents=True, exist_ok=True)
-    _check_same_recipe(recipe)
     base = Path(recipe.base_model)
     if not base.is_dir():
         raise RollforgeError(f"base_model {base} is not a model directory")
+    recipe.root.mkdir(parents=True, exist_ok=True)
+    _check_same_recipe(recipe)
     _set_threads(recipe.threads or (1 if small_model(str(base)) else None))
     zero = recipe.root / "rounds" / "0"
     base_eval = run_step(
@@ -145,8 +146,6 @@ def iterate(recipe: IterateRecipe, report: Report | None = None) -> dict[str, An
                      lambda: _compare(recipe, zero / "heldout.jsonl", last), say)  # fmt: skip
     result = {"recipe": recipe.model_dump(mode="json"), "rounds": rounds, "total": total}
     _write_json(recipe.root / RESULT_FILE, result)
-    from rollforge.loop.table import markdown_table
-
     with atomic_file(recipe.root / TABLE_FILE) as fh:
         fh.write(markdown_table(result).encode())
     return result
