@@ -20,9 +20,10 @@ import yaml
 from rollforge.build.recipe import RecipeModel, make_recipe
 from rollforge.build.starter import starter
 from rollforge.cli.main import build_parser, main
+from rollforge.cli.options import ENV_FLAGS
 from rollforge.engine.choose import Engine
 from rollforge.engine.job import Stratum
-from rollforge.filters import CHOSEN_OPTIONS, OPTIONS
+from rollforge.filters import CHOSEN_OPTIONS, ENV_FIELD, ENVIRONMENTS, OPTIONS, SUCCESS_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,9 +75,14 @@ SPECIAL: dict[str, tuple[list[str], Any]] = {
     "where": (["--where", "reward > 0.5"], "reward > 0.5"),
     "dedup": (["--dedup", "near"], "near"),
     "max_tokens": (["--max-tokens", "9", "--tokenizer", "tok"], 9),
-    "max_per_category": (["--max-per-category", "4", "--balance-by", "task_name"], 4),
+    "max_per_category": (["--max-per-category", "4", "--balance-by", "agent_ref"], 4),
+    # fields the example rollouts have (a field no rollout has is refused before the run)
+    "balance_by": (["--balance-by", "agent_ref.name"], "agent_ref.name"),
+    "success_field": (["--success-field", "expected_answer"], "expected_answer"),
     "min_task_success_rate": (["--min-task-success-rate", "0.5"], 0.5),
     "near_threshold": (["--near-threshold", "0.5"], 0.5),
+    "labels_keep": (["--labels-keep", "accept", "--labels", "review.sqlite"], "accept"),
+    "env_field": (["--env-field", "task_type"], "task_type"),
 }
 
 
@@ -86,6 +92,16 @@ def filter_rows(
     rows = []
     for option in options:
         default = (defaults or {}).get(option.name, option.default)
+        if option is ENVIRONMENTS:  # filled by NAME=VALUE flags, one row each
+            rows += [
+                ([flag, "grl_sokoban=3"], lambda c: c.job.filters.environments, {"grl_sokoban": {key: 3.0}})
+                for flag, (key, _, _) in ENV_FLAGS.items()
+            ]
+            rows.append(
+                (["--success-threshold", "grl_sokoban=10"], lambda c: c.job.filters.environments,
+                 {"grl_sokoban": {"success_threshold": 10.0}})
+            )  # fmt: skip
+            continue
         if option.name in SPECIAL:
             args, want = SPECIAL[option.name]
         elif option.type is bool:  # the flag that changes the default
@@ -117,13 +133,19 @@ OUTPUT = [
 PAIRING = [
     (["--pairing", "all"], lambda c: c.job.pairing.strategy, "all"),
     (["--min-margin", "0.3"], lambda c: c.job.pairing.min_margin, 0.3),
+    (["--margin-scale", "range"], lambda c: c.job.pairing.margin_scale, "range"),
     (["--max-pairs-per-prompt", "2"], lambda c: c.job.pairing.max_pairs_per_prompt, 2),
     (["--split-at-divergence"], lambda c: c.job.pairing.split_at_divergence, True),
     (["--memory-budget", "64"], lambda c: c.engine.memory_budget, 64.0),
 ]
 BUILD_DEFAULTS = {o.name: RecipeModel.model_fields[o.recipe_key].default for o in OPTIONS}
 TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
-    "inspect": [(["--workers", "3"], lambda c: c.inventory_workers, 3), MAX_LINE_BYTES],
+    "inspect": [
+        (["--workers", "3"], lambda c: c.inventory_workers, 3),
+        MAX_LINE_BYTES,
+        *[row for row in filter_rows((SUCCESS_THRESHOLD, ENVIRONMENTS, ENV_FIELD)) if row[0][0] not in ENV_FLAGS],
+        (["--success-field", "is_correct"], lambda c: c.job.filters.success_field, "is_correct"),
+    ],
     "sft": [*RUN, *OUTPUT, *filter_rows(OPTIONS)],
     "dpo": [
         *RUN,
@@ -132,10 +154,19 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *PAIRING,
         *filter_rows(CHOSEN_OPTIONS),
     ],
+    "kto": [
+        *RUN,
+        (["--reasoning", "drop"], lambda c: c.job.sft[0].reasoning, "drop"),
+        (["--undesirable-below", "0.25"], lambda c: c.job.labels.undesirable_below, 0.25),
+        # kto keeps failures by default (they are its undesirable rows): --success-only is what changes it
+        *filter_rows(OPTIONS, {"success_only": False}),
+    ],
     "sample": [
         *RUN,
         (["--strata", "0.5:1,inf:2"], lambda c: c.job.strata,
          (Stratum(-float("inf"), 0.5, 1), Stratum(0.5, float("inf"), 2))),
+        (["--by-env"], lambda c: c.job.sample_by_env, True),
+        (["--env-field", "task_type"], lambda c: c.job.filters.env_field, "task_type"),
     ],
     "build": [
         *RUN,
@@ -143,14 +174,21 @@ TABLE: dict[str, list[tuple[list[str], Check, Any]]] = {
         *filter_rows(OPTIONS, BUILD_DEFAULTS),
         (["--version", "v9"], lambda c: c.recipe.version, "v9"),
         (["--val-fraction", "0.2"], lambda c: c.recipe.val_fraction, 0.2),
-        (["--extra-formats", "openai"], lambda c: [o.format.name for o in c.job.sft], ["trl", "openai"]),
+        (["--extra-formats", "openai,sharegpt"], lambda c: [o.format.name for o in c.job.sft],
+         ["trl", "nemo-rl", "openai", "sharegpt"]),
         (["--reasoning", "drop"], lambda c: {o.reasoning for o in (*c.job.sft, *c.job.dpo)}, {"drop"}),
         (["--no-dpo"], lambda c: c.job.dpo, ()),
+        (["--kto"], lambda c: c.recipe.kto, True),
+        (["--undesirable-below", "0.25"], lambda c: c.recipe.undesirable_below, 0.25),
         (["--strata", "0.5:1,inf:2"], lambda c: len(c.job.strata), 2),
+        (["--fail-on-warn"], lambda c: c.recipe.fail_on_warn, True),
+        (["--checks", "min_sft_rows=200"], lambda c: c.recipe.checks, {"min_sft_rows": 200.0}),
+        (["--sample-by-env"], lambda c: c.job.sample_by_env, True),
     ],
 }  # fmt: skip
-# Flags that configure no job: where the output goes, and how the summary is shown.
-NOT_JOB = {"--help", "--output", "--json", "--quiet"}
+# Flags that configure no job: where the output goes, and how the summary is shown; whether an empty output is
+# an error and where unpaired prompts go afterwards (both run end to end in test_empty.py).
+NOT_JOB = {"--help", "--output", "--json", "--quiet", "--allow-empty", "--recollect"}
 
 
 def long_flags(command: str) -> set[str]:
@@ -186,7 +224,7 @@ def test_every_flag_reaches_the_job_it_configures(
     want: Any,
 ) -> None:
     head = [command, str(examples_dir)]
-    if command in ("sft", "dpo", "sample"):
+    if command in ("sft", "dpo", "kto", "sample"):
         head += ["-o", str(tmp_path / "out.jsonl")]
     if command == "build":
         head += ["-o", str(tmp_path / "releases")]
@@ -203,11 +241,15 @@ def test_filter_flags_recipe_keys_and_starter_lines_agree() -> None:
     """One declaration per option: sft has every filter flag, dpo those that can bar a chosen side, build
     and the recipe every one (under its recipe key), and the starter recipe a line for each; the starter's
     examples, uncommented, make a valid recipe."""
-    assert {o.flag for o in OPTIONS} <= long_flags("sft") and {o.flag for o in OPTIONS} <= long_flags("build")
-    assert {o.flag for o in OPTIONS} & long_flags("dpo") == {o.flag for o in CHOSEN_OPTIONS}
+
+    def flags(options: Any) -> set[str]:  # the environments map is filled by NAME=VALUE flags
+        return {f for o in options for f in (ENV_FLAGS if o is ENVIRONMENTS else (o.flag,))}
+
+    assert flags(OPTIONS) <= long_flags("sft") and flags(OPTIONS) <= long_flags("build")
+    assert flags(OPTIONS) & long_flags("dpo") == flags(CHOSEN_OPTIONS)
     build_flags = long_flags("build") - {"--help", "--json", "--quiet"}
     recipe_keys = set(RecipeModel.model_fields) - {"inputs"}  # inputs: the positional paths
-    key_of = {o.flag: o.recipe_key for o in OPTIONS}
+    key_of = {o.flag: o.recipe_key for o in OPTIONS} | dict.fromkeys(ENV_FLAGS, ENVIRONMENTS.recipe_key)
     assert {key_of.get(flag, flag[2:].replace("-", "_")) for flag in build_flags} == recipe_keys
     text = starter()
     lines = {m.group(1): m.group(0) for m in re.finditer(r"^(?:# )?([a-z_]+):.*$", text, re.MULTILINE)}

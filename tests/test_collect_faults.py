@@ -139,3 +139,36 @@ def test_existing_output_needs_resume_or_overwrite(
         code, summary, _ = _collect(_argv(tasks, out, server.url, "--overwrite"), capsys)
     assert code == 0 and summary["written"] == 2
     assert keys(read_jsonl(out)) == {(0, 0): 1, (0, 1): 1}
+
+
+def test_a_400_for_the_models_own_unparsable_output_is_sampled_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """transformers serve answers 400 when its parser rejects what the model generated (a random model's
+    unclosed tool call): task 0 gets that twice, then a good sample; task 1 always; task 2 a plain 400 (the
+    request's fault), which is never retried."""
+    unparsable = "ValueError: json parser could not parse region as JSON.\nContent: '{\"name\": '"
+    seen: Counter = Counter()
+
+    def handler(path: str, body: Any) -> Reply:
+        task = task_of(body)
+        seen[task] += 1
+        if task == 0 and seen[task] > 2:
+            return Reply(body=completion("\\boxed{1}"))
+        if task in (0, 1):
+            return Reply(400, {"error": unparsable})
+        return Reply(400, {"error": "unknown field 'temperatur'"})
+
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [task_row(i, "q", "1") for i in range(3)])
+    out = tmp_path / "out.jsonl"
+    with FakeServer(handler) as server:
+        argv = _argv(tasks, out, server.url)
+        argv[argv.index("--num-repeats") + 1] = "1"
+        code, summary, _ = _collect(argv, capsys)
+    assert code == 1
+    assert summary["written"] == 1  # task 0 on its third sample
+    assert summary["failed_by_reason"] == {"unparsable_model_output": 1, "http_400": 1}
+    failed = {f["_ng_task_index"]: f for f in read_jsonl(tmp_path / "out_failures.jsonl")}
+    assert (failed[1]["reason"], failed[1]["attempts"]) == ("unparsable_model_output", MAX_RETRIES + 1)
+    assert (failed[2]["reason"], failed[2]["attempts"]) == ("http_400", 1)
+    assert seen == {0: 3, 1: MAX_RETRIES + 1, 2: 1}

@@ -144,7 +144,11 @@ def test_candidate_worse_with_enough_prompts(tmp_path: Path, capsys: pytest.Capt
     assert r["delta"]["ci95"][1] < 0
     # 40 prompts > 16: Monte Carlo; |sum| = 30 needs all 30 signs equal (chance 2^-29): p = 1 / 10001
     assert (r["delta"]["p_value"], r["delta"]["p_value_method"]) == (1 / 10_001, "monte_carlo")
-    assert r["verdict"] == "candidate worse (the 95% CI of the mean reward difference excludes 0)"
+    assert r["delta"]["p_value_at_floor"] is True  # said as a bound, never as p = 9.999e-05
+    assert r["verdict"] == (
+        "candidate worse (the 95% CI of the mean reward difference excludes 0, and the permutation "
+        "p <= 1/10001, the floor of 10000 permutations (none was as extreme))"
+    )
     assert (r["delta"]["wins"], r["delta"]["losses"], r["delta"]["ties"]) == (0, 30, 10)
     assert r["warnings"] == []
 
@@ -152,11 +156,23 @@ def test_candidate_worse_with_enough_prompts(tmp_path: Path, capsys: pytest.Capt
 def test_no_paired_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "b.jsonl").write_text(rollout_line("A", 1.0, "t", 1))
     (tmp_path / "c.jsonl").write_text(rollout_line("B", 0.0, "t", 2))
-    assert main(["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl")]) == 0
+    assert main(["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "rollforge: error: the two sides ran different task sets: only 0 prompts are on both sides "
+        "(baseline 1, candidate 1) (collect both sides on the same tasks file, or pass "
+        "--allow-different-tasks to pair the prompts they share)"
+    )
+    args = ["compare", str(tmp_path / "b.jsonl"), str(tmp_path / "c.jsonl"), "--allow-different-tasks"]
+    assert main(args) == 1  # told to go on: shown, then refused, since no prompt pairs
     out = capsys.readouterr().out
     assert "no paired prompts: no paired comparison" in out
     assert "no prompt is in both files: nothing to pair" in out
-    r = compare([str(tmp_path / "b.jsonl")], [str(tmp_path / "c.jsonl")])
+    r = compare(
+        [str(tmp_path / "b.jsonl")], [str(tmp_path / "c.jsonl")], CompareOptions(allow_different_tasks=True)
+    )
+    assert (
+        "different task sets (--allow-different-tasks): only 0 prompts are on both sides" in r["warnings"][-1]
+    )
     assert (r["n_paired"], r["delta"]["mean_reward"], r["delta"]["ci95"], r["delta"]["p_value"]) == (
         0,
         None,
@@ -198,7 +214,9 @@ def test_cli_json_keys_terminal_and_html(
     out = capsys.readouterr().out
     assert "paired prompts: 4 (only in baseline: 1, only in candidate: 1)" in out
     assert "prompts better / worse / tied: 2 / 1 / 1" in out
-    assert "no significant difference (the 95% CI of the mean reward difference includes 0)" in out
+    words = " ".join(out.split())  # rich wraps long lines at the console's width
+    assert "no significant difference (the 95% CI of the mean reward difference includes 0, and the " in words
+    assert "baseline: model unknown (no collect record beside its rollouts)" in out
 
 
 def test_html_escapes_data(tmp_path: Path) -> None:

@@ -95,28 +95,29 @@ def test_bootstrap_ci_excludes_zero_for_a_clear_loss() -> None:
     assert low < -0.75 < high < 0
 
 
-CI_IN = "(the 95% CI of the mean reward difference includes 0)"
-CI_OUT = "(the 95% CI of the mean reward difference excludes 0)"
+CI_IN = "the 95% CI of the mean reward difference includes 0"
+CI_OUT = "the 95% CI of the mean reward difference excludes 0"
 
 
 @pytest.mark.parametrize(
     ("ci", "p", "text"),
     [
-        ([-0.1, 0.2], 0.4, f"no significant difference {CI_IN}"),
-        ([0.01, 0.2], 0.003, f"candidate better {CI_OUT}"),
-        ([-0.3, -0.1], 0.01, f"candidate worse {CI_OUT}"),
-        (
-            [0.004, 0.17],
-            0.0593,
-            f"candidate better {CI_OUT}; borderline: the permutation p = 0.0593 is not below 0.05",
-        ),
-        (
-            [-0.01, 0.3],
-            0.04,
-            f"no significant difference {CI_IN}; borderline: the permutation p = 0.04 is below 0.05",
-        ),
+        ([-0.1, 0.2], 0.4, f"no significant difference ({CI_IN}, and the permutation p = 0.4)"),
+        ([0.01, 0.2], 0.003, f"candidate better ({CI_OUT}, and the permutation p = 0.003)"),
+        ([-0.3, -0.1], 0.01, f"candidate worse ({CI_OUT}, and the permutation p = 0.01)"),
+        # The CI and the p-value disagree: neither alone makes the verdict.
+        ([0.004, 0.17], 0.0593, f"inconclusive ({CI_OUT}, but the permutation p = 0.0593 is not below 0.05)"),
+        ([-0.01, 0.3], 0.04, f"inconclusive (the permutation p = 0.04 is below 0.05, but {CI_IN})"),
     ],
 )
 def test_verdict_words(ci: list[float], p: float, text: str) -> None:
     assert verdict({"ci95": ci, "p_value": p}, n_paired=50) == text
     assert verdict({"ci95": None, "p_value": None}, n_paired=0) == "no paired prompts: no paired comparison"
+
+
+def test_a_p_value_at_the_permutation_floor_is_said_as_a_bound() -> None:
+    delta = {"ci95": [0.5, 0.7], "p_value": 1 / 10_001, "p_value_at_floor": True}
+    assert verdict(delta, n_paired=200) == (
+        f"candidate better ({CI_OUT}, and the permutation p <= 1/10001, the floor of 10000 permutations "
+        "(none was as extreme))"
+    )

@@ -170,8 +170,9 @@ def test_build_train_serve_collect_compare(
         url = serve(model)
         out = tmp_path / f"{name}.jsonl"
         # The server answers only for the model it was started with, under the name it was given. A random
-        # model sometimes opens a <tool_call> it never closes, which transformers serve answers with a 500:
-        # collect's retries absorb those (short delays keep the test quick).
+        # model sometimes opens a <tool_call> it never closes or fills it with text that is not JSON, which
+        # transformers serve answers with a 500 or a 400 naming its parser: collect samples those again
+        # (short delays keep the test quick).
         summary = run_json(capsys, "collect", str(tasks), "--base-url", url, "--model", str(model),
                            "--verifier", "math", "--num-repeats", str(REPEATS), "--temperature", "1.0",
                            "--max-tokens", "16", "--concurrency", "2", "--max-retries", "6",
@@ -196,3 +197,12 @@ def test_build_train_serve_collect_compare(
     assert low <= result["delta"]["mean_reward"] <= high
     assert result["n_paired"] == HELDOUT
     assert result["only_baseline"] == result["only_candidate"] == []
+    # Lineage: the candidate's collect record names the trained model, whose lineage names the release.
+    lineage = json.loads((run / "lineage.json").read_text())
+    assert lineage["release"]["path"] == str((tmp_path / "releases" / "v1").resolve())
+    assert lineage["base_model"]["path"] == str(base.resolve()) and lineage["base_model"]["lineage"] is None
+    (candidate,) = result["candidate"]["provenance"]["models"]
+    assert (
+        candidate["path"] == str(run.resolve()) and candidate["trained_on"][0]["release"]["version"] == "v1"
+    )
+    assert result["baseline"]["provenance"]["models"][0]["trained_on"] == []

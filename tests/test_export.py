@@ -29,6 +29,7 @@ from gym_rollouts import (
 
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import to_record
+from rollforge.environments import environment_of
 from rollforge.export.dpo import PairInfo, pieces
 from rollforge.export.formats import format_named
 from rollforge.export.sft import Skip
@@ -102,6 +103,9 @@ OSLO_CALL = {
     "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
 }
 
+# Every rollout, failures too (the success policy aside): each format is checked on every shape.
+EVERY = FilterOptions(success_only=False)
+
 
 def string_args(c: dict[str, Any]) -> dict[str, Any]:
     """A call with its arguments as the JSON string the rollout held (json.dumps spacing, as written)."""
@@ -151,7 +155,7 @@ def sft(
 ) -> tuple[dict, list[dict]]:
     src = write_jsonl(tmp_path / "in.jsonl", rows or [TOOLS_ROW, GAME_ROW, HISTORY_ROW, DANGLING_ROW])
     out = tmp_path / f"{fmt}.jsonl"
-    acc = make_sft([src], str(out), options=SftOptions(format=fmt, reasoning=reasoning), workers=1)
+    acc = make_sft([src], str(out), EVERY, options=SftOptions(format=fmt, reasoning=reasoning), workers=1)
     check_sft_accounting(acc)
     return acc, read_jsonl(out)
 
@@ -176,7 +180,8 @@ def test_trl_rows(tmp_path: Path) -> None:
     assert {r["task_type"] for r in rows} == {"general"}
     prompt_ids = {r.rollout_id: r.prompt_id for r in read_rollouts([str(src)]) if isinstance(r, Rollout)}
     assert all(r["prompt_id"] == prompt_ids[r["rollout_id"]] for r in rows)
-    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type"}
+    assert set(rows[0]) == {"messages", "tools", "prompt_id", "rollout_id", "reward", "task_type", "env"}
+    assert {r["env"] for r in rows} == {src.name.removesuffix(".jsonl")}  # no agent_ref: the file's stem
     assert acc["export"] == {"trimmed_trailing_messages": 2}  # "You win." and the dangling tool output
 
 
@@ -429,7 +434,7 @@ def dpo(
     src = write_jsonl(tmp_path / "dpo-in.jsonl", DPO_ROWS)
     out = tmp_path / f"dpo-{fmt}.jsonl"
     options = DpoOptions(format=fmt, split_at_divergence=split, reasoning=reasoning)
-    acc = make_dpo([src], str(out), options=options, workers=1)
+    acc = make_dpo([src], str(out), EVERY, options=options, workers=1)
     return acc, read_jsonl(out), ids_by_field(src)
 
 
@@ -511,6 +516,7 @@ def test_nemo_rl_dpo_rows(tmp_path: Path) -> None:
             "rejected_reward",
             "margin",
             "prompt_id",
+            "env",
         }
 
 
@@ -555,6 +561,36 @@ def test_openai_dpo_skips_pairs_that_are_not_one_assistant_message(tmp_path: Pat
     }
 
 
+def test_sharegpt_dpo_rows_are_llamafactory_pairwise_rows(tmp_path: Path) -> None:
+    acc, rows, _ = dpo(tmp_path, "sharegpt")
+    assert acc["pairs"] == 4 and acc["written"] == 2
+    assert acc["skipped"] == {"not_single_sharegpt_turn": 2}  # the weather and the game pairs
+    assert rows[0] == {
+        "conversations": [{"from": "human", "value": "What is 2+2?"}],
+        "chosen": {"from": "gpt", "value": think_text("Add them.", "4")},
+        "rejected": {"from": "gpt", "value": "5"},
+        "system": "",
+        "tools": "[]",
+    }
+    assert rows[1]["chosen"]["from"] == "function_call"  # parallel calls: one turn, a list of them
+    assert json.loads(rows[1]["chosen"]["value"]) == [
+        {"name": "search", "arguments": {"query": "a"}},
+        {"name": "search", "arguments": {"query": "b"}},
+    ]
+    assert rows[1]["rejected"] == {"from": "gpt", "value": "Nothing found."}
+    assert json.loads(rows[1]["tools"]) == CHAT_TOOLS[1:]
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    entry = info["dpo-sharegpt"]
+    assert entry["file_name"] == "dpo-sharegpt.jsonl" and entry["ranking"] is True
+    assert entry["columns"] == {
+        "messages": "conversations",
+        "system": "system",
+        "tools": "tools",
+        "chosen": "chosen",
+        "rejected": "rejected",
+    }
+
+
 # --- the fast assembly against a slow reference -----------------------------------------------------------------
 
 
@@ -595,6 +631,7 @@ def ref_row(good: Rollout, bad: Rollout, fmt: str, reasoning: str) -> dict[str, 
         "rejected_reward": bad.reward,
         "margin": good.reward - bad.reward,
         "prompt_id": good.prompt_id,
+        "env": environment_of(good),  # the pair's environment: no agent_ref here, so the file's stem
     }
     if fmt == "trl":
         return {
@@ -638,11 +675,11 @@ def test_fast_dpo_assembly_equals_a_slow_reference(
     rollouts = {r.rollout_id: r for r in read_rollouts([str(examples_dir)]) if isinstance(r, Rollout)}
     out = tmp_path / "dpo.jsonl"
     acc = make_dpo(
-        [str(examples_dir)], str(out), options=DpoOptions(format=fmt, reasoning=reasoning), workers=1
+        [str(examples_dir)], str(out), EVERY, DpoOptions(format=fmt, reasoning=reasoning), workers=1
     )
     rows = read_jsonl(out)
     # the trl rows name the pair; the other formats come in the same order
-    trl = make_dpo([str(examples_dir)], str(tmp_path / "trl.jsonl"), options=DpoOptions(), workers=1)
+    trl = make_dpo([str(examples_dir)], str(tmp_path / "trl.jsonl"), EVERY, DpoOptions(), workers=1)
     pairs = [(r["chosen_id"], r["rejected_id"]) for r in read_jsonl(tmp_path / "trl.jsonl")]
     assert trl["pairs"] == acc["pairs"] == len(pairs) > 100
     expected = [ref_row(rollouts[c], rollouts[r], fmt, reasoning) for c, r in pairs]
@@ -671,7 +708,7 @@ def test_assemble_on_pieces_equals_the_reference(tmp_path: Path, fmt: str, lazy:
         ("w_guess", "w_bad"),
     ]:
         g, b = rollouts[good], rollouts[bad]
-        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id)
+        info = PairInfo(g.reward, b.reward, g.prompt_id, g.rollout_id, b.rollout_id, environment_of(g))
         want = ref_row(plain[good], plain[bad], fmt, reasoning)
         form = format_named(fmt)
         styling = form.styling(reasoning)
@@ -701,7 +738,7 @@ def test_sft_with_filters_still_exports_every_format(tmp_path: Path) -> None:
         acc = make_sft(
             [src],
             str(tmp_path / f"{fmt}.jsonl"),
-            FilterOptions(require_tool_use=True),
+            FilterOptions(require_tool_use=True, success_only=False),
             SftOptions(format=fmt),
             workers=1,
         )
@@ -722,7 +759,7 @@ def test_pretty_printed_arguments_keep_one_row_per_line(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     for fmt in ("trl", "openai", "nemo-rl", "sharegpt"):
         out = tmp_path / f"sft-{fmt}.jsonl"
-        acc = make_sft([src], str(out), options=SftOptions(format=fmt), workers=1)
+        acc = make_sft([src], str(out), EVERY, options=SftOptions(format=fmt), workers=1)
         lines = out.read_bytes().splitlines()
         assert len(lines) == acc["written"] == 2
         text = out.read_text()
@@ -732,7 +769,7 @@ def test_pretty_printed_arguments_keep_one_row_per_line(tmp_path: Path) -> None:
             assert (json.loads(call_out) if fmt == "openai" else call_out) == arguments
     for fmt in ("trl", "nemo-rl", "openai"):
         out = tmp_path / f"dpo-{fmt}.jsonl"
-        acc = make_dpo([src], str(out), options=DpoOptions(format=fmt), workers=1)
+        acc = make_dpo([src], str(out), EVERY, options=DpoOptions(format=fmt), workers=1, allow_empty=True)
         assert len(out.read_bytes().splitlines()) == acc["written"] == (0 if fmt == "openai" else 1)
         if fmt == "trl":
             row = read_jsonl(out)[0]

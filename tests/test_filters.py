@@ -25,11 +25,12 @@ from gym_rollouts import (
     write_jsonl,
 )
 
+from rollforge import filters as filters_module
 from rollforge.cli.main import main
 from rollforge.decode import LineDecoder
 from rollforge.engine.job import Job, Output
 from rollforge.errors import RollforgeError
-from rollforge.filters import FILTERS, FilterOptions, filter_options
+from rollforge.filters import FILTERS, filter_options
 from rollforge.io.read import read_rollouts
 from rollforge.pipeline import SftOptions, make_sft
 from rollforge.reasons import FILTER_REASONS
@@ -38,6 +39,17 @@ from rollforge.success import Success
 from rollforge.where import Where
 
 # Fixture rollouts are named by their task_id; outputs are mapped back to names through rollout ids.
+
+
+class FilterOptions(filters_module.FilterOptions):
+    """The filters one at a time: the success policy (success-only by default) is off here unless a test
+    turns it on, so that each filter is seen alone. Pickled as the library's own class (worker processes)."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{"success_only": False, **values})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (filters_module.FilterOptions, (), dict(self.items()))
 
 
 def named(task_id: str, output: list[dict[str, Any]], reward: float = 1.0, **kw: Any) -> dict[str, Any]:
@@ -55,7 +67,7 @@ def run(
     """make_sft on ``rows``: (accounting, names of the kept rollouts in output order)."""
     src = write_jsonl(tmp_path / name, rows)
     out = tmp_path / f"out-{name}"
-    acc = make_sft([src], str(out), filters, options, seed=seed, workers=1)
+    acc = make_sft([src], str(out), filters, options, seed=seed, workers=1, allow_empty=True)
     check_sft_accounting(acc)
     names = ids_by_field(src)
     return acc, [names[row["rollout_id"]] for row in read_jsonl(out)]
@@ -634,11 +646,15 @@ def test_labels_drop_what_a_reviewer_rejected(tmp_path: Path) -> None:
     store.set_label(ids["t3"], "flag", "", "alice")
     store.set_label("0123456789abcdef", "reject", "", "alice")  # a rollout not in this input
     acc, names = run(tmp_path, rows, FilterOptions(labels=str(db)))
-    assert names == ["t0", "t2", "t3", "t4"]
-    assert acc["filtered"] == {"review_rejected": 1}
+    assert names == ["t0", "t2", "t4"]  # a flag is a doubt: never trained on
+    assert acc["filtered"] == {"review_rejected": 1, "review_flagged": 1}
     # the full path (no head-first) agrees
     acc, names = run(tmp_path, rows, FilterOptions(labels=str(db), min_task_success_rate=0.0), name="b.jsonl")
-    assert names == ["t0", "t2", "t3", "t4"] and acc["filtered"] == {"review_rejected": 1}
+    assert names == ["t0", "t2", "t4"] and acc["filtered"] == {"review_rejected": 1, "review_flagged": 1}
+    # --labels-keep accept: only what a reviewer accepted
+    acc, names = run(tmp_path, rows, FilterOptions(labels=str(db), labels_keep="accept"), name="c.jsonl")
+    assert names == ["t2"]
+    assert acc["filtered"] == {"review_rejected": 1, "review_flagged": 1, "not_accepted": 2}
 
 
 def test_labels_refuse_a_database_that_is_not_a_review_db(tmp_path: Path) -> None:
@@ -700,6 +716,8 @@ def test_the_order_of_reasons_is_fixed() -> None:
     assert [f.reason for f in FILTERS] == [
         "no_assistant_turn",
         "review_rejected",
+        "review_flagged",
+        "not_accepted",
         "truncated",
         "below_min_reward",
         "above_max_reward",
@@ -710,12 +728,16 @@ def test_the_order_of_reasons_is_fixed() -> None:
         "too_many_turns",
         "no_tool_use",
         "where_false",
+        "contaminated",
         "too_much_reasoning",
         "too_many_tokens",
+        "not_in_mix",
         "low_task_success_rate",
         "duplicate",
         "near_duplicate",
         "over_category_cap",
+        "over_env_cap",
+        "over_mix_share",
     ]
     assert list(FILTER_REASONS)[: len(FILTERS)] == [f.reason for f in FILTERS]
     per_rollout = [f.needs.per_rollout for f in FILTERS]

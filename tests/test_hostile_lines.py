@@ -79,6 +79,6 @@ def test_a_conversion_reject_is_a_reject_in_every_command(
     path = str(mixed_file(tmp_path / "mixed.jsonl", good_lines(examples_dir, 6), [line]))
     out = str(tmp_path / "sft.jsonl")
     for flags in ([], ["--success-only"], ["--min-reward", "5"], ["--require-tool-use"]):
-        acc = run_json(capsys, ["sft", path, "-o", out, "--json", "--workers", "1", *flags])
+        acc = run_json(capsys, ["sft", path, "-o", out, "--json", "--workers", "1", "--allow-empty", *flags])
         assert acc["rejected"] == {"malformed_item": 1}, flags
         assert "no_assistant_turn" not in acc["filtered"], flags

@@ -94,6 +94,11 @@ def test_the_json_summary_of_a_small_fixture(small: Path, capsys: pytest.Capture
         ("aggregate_metrics", None),
         ("failures", 2),
     ]
+    # a line without agent_ref.name belongs to its file's stem; rejects of a mixed file to the stem too
+    assert {name: (e["rollouts"], e["rejected"]) for name, e in s["environments"].items()} == {
+        "run": (3, 2),
+        "tools_agent": (1, 0),
+    }
     assert s["warnings"] == [
         "2 of 6 lines rejected: check the reject reasons",
         "1 truncated rollouts (incomplete_details): dropped from SFT by default",
@@ -120,13 +125,13 @@ def test_the_terminal_tables(
         ("rollouts per prompt", "1x: 2, 2x: 1"),
         ("tool-use rate", "25.0%"),
         ("truncated", "1"),
-        ("invalid_json", "1"),
-        ("no_response", "1"),
         ("reasoning_encrypted", "1"),
         ("message:assistant", "4"),
         ("math", "3"),
     ]:
         assert row(label, value), (label, value, out)
+    for reason in ("invalid_json", "no_response"):  # rejected lines: by reason, then file:line and message
+        assert f"{reason}: 1 line\n" in out, out
     for title in (
         "reward",
         "task types",
@@ -135,10 +140,12 @@ def test_the_terminal_tables(
         "rejected lines",
     ):
         assert title in out
-    assert f"{small}:5" in out and "0.4375" in out  # a reject's file:line, the mean reward
+    # a reject's file:line (relative to the folder the files share, named once) and the mean reward
+    assert f"{small.name}:5" in out and f"files in {small.parent}" in out and "0.4375" in out
     assert f"companion failures: {small.parent / 'run_failures.jsonl'} (2 failed rows skipped)" in out
     assert "companion aggregate_metrics:" in out
-    assert out.count("warning:") == 3 and "warning: 2 of 6 lines rejected" in out
+    env_warnings = 2  # two environments (the file's stem, and an agent_ref.name): see test_environments
+    assert out.count("warning:") == 3 + env_warnings and "warning: 2 of 6 lines rejected" in out
 
 
 def test_stdin_is_read_like_a_file(
@@ -213,7 +220,9 @@ def test_warnings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[Row], warnings: list[str]
 ) -> None:
     path = write_jsonl(tmp_path / "rollouts.jsonl", rows)
-    assert inspect_json(capsys, path)["warnings"] == warnings
+    got = inspect_json(capsys, path)["warnings"]
+    # rows repeated to reach a share repeat lines: that warning is tested in test_duplicates
+    assert [w for w in got if "repeat an earlier line" not in w] == warnings
 
 
 def test_a_missing_path_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

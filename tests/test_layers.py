@@ -27,9 +27,13 @@ LAYERS: list[tuple[str, str]] = [
     # bytes -> conversation: the conversion rules, and the cheap first look that shares their vocabulary
     ("conversion", "tools convert head decode"),
     # what to keep and how to write it: options, filters, formats, pairing, and the reason codes they make
-    ("rules", "success where labels tokens dedup options filtering filters export pairs reasons"),
+    (
+        "rules",
+        "environments mix success where labels tokens dedup decontam options filtering filters export pairs "
+        "reasons empty",
+    ),
     # reading rollouts files into records, and counting what is in them
-    ("reading", "io.read stats"),
+    ("reading", "io.read env_stats stats"),
     # running a job: read every line once (locally or on Ray), select, write
     ("engine", "engine"),
     # the commands' library functions, and the validation report
@@ -37,7 +41,7 @@ LAYERS: list[tuple[str, str]] = [
     # releases: recipe, build, manifest, card, diff
     ("releases", "build"),
     # the rest of the loop: curate, train, collect, compare
-    ("loop", "review train collect compare example tiny toy loop"),
+    ("loop", "review lineage train collect compare example tiny toy loop"),
     # the public Python API (the package's __init__ re-exports it)
     ("api", "api rollforge"),
     # the command line: a thin shell over the API

@@ -108,7 +108,7 @@ def test_max_line_bytes_in_every_command(
     summaries = [
         run("inspect", str(path), "--json", "--workers", "1"),
         run("sft", str(path), "-o", str(tmp_path / "s.jsonl"), "--json", "--workers", "2"),
-        run("dpo", str(path), "-o", str(tmp_path / "d.jsonl"), "--json"),
+        run("dpo", str(path), "-o", str(tmp_path / "d.jsonl"), "--json", "--allow-empty"),
         run("sample", str(path), "-o", str(tmp_path / "r.jsonl"), "--json"),
         run("build", str(path), "-o", str(tmp_path / "rel"), "--json", "--workers", "1")["accounting"],
         run("report", str(path), "-o", str(tmp_path / "r.html"), "--json")["accounting"],

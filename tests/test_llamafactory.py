@@ -3,8 +3,9 @@
 pipeline (``get_dataset``, ``qwen`` template) keeps every row and trains on the assistant's turns only, and
 ``llamafactory-cli train`` runs 2 LoRA steps on the tiny model. Skipped when that venv is absent.
 
-Each case is one folder and dataset of the release; a pairwise DPO case is one more entry in CASES (stage
-``rm``, the ``chosen_``/``rejected_`` sequences the check script already decodes) plus its assertions.
+Each case is one dataset of the release's sharegpt/ folder: the SFT rows (data stage ``sft``) and the DPO pairs
+(pairwise rows, ``ranking: true``: data stage ``rm``, which LLaMA-Factory's DPO reads, and ``llamafactory-cli
+train`` with stage ``dpo``).
 """
 
 from __future__ import annotations
@@ -43,17 +44,16 @@ class Case:
     dataset: str  # the dataset_info.json entry (and file stem) in the release's sharegpt/ folder
     data_stage: str  # LLaMA-Factory's data stage: sft, or rm for pairwise rows
     train_stage: str  # the stage of `llamafactory-cli train`
+    min_rows: int  # the example corpus gives at least this many
 
 
-CASES = [Case("sft_train", "sft", "sft")]
+CASES = [Case("sft_train", "sft", "sft", 100), Case("dpo_train", "rm", "dpo", 20)]
 
 
 @pytest.fixture(scope="module")
 def release(examples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Release:
-    # dpo stays off until a build with sharegpt can pair (issue 15/16 item 4: the DPO reasoning default is looked
-    # up for sharegpt, which has no DPO output yet).
     recipe = {"inputs": [str(examples_dir)], "output": str(tmp_path_factory.mktemp("rel")),
-              "extra_formats": ["sharegpt"], "dpo": False, "workers": 1}  # fmt: skip
+              "extra_formats": ["sharegpt"], "workers": 1}  # fmt: skip
     return build(make_recipe(recipe))
 
 
@@ -82,9 +82,11 @@ def test_llamafactory_loads_every_row_and_trains_the_assistant(
     loaded = json.loads(result.read_text())
     rows = read_jsonl(folder / f"{case.dataset}.jsonl")
     # LLaMA-Factory dropped none (it drops rows whose turns do not alternate)
-    assert len(loaded) == len(rows) > 100
+    assert len(loaded) == len(rows) >= case.min_rows
     if case.data_stage == "sft":
         check_sft(rows, loaded)
+    else:
+        check_pairs(rows, loaded)
 
 
 def check_sft(rows: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> None:
@@ -105,6 +107,23 @@ def check_sft(rows: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> None:
                 assert value in seen["input"] and value not in seen["trained"]
             shapes[kind] = shapes.get(kind, 0) + 1
     assert all(n > 10 for n in shapes.values()), shapes  # the example corpus has every shape
+
+
+def check_pairs(rows: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> None:
+    """The prompt's turns are context on both sides; each side's one turn is what is trained."""
+    sides = {"gpt": 0, "think": 0}
+    for row, seen in zip(rows, loaded, strict=True):
+        for side in ("chosen", "rejected"):
+            for turn in row["conversations"]:
+                assert turn["value"] in seen[f"{side}_input"] and turn["value"] not in seen[f"{side}_trained"]
+            value = row[side]["value"]
+            assert row[side]["from"] == "gpt" and value in seen[f"{side}_trained"]
+            sides["gpt"] += 1
+            sides["think"] += value.startswith("<think>")  # reasoning inline, trained with the answer
+        if json.loads(row["tools"]):
+            assert "<tools>" in seen["chosen_input"] and "<tools>" in seen["rejected_input"]
+        assert seen["chosen_trained"] != seen["rejected_trained"]
+    assert all(n > 5 for n in sides.values()), sides
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.dataset)

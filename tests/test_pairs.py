@@ -232,11 +232,15 @@ def test_make_dpo_counts_every_prompt_once(tmp_path: Path) -> None:
         ("all", 2, [("OK0", "OK2"), ("OK0", "OK3")]),
     ):
         acc = make_dpo(
-            [src], str(out), options=DpoOptions(pairing=strategy, max_pairs_per_prompt=cap), workers=1
+            [src],
+            str(out),
+            FilterOptions(success_only=False),  # the pairing alone
+            DpoOptions(pairing=strategy, max_pairs_per_prompt=cap),
+            workers=1,
         )
         assert acc["prompts"] == 7 and acc["unpaired"] == unpaired
         assert acc["pairs"] == acc["written"] == len(pairs)
         assert [(names[r["chosen_id"]], names[r["rejected_id"]]) for r in read_jsonl(out)] == pairs
     # without --drop-truncated the truncated rollout may be chosen
-    acc = make_dpo([src], str(out), FilterOptions(drop_truncated=False), workers=1)
+    acc = make_dpo([src], str(out), FilterOptions(drop_truncated=False, success_only=False), workers=1)
     assert acc["pairs"] == 2 and "no_eligible_chosen" not in acc["unpaired"]

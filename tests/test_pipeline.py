@@ -64,8 +64,9 @@ def test_sft_json_accounting_adds_up(
     check_sft_accounting(acc)
     assert acc["lines"] == 485  # 160 + 165 + 160 non-blank lines; companion files are not rollouts
     assert acc["rejected"] == {"invalid_json": 2, "no_response": 1, "no_reward": 1, "unsupported_item": 1}
-    assert acc["filtered"] == {"truncated": 4}
-    assert acc["written"] == 476 == len(read_jsonl(tmp_path / "sft.jsonl"))
+    assert acc["filtered"] == {"not_success": 301, "truncated": 4}  # success-only by default, as build
+    assert (acc["success"], acc["success_only"]) == ("reward >= 1", True)
+    assert acc["written"] == 175 == len(read_jsonl(tmp_path / "sft.jsonl"))
     acc = cli_json(
         capsys,
         "sft",
@@ -111,7 +112,9 @@ def test_dpo_json_accounting_adds_up(
         acc["unpaired"].values()
     )  # best-worst: one pair or one reason
     assert acc["written"] == acc["pairs"] - sum(acc["skipped"].values()) == len(read_jsonl(out))
-    assert (acc["prompts"], acc["pairs"], acc["unpaired"]) == (120, 113, {"all_equal_rewards": 7})
+    # the chosen side is a success by default, as in build: the same 78 pairs
+    assert (acc["prompts"], acc["pairs"]) == (120, 78)
+    assert acc["unpaired"] == {"all_equal_rewards": 7, "no_eligible_chosen": 35}
     acc = cli_json(capsys, "dpo", str(examples_dir), "-o", str(out), "--workers", "1", "--format", "openai")
     assert (
         acc["written"]
@@ -297,7 +300,8 @@ def test_every_input_form_gives_the_same_output(
 
     def sft(paths: list[str], tag: str) -> tuple[dict, bytes]:
         out = tmp_path / f"{tag}.jsonl"
-        acc = make_sft(paths, str(out), FilterOptions(where="metadata.task_type != 'x'"), workers=1)
+        opts = FilterOptions(where="metadata.task_type != 'x'", success_only=False)
+        acc = make_sft(paths, str(out), opts, workers=1)
         return acc, out.read_bytes()
 
     companion = str(runs / "tool_calling_materialized_inputs.jsonl")
@@ -320,7 +324,7 @@ def test_every_input_form_gives_the_same_output(
     # stdin: one stream, no companion file, so no restored metadata: same rollouts, fields aside
     data = (examples_dir / "tool_calling.jsonl").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    piped = make_sft(["-"], str(tmp_path / "stdin.jsonl"), workers=1)
+    piped = make_sft(["-"], str(tmp_path / "stdin.jsonl"), FilterOptions(success_only=False), workers=1)
     assert piped["lines"] == 160
     assert [r["rollout_id"] for r in read_jsonl(tmp_path / "stdin.jsonl")] == [
         r["rollout_id"] for r in read_jsonl(tmp_path / "dir.jsonl")

@@ -75,9 +75,9 @@ def test_one_task_type_dominating(counts, expected):
     assert "largest 'a'" in checks["diversity"].detail
 
 
-@pytest.mark.parametrize(("calling", "expected"), [(5, "pass"), (4, "warn")])
+@pytest.mark.parametrize(("calling", "expected"), [(50, "pass"), (49, "warn")])
 def test_low_tool_use_where_tools_are_declared(calling, expected):
-    assert status(judge(sft(100, declared_rows=10, declared_tool_rows=calling)), "tool_use") == expected
+    assert status(judge(sft(200, declared_rows=100, declared_tool_rows=calling)), "tool_use") == expected
 
 
 def test_tool_use_not_judged_without_declared_tools():
@@ -91,9 +91,18 @@ def test_duplicates(duplicates, expected):
 
 @pytest.mark.parametrize(("margins", "expected"), [([0.2, 0.2, 0.9], "pass"), ([0.1, 0.19, 0.9], "warn")])
 def test_tiny_margins(margins, expected):
-    checks = judge(dpo=dpo(3, margins=array("d", margins)))
+    checks = judge(dpo=dpo(30, margins=array("d", margins * 10)))
     assert status(checks, "margins") == expected
     assert checks["margins"].threshold == "median margin ≥ 0.2"
+
+
+def test_margins_on_three_pairs_are_not_enough_data():
+    checks = judge(dpo=dpo(3, margins=array("d", [0.5, 0.6, 0.9])))
+    assert status(checks, "margins") == "warn"
+    assert checks["margins"].detail.startswith("not enough data: median margin 0.6")
+    assert "only 3 pairs; a pass needs ≥ 30" in checks["margins"].detail
+    # a warning stays one on few pairs
+    assert not judge(dpo=dpo(3, margins=array("d", [0.1] * 3)))["margins"].detail.startswith("not enough")
 
 
 def test_pairs_whose_chosen_is_not_better():
@@ -152,5 +161,7 @@ def test_warnings_state_their_threshold():
     data = ReportData(sft=sft(10), dpo=DpoPart(), tokens=TokenInfo("estimate", ESTIMATE_LABEL, None))
     data.checks = C.evaluate(data)
     assert data.warnings == [
-        "Dataset size: 10 SFT rows: small for fine-tuning (threshold: SFT ≥ 1,000 rows, DPO ≥ 500 pairs)"
+        "Dataset size: 10 SFT rows: small for fine-tuning (threshold: SFT ≥ 1,000 rows, DPO ≥ 500 pairs)",
+        "Duplicate answers: not enough data: 0 SFT rows repeat an earlier row's assistant text (0.0%) "
+        "(only 10 SFT rows; a pass needs ≥ 30) (threshold: ≤ 5% of SFT rows)",
     ]

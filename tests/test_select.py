@@ -83,7 +83,11 @@ def test_selection_prepares_only_the_filters_over_every_rollout():
     from rollforge.engine.select import eligible_rows, ineligible, select_sft
 
     index = random_index(1, rows=50)
-    job = Job(filters=FilterOptions(max_tokens=5, tokenizer="/no/such/tokenizer", min_task_success_rate=0.5))
+    job = Job(
+        filters=FilterOptions(
+            max_tokens=5, tokenizer="/no/such/tokenizer", min_task_success_rate=0.5, dedup="off"
+        )
+    )  # a synthetic index has no dedup column
     assert len(select_sft(index, job).keep) == 50
     assert len(eligible_rows(index, job)) == 50
     assert set(ineligible(Counter(), index, job)) <= {"low_task_success_rate"}

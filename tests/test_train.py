@@ -135,6 +135,7 @@ def test_sft_from_release(
         f"trained sft for 3 steps: loss {first:.4f} -> {last:.4f}, eval loss {metrics['eval_loss']:.4f}\n"
         f"model + tokenizer: {out}\n"
         f"metrics: {out / 'training_metrics.json'}, loss curve: {out / 'loss.png'}\n"
+        f"lineage (release, base model, config, metrics): {out / 'lineage.json'}\n"
     )
 
 

@@ -17,12 +17,16 @@ import pytest
 from datasets import load_dataset
 from gym_rollouts import answer, read_jsonl
 
+from rollforge.filters import FilterOptions
 from rollforge.pipeline import DpoOptions, SftOptions, make_dpo, make_sft
 from rollforge.tiny import build_tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
 MAX_TOKENS = 3000  # rows trained here; the tiny model has 4096 positions
+
+# Every rollout, failures too (the success policy aside): these tests cover every shape the corpora hold.
+EVERY = FilterOptions(success_only=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def tokenizer(tiny: Path) -> Any:
 @pytest.fixture(scope="module")
 def sft_rows(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("sft") / "sft.jsonl"
-    make_sft([str(examples_dir)], str(out), workers=1)
+    make_sft([str(examples_dir)], str(out), EVERY, workers=1)
     return read_jsonl(out)
 
 
@@ -180,7 +184,7 @@ def test_dpo_trainer_trains_on_rollforge_output(
     from trl import DPOConfig, DPOTrainer
 
     out = tmp_path / "dpo.jsonl"
-    make_dpo([str(examples_dir)], str(out), workers=1)
+    make_dpo([str(examples_dir)], str(out), EVERY, workers=1)
     rows = read_jsonl(out)
 
     def size(row: dict[str, Any]) -> int:
@@ -229,7 +233,7 @@ def conformance(tmp_path_factory: pytest.TempPathFactory, shared_rollouts: Path)
     out: dict[str, Any] = {}
     for fmt in ("trl", "openai", "nemo-rl", "sharegpt"):
         acc = make_sft(
-            [str(shared_rollouts)], str(tmp / f"sft-{fmt}.jsonl"), options=SftOptions(format=fmt), workers=1
+            [str(shared_rollouts)], str(tmp / f"sft-{fmt}.jsonl"), EVERY, SftOptions(format=fmt), workers=1
         )
         out[f"sft-{fmt}"] = (acc, read_jsonl(tmp / f"sft-{fmt}.jsonl"))
     mirror = tmp / "mirror" / "mirror.jsonl"
@@ -253,7 +257,9 @@ def conformance(tmp_path_factory: pytest.TempPathFactory, shared_rollouts: Path)
     for fmt in ("trl", "nemo-rl", "openai"):
         for name, src in (("real", shared_rollouts), ("mirror", mirror)):
             target = tmp / f"dpo-{fmt}-{name}.jsonl"
-            acc = make_dpo([str(src)], str(target), options=DpoOptions(format=fmt), workers=1)
+            acc = make_dpo(
+                [str(src)], str(target), EVERY, DpoOptions(format=fmt), workers=1, allow_empty=name == "real"
+            )
             out[f"dpo-{fmt}-{name}"] = (acc, read_jsonl(target))
     return out
 

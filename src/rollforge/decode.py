@@ -8,6 +8,7 @@ with Python's NaN/Infinity literals is re-encoded by the standard library and de
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -124,7 +125,7 @@ class LineDecoder:
         except msgspec.DecodeError as exc:
             obj = self._python_literals(line)
             if obj is None:
-                return Reject(file, line_no, "invalid_json", f"not valid JSON: {exc}")
+                return Reject(file, line_no, "invalid_json", json_error(line, str(exc)))
             if isinstance(obj, Reject):
                 return Reject(file, line_no, obj.reason, obj.message)
         fields = self._fields(obj, line)
@@ -219,6 +220,26 @@ class LineDecoder:
             rollout_index=_int_or_none(obj._ng_rollout_index),
             hidden_reasoning=conv.hidden_reasoning,
         )
+
+
+_AT_BYTE = re.compile(r"^(?:JSON is malformed: )?(.*?) \(byte (\d+)\)$")
+
+
+def json_error(line: bytes, error: str) -> str:
+    """msgspec's error ("invalid character (byte 0)") as a reader needs it: what was found, at which
+    column (in characters, 1-based), and the text around it."""
+    line = line.rstrip(b"\r\n")
+    match = _AT_BYTE.match(error)
+    if match is None:
+        if "truncated" in error:
+            return f"not valid JSON: the line ends inside a value after {len(line)} bytes (cut short?)"
+        return f"not valid JSON: {error}"
+    what, at = match.group(1), int(match.group(2))
+    before = line[:at].decode("utf-8", "replace")
+    rest = line[at:].decode("utf-8", "replace")
+    found = repr(rest[0]) if rest else "the end of the line"
+    near = ("..." if len(before) > 20 else "") + before[-20:] + rest[:20] + ("..." if len(rest) > 20 else "")
+    return f"not valid JSON at column {len(before) + 1}: {what}, found {found} in {near!r}"
 
 
 def object_fields(line: bytes) -> dict[str, Any] | None:

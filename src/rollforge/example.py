@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from rollforge.errors import RollforgeError
 from rollforge.io.atomic import atomic_file
 
 WORDS = [
@@ -355,15 +356,22 @@ ENVIRONMENTS = (
 def write_example(
     out_dir: str | Path, rollouts: int = 480, repeats: int = 4, seed: int = 0, bad_lines: bool = True
 ) -> dict[str, int]:
-    """Write the example corpus into ``out_dir``; returns rollouts written per file."""
+    """Write the example corpus into ``out_dir``: exactly ``rollouts`` rollouts, shared as evenly as can be
+    by the environments, ``repeats`` per task (the last task of an environment may have fewer); returns
+    rollouts written per file."""
+    if rollouts < len(ENVIRONMENTS) or repeats < 1:
+        raise RollforgeError(
+            f"--rollouts must be at least {len(ENVIRONMENTS)} (one per environment) and --repeats at least 1"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     text = _Text.make(rng)
-    per_env = max(1, rollouts // len(ENVIRONMENTS))
     counts: dict[str, int] = {}
-    for name, make in ENVIRONMENTS:
-        keys = [(t, r) for t in range(max(1, per_env // repeats)) for r in range(repeats)]
+    for k, (name, make) in enumerate(ENVIRONMENTS):
+        wanted = rollouts // len(ENVIRONMENTS) + (k < rollouts % len(ENVIRONMENTS))
+        tasks = -(-wanted // repeats)
+        keys = [(t, r) for t in range(tasks) for r in range(repeats)][:wanted]
         rng.shuffle(keys)  # completion order, not task order
         planned: list[dict[str, Any]] = []
         with atomic_file(out / f"{name}.jsonl") as fh:

@@ -36,6 +36,10 @@ class Rows(Protocol):
     def success(self) -> Sequence[int]: ...  # 1 for a success under the run's definition
     @property
     def key(self) -> Sequence[int]: ...  # a seeded random number: choices that do not depend on input order
+    @property
+    def env(self) -> Sequence[int]: ...  # the environment, as a code (rollforge.environments.env_code)
+    @property
+    def env_names(self) -> dict[int, str]: ...  # code -> environment
     def column(self, reason: str) -> Sequence[Any]: ...  # what that filter's ``column`` kept per rollout
 
 
@@ -59,7 +63,8 @@ Column = Callable[[Rollout, V], Any]  # what a kept rollout leaves in the index 
 
 
 class Filter(Generic[S, V]):
-    """One quality filter. ``on`` says which option values turn it on (default: any value that is set);
+    """One quality filter. ``on`` says which option values turn it on (default: any value that is set),
+    ``also`` what else turns it on (an environment's own bound where the global one is unset);
     ``settings`` are the other options ``prepare`` reads; ``converted_if`` says when a value needs the
     conversion after all (a --where on prompt_id); ``typecode`` stores ``column`` compactly (an array)."""
 
@@ -103,6 +108,7 @@ class Filter(Generic[S, V]):
         typecode: str | None = None,
         on: Callable[[Any], bool] | None = None,
         converted_if: Callable[[V], bool] | None = None,
+        also: Callable[[Any], bool] | None = None,
     ) -> None: ...
     def __init__(
         self,
@@ -119,14 +125,18 @@ class Filter(Generic[S, V]):
         prepare: Any = None,
         settings: tuple[Option[Any], ...] = (),
         converted_if: Any = None,
+        also: Any = None,
     ) -> None:
         assert (keep is not None) == needs.per_rollout and (drop is not None) != needs.per_rollout, reason
         self.reason, self.meaning, self.needs, self.option = reason, meaning, needs, option
         self.keep, self.drop, self.column, self.typecode = keep, drop, column, typecode
         self.on, self.prepare, self.settings, self.converted_if = on, prepare, settings, converted_if
+        self.also = also
 
     def enabled(self, options: OptionValues) -> bool:
         if self.option is None:
+            return True
+        if self.also is not None and self.also(options):
             return True
         raw = getattr(options, self.option.name)
         return self.on(raw) if self.on is not None and raw is not None else self.option.is_set(raw)

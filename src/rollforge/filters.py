@@ -17,9 +17,13 @@ from typing import Any
 
 import msgspec
 
+from rollforge.decontam import DEFAULT_NGRAM, load_eval_tasks
 from rollforge.dedup import minhash, near_duplicates
+from rollforge.environments import DEFAULT, MAX, Policy, check_environments, environment_of
+from rollforge.errors import RollforgeError
 from rollforge.filtering import HEAD, KEPT, PROMPT, ROLLOUT, Filter, Filtering, Rows, Stage
 from rollforge.identity import conversation_hash
+from rollforge.mix import Mixer
 from rollforge.options import Option, OptionValues
 from rollforge.rollout import Rollout
 from rollforge.schema import text
@@ -34,11 +38,15 @@ def _mtime(path: str) -> float:
 
 
 @lru_cache(maxsize=2)
-def review_rejected(db_path: str, mtime: float = 0.0) -> frozenset[str]:
-    """Rollout ids whose current review label is `reject` (loaded once per process and database state)."""
-    from rollforge.labels import rejected_ids
+def review_labels(db_path: str, mtime: float = 0.0) -> dict[str, str]:
+    """rollout_id -> current review label (loaded once per process and database state)."""
+    from rollforge.labels import load_labels
 
-    return frozenset(rejected_ids(db_path))
+    return load_labels(db_path)
+
+
+def _labels(db_path: str) -> dict[str, str]:
+    return review_labels(db_path, _mtime(db_path))
 
 
 @lru_cache(maxsize=2)
@@ -74,12 +82,48 @@ TOKENIZER = Option(
 DEDUP = Option(
     "dedup",
     str,
-    "drop duplicates (near: MinHash on assistant text)",
-    choices=("exact", "near"),
-    example="exact",
+    "drop duplicates: exact (default; the same conversation twice), near (MinHash on assistant text), "
+    "off (keep every copy)",
+    choices=("exact", "near", "off"),
+    default="exact",  # a training set never holds the same rollout twice unless asked
 )
 NEAR_THRESHOLD = Option(
     "near_threshold", float, "Jaccard threshold for --dedup near", default=0.9, gt=0.0, le=1.0
+)
+ENV_FIELD = Option(
+    "env_field",
+    str,
+    "where a rollout names its environment (default: agent_ref.name, else the rollouts file's stem)",
+    metavar="PATH",
+    example="metadata.env",
+    fields=lambda path: (path.split(".")[0],),
+)
+ENVIRONMENTS = Option(
+    "environments",
+    dict,
+    "each environment's policy: NAME -> success_threshold (a number, or max), min_reward, max_rollouts, "
+    "weight; `default` for the others (flags: --success-threshold NAME=T, --mix NAME=WEIGHT, ...)",
+    example={"default": {"success_threshold": 1.0}, "grl_sokoban_gymnasium_agent": {"success_threshold": 10}},
+    check=check_environments,
+    fields=lambda _: ("agent_ref",),
+    fields_optional=True,  # agent_ref.name where present, else the file's stem
+)
+MIX_SIZE = Option(
+    "mix_size",
+    int,
+    "rows of the mixed set: each environment of --mix is asked for its share of N (default: the largest set "
+    "that holds every share)",
+    metavar="N",
+    ge=1,
+    example=10000,
+)
+LABELS = Option(
+    "labels",
+    str,
+    "drop rollouts a reviewer rejected or flagged (rollforge review): never an SFT row or a DPO chosen side",
+    metavar="REVIEW_DB",
+    example="review.sqlite",
+    key="review_db",
 )
 BALANCE_BY = Option(
     "balance_by",
@@ -89,27 +133,42 @@ BALANCE_BY = Option(
     example="task_name",
     fields=lambda path: (path.split(".")[0],),
 )
+CONTAMINATION_NGRAM = Option(
+    "contamination_ngram",
+    int,
+    "words in a run shared with an evaluation task's user text that make a prompt contaminated",
+    metavar="N",
+    default=DEFAULT_NGRAM,
+    ge=1,
+)
 
 FILTERS: tuple[Filter[Any, Any], ...] = (
     Filter("no_assistant_turn", "the model produced no assistant message", HEAD, None,
            keep=lambda r, _: r.turns >= 1),
     Filter("review_rejected", "a reviewer labelled it `reject` in the review database (--labels)", HEAD,
-           Option("labels", str, "drop rollouts a reviewer rejected (rollforge review)", metavar="REVIEW_DB",
-                  example="review.sqlite", key="review_db"),
-           prepare=lambda db, _: review_rejected(db, _mtime(db)), keep=lambda r, rejected: r.rollout_id not in rejected),
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "reject"),
+    Filter("review_flagged", "a reviewer flagged it for another look (--labels)", HEAD,
+           LABELS, prepare=lambda db, _: _labels(db), keep=lambda r, labels: labels.get(r.rollout_id) != "flag"),
+    Filter("not_accepted", "--labels-keep accept and no reviewer accepted it", HEAD,
+           Option("labels_keep", str, "with --labels: `accept` keeps only the rollouts a reviewer accepted",
+                  choices=("accept",), example="accept", requires="labels"),
+           settings=(LABELS,), prepare=lambda _, o: _labels(o.labels),
+           keep=lambda r, labels: labels.get(r.rollout_id) == "accept"),
     Filter("truncated", "the response was cut off (incomplete_details); --drop-truncated", HEAD,
            Option("drop_truncated", bool, "drop rollouts cut off by max_output_tokens (default: drop)", default=True),
            keep=lambda r, _: not r.truncated),
-    Filter("below_min_reward", "reward < --min-reward", HEAD,
+    Filter("below_min_reward", "reward < --min-reward (or its environment's min_reward)", HEAD,
            Option("min_reward", float, "drop rollouts with reward below this", example=0.5),
-           keep=lambda r, bound: r.reward >= bound),
+           settings=(ENVIRONMENTS, ENV_FIELD), also=lambda o: Policy.of(o.environments).any("min_reward"),
+           prepare=lambda bound, o: _env_bound(bound, o), keep=lambda r, bound: r.reward >= bound(r)),
     Filter("above_max_reward", "reward > --max-reward", HEAD,
            Option("max_reward", float, "drop rollouts with reward above this", example=1.0),
            keep=lambda r, bound: r.reward <= bound),
-    Filter("not_success", "--success-only and the rollout is not a success", HEAD,
-           Option("success_only", bool, "keep successful rollouts only", default=False),
-           settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD),
-           prepare=lambda _, o: Success(o.success_threshold, o.success_field),
+    Filter("not_success", "the rollout is not a success (success-only is the default: --no-success-only)", HEAD,
+           Option("success_only", bool, "keep successful rollouts only: SFT rows and DPO chosen sides "
+                  "(default: yes; --no-success-only keeps every rollout)", default=True),
+           settings=(SUCCESS_THRESHOLD, SUCCESS_FIELD, ENV_FIELD, ENVIRONMENTS),
+           prepare=lambda _, o: o.success,
            keep=lambda r, success: success(r)),
     Filter("too_few_items", "fewer items in response.output than --min-items", HEAD,
            Option("min_items", int, "min items in response.output (the tutorial's 'turns')", ge=0, example=2),
@@ -130,8 +189,15 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
            Option("where", str, "keep rollouts where EXPR holds, e.g. 'metadata.task_type == \"math\" and "
                   "reward >= 0.7'", metavar="EXPR", example='metadata.task_type == "math" and reward >= 0.7',
                   check=Where, fields=lambda text: Where(text).roots),
-           prepare=lambda text, _: Where(text), keep=lambda r, where: where(r),
+           settings=(ENV_FIELD,), prepare=lambda text, o: Where(text, o.env_field), keep=lambda r, where: where(r),
            converted_if=lambda where: "prompt_id" in where.roots),  # a first look has no prompt_id
+    Filter("contaminated", "the prompt is an evaluation task of --exclude-tasks: the same prompt_id, or a "
+           "--contamination-ngram word run of its user text (rollforge.decontam)", ROLLOUT,
+           Option("exclude_tasks", str, "drop rollouts whose prompt is one of these evaluation tasks (JSONL of "
+                  "task rows or rollouts): same prompt_id, or a shared run of --contamination-ngram words",
+                  metavar="EVAL_JSONL", example="heldout_tasks.jsonl"),
+           settings=(CONTAMINATION_NGRAM,), prepare=lambda path, o: load_eval_tasks(path, o.contamination_ngram),
+           keep=lambda r, tasks: tasks.match(r.prompt_id, r.prompt) is None),
     Filter("too_much_reasoning", "more characters of reasoning than --max-reasoning-chars", ROLLOUT,
            Option("max_reasoning_chars", int, "max characters of reasoning the model wrote in the rollout, all "
                   "turns together (decoded text: an escaped character counts once)", metavar="N", ge=0,
@@ -143,12 +209,16 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
                   example=8192, requires="tokenizer"),
            settings=(TOKENIZER,), prepare=lambda n, o: (token_counter(o.tokenizer), n),
            keep=lambda r, limit: limit[0](r) <= limit[1]),
+    Filter("not_in_mix", "its environment has no weight in --mix (recipe environments: weight)", HEAD,
+           ENVIRONMENTS, on=lambda envs: bool(Policy.of(envs).weights), settings=(ENV_FIELD, MIX_SIZE),
+           prepare=lambda envs, o: (Policy.of(envs).weights, o.env_field),
+           keep=lambda r, mix: _in_mix(mix[0], environment_of(r, mix[1]))),
     Filter("low_task_success_rate", "the prompt's success rate over its rollouts < --min-task-success-rate",
            PROMPT,
            Option("min_task_success_rate", float, "keep rollouts of prompts whose success rate over their "
                   "rollouts is >= R", metavar="R", ge=0.0, le=1.0, example=0.2),
            drop=lambda rows, kept, rate: _low_success_rate(rows, kept, rate)),
-    Filter("duplicate", "an exact duplicate of an earlier kept rollout (--dedup exact)", KEPT, DEDUP,
+    Filter("duplicate", "an exact duplicate of an earlier kept rollout (--dedup exact, the default)", KEPT, DEDUP,
            on=lambda how: how == "exact", column=lambda r, _: conversation_hash(r.messages, r.tools), typecode="Q",
            drop=lambda rows, kept, _: _repeats(rows.column("duplicate"), kept)),
     Filter("near_duplicate", "a near duplicate of an earlier kept rollout (--dedup near)", KEPT, DEDUP,
@@ -161,6 +231,13 @@ FILTERS: tuple[Filter[Any, Any], ...] = (
            settings=(BALANCE_BY,), prepare=lambda cap, o: (str(o.balance_by), int(cap)),
            column=lambda r, how: category(r, how[0]),
            drop=lambda rows, kept, how: _over_cap(rows, kept, how[1])),
+    Filter("over_env_cap", "over its environment's max_rollouts (a seeded choice)", KEPT, ENVIRONMENTS,
+           on=lambda envs: Policy.of(envs).any("max_rollouts"), prepare=lambda envs, _: Policy.of(envs),
+           drop=lambda rows, kept, policy: _over_env_cap(rows, kept, policy)),
+    Filter("over_mix_share", "beyond its environment's share of --mix (a seeded choice)", KEPT, ENVIRONMENTS,
+           on=lambda envs: bool(Policy.of(envs).weights), settings=(MIX_SIZE,),
+           prepare=lambda envs, o: Mixer(Policy.of(envs).weights, o.mix_size),
+           drop=lambda rows, kept, mixer: mixer.drop([rows.env_names[c] for c in rows.env], rows.key, kept)),
 )  # fmt: skip
 
 
@@ -186,8 +263,40 @@ class FilterOptions(OptionValues):
     OPTIONS = OPTIONS
 
     @property
+    def policy(self) -> Policy:
+        """Each environment's own settings (``rollforge.environments``)."""
+        return Policy.of(self.environments)
+
+    @property
     def success(self) -> Success:
-        return Success(threshold=self.success_threshold, field=self.success_field)
+        """What success means, per environment where the policy says (a `max` must be resolved first:
+        ``rollforge.engine.observed``)."""
+        if self.policy.wants_max:
+            raise RollforgeError(
+                "success: max needs each environment's best observed reward: resolve it on the data first"
+            )
+        return self.success_where_known
+
+    @property
+    def success_where_known(self) -> Success:
+        """``success``, leaving out the environments whose `max` is not resolved yet (inspect counts them
+        from their rewards)."""
+        policy = self.policy
+        default = policy.value(DEFAULT, "success_threshold")
+        default = None if default == MAX else default
+        per_env = tuple(
+            (name, float(rule.success_threshold))
+            for name, rule in policy.rules
+            if name != DEFAULT and rule.success_threshold not in (None, MAX)
+        )
+        observed = tuple(name for name, rule in policy.rules if rule.observed_max)
+        return Success(
+            threshold=self.success_threshold if default is None else float(default),
+            field=self.success_field,
+            per_env=per_env,
+            env_field=self.env_field,
+            observed_max=observed,
+        )
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -198,6 +307,17 @@ class FilterOptions(OptionValues):
             if option.fields is not None and option.is_set(value):
                 roots |= set(option.fields(value))
         return tuple(sorted(roots))
+
+    @property
+    def fields_by_flag(self) -> dict[str, tuple[str, ...]]:
+        """flag -> the top-level fields its value reads (--where's names, --balance-by, --success-field)."""
+        return {
+            option.flag: tuple(option.fields(value))
+            for option in self.OPTIONS
+            if option.fields is not None
+            and not option.fields_optional
+            and option.is_set(value := getattr(self, option.name))
+        }
 
     def filtering(self, *only: Stage[Any]) -> Filtering:
         """The enabled filters (of the stages ``only`` names, else all), prepared for this process."""
@@ -212,6 +332,42 @@ class FilterOptions(OptionValues):
 def filter_options(values: dict[str, Any]) -> FilterOptions:
     """FilterOptions from CLI flags (``vars(args)``) or a recipe (``model_dump()``)."""
     return FilterOptions.of(values)
+
+
+def _env_bound(bound: float | None, options: OptionValues) -> Callable[[Rollout], float]:
+    """A rollout's --min-reward: its environment's own, else the default entry's, else the global one."""
+    policy, env_field = Policy.of(options.environments), options.env_field
+    floor = -float("inf") if bound is None else float(bound)
+    if not policy.any("min_reward"):
+        return lambda _: floor
+    cache: dict[str, float] = {}
+
+    def of(rollout: Rollout) -> float:
+        env = environment_of(rollout, env_field)
+        if env not in cache:
+            own = policy.value(env, "min_reward")
+            cache[env] = floor if own is None else float(own)
+        return cache[env]
+
+    return of
+
+
+def _in_mix(weights: dict[str, float], env: str) -> bool:
+    weight = weights.get(env, weights.get(DEFAULT, 0.0))
+    return weight > 0
+
+
+def _over_env_cap(rows: Rows, kept: list[bool], policy: Policy) -> Iterator[int]:
+    """Per environment with a max_rollouts, a seeded random choice of that many of its kept rows."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for row, code in enumerate(rows.env):
+        if kept[row]:
+            members[code].append(row)
+    for code, group in members.items():
+        cap = policy.value(rows.env_names[code], "max_rollouts")
+        if cap is not None:
+            group.sort(key=lambda row: rows.key[row])
+            yield from group[cap:]
 
 
 def category(rollout: Rollout, path: str) -> str:

@@ -33,6 +33,7 @@ class Option(Generic[T]):
     key: str | None = None  # the recipe key, where it is not the name
     check: Callable[[T], object] | None = None  # raises RollforgeError for a value that cannot work
     fields: Callable[[T], Iterable[str]] | None = None  # top-level fields of a line the value reads
+    fields_optional: bool = False  # the fields are read where present (no rollout having them is no error)
     requires: str | None = None  # the name of another option this one needs
 
     @property

@@ -13,8 +13,10 @@ so the result does not depend on how the input was split across workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 STRATEGIES = ("best-worst", "best-random", "all")
+MARGIN_SCALES = ("absolute", "range")
 EPS = 1e-9  # 0.3 - 0.2 is 0.0999...: margins are compared with a tolerance
 UNPAIRED_REASONS = {
     "no_assistant_turn": "no rollout of the prompt has an assistant turn",
@@ -35,9 +37,25 @@ class Pairing:
     min_margin: float = 0.1
     max_pairs_per_prompt: int | None = None
     split_at_divergence: bool = False
+    # absolute: min_margin is in reward units; range: a fraction of the environment's observed reward range
+    # (sokoban's -2..10 and a 0/1 verifier then need the same relative gap)
+    margin_scale: str = "absolute"
+    ranges: tuple[tuple[int, float], ...] = ()  # env code -> observed reward range (set before pairing)
 
     def pair(self, group: list[Candidate]) -> tuple[list[Pair], str | None]:
-        return pair_group(group, self.strategy, self.min_margin, self.max_pairs_per_prompt)
+        return pair_group(group, self.strategy, self.margin_of(group), self.max_pairs_per_prompt)
+
+    @cached_property
+    def _ranges(self) -> dict[int, float]:
+        return dict(self.ranges)
+
+    def margin_of(self, group: list[Candidate]) -> float:
+        """The smallest margin in this prompt's group: its environment's share of its range, if scaled."""
+        if self.margin_scale != "range" or not group:
+            return self.min_margin
+        if not self.ranges:
+            raise ValueError("margin_scale range needs the environments' reward ranges (engine.select)")
+        return self.min_margin * self._ranges.get(group[0].env, 0.0)
 
 
 @dataclass(slots=True)  # not frozen: a frozen init is several times slower, and a build makes one per rollout
@@ -47,6 +65,7 @@ class Candidate:
     eligible: bool  # passes the quality filters: may be chosen
     trajectory: int  # hash of the generated messages: identical trajectories are never paired
     key: int  # seeded hash of the rollout id, for random choices
+    env: int = 0  # the environment's code (rollforge.environments.env_code)
 
 
 Pair = tuple[Candidate, Candidate]
@@ -55,7 +74,9 @@ Pair = tuple[Candidate, Candidate]
 def pair_group(
     group: list[Candidate], strategy: str, min_margin: float, max_pairs: int | None = None
 ) -> tuple[list[Pair], str | None]:
-    """Pairs for one prompt, or ([], the reason none could be made)."""
+    """Pairs for one prompt, or ([], the reason none could be made). A rollout that repeats an earlier one
+    byte for byte (the same ``key``) is one rollout: it never makes a second, identical pair."""
+    group = _first_copies(group)
     if len(group) < 2:
         return [], "single_rollout"
     rewards = [c.reward for c in group]
@@ -85,6 +106,17 @@ def pair_group(
     else:
         raise ValueError(f"unknown pairing strategy {strategy!r}")
     return [(top, rejected)], None
+
+
+def _first_copies(group: list[Candidate]) -> list[Candidate]:
+    """The group without the rollouts whose key an earlier one has, in input order."""
+    seen: set[int] = set()
+    out = []
+    for c in group:
+        if c.key not in seen:
+            seen.add(c.key)
+            out.append(c)
+    return out
 
 
 def _margin_ok(chosen: Candidate, rejected: Candidate, min_margin: float) -> bool:

@@ -13,7 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollforge.env_stats import EnvTally, environment_warnings
+from rollforge.environments import Policy, environment_of
 from rollforge.rollout import Head, Reject, Rollout
+from rollforge.success import Success
 
 REASONING_SHAPES = (
     "reasoning_summary",
@@ -43,6 +46,62 @@ def prompt_groups(prompt_ids: array, rewards: array) -> tuple[int, Counter, int]
 
 
 @dataclass
+class FileRow:
+    """One input file's share: rollouts read, lines rejected, and the range of its rewards."""
+
+    rollouts: int = 0
+    rejected: int = 0
+    low: float = math.inf
+    high: float = -math.inf
+
+    def merge(self, other: FileRow) -> None:
+        self.rollouts += other.rollouts
+        self.rejected += other.rejected
+        self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+
+    def json(self) -> dict[str, Any]:
+        rewards = {"min": self.low, "max": self.high} if self.rollouts else {"min": None, "max": None}
+        return {"rollouts": self.rollouts, "rejected": self.rejected, "reward": rewards}
+
+
+@dataclass
+class Repeats:
+    """Which rollouts repeat an earlier line byte for byte: each rollout's id (the hash of its line) in input
+    order, 8 bytes a rollout, and which file each came from as runs (file, count): no string per rollout."""
+
+    ids: array = field(default_factory=lambda: array("Q"))
+    runs: list[list[Any]] = field(default_factory=list)
+
+    def add(self, rollout_id: str, file: str) -> None:
+        self.ids.append(int(rollout_id, 16))
+        if self.runs and self.runs[-1][0] == file:
+            self.runs[-1][1] += 1
+        else:
+            self.runs.append([file, 1])
+
+    def merge(self, other: Repeats) -> None:
+        self.ids.extend(other.ids)
+        for file, count in other.runs:
+            if self.runs and self.runs[-1][0] == file:
+                self.runs[-1][1] += count
+            else:
+                self.runs.append([file, count])
+
+    def json(self) -> dict[str, Any]:
+        """``count``: rollouts whose line repeats an earlier one (the first copy is not counted); ``files``:
+        the files those repeats are in, with how many each."""
+        import numpy as np
+
+        ids = np.frombuffer(self.ids, dtype=np.uint64)
+        first = np.zeros(len(ids), dtype=bool)
+        first[np.unique(ids, return_index=True)[1]] = True
+        names = [file for file, _ in self.runs]
+        owner = np.repeat(np.arange(len(names)), [count for _, count in self.runs])
+        per_file = Counter(owner[~first].tolist())
+        return {"count": int((~first).sum()), "files": {names[k]: n for k, n in sorted(per_file.items())}}
+
+
+@dataclass
 class Inventory:
     values: bool = True  # keep rewards and prompt ids per rollout (for summary); False: counts only
     lines: int = 0
@@ -57,15 +116,30 @@ class Inventory:
     truncated: int = 0
     files: Counter = field(default_factory=Counter)
     unconverted: int = 0  # rollouts a filter dropped before conversion (not in prompts or facts)
+    per_file: dict[str, FileRow] = field(default_factory=dict)  # input order
+    repeats: Repeats = field(default_factory=Repeats)
+    success: Success = field(default_factory=Success)  # the policy in force, but for success: max ...
+    policy: Policy = field(default_factory=Policy)  # ... which is counted from the rewards at summary
+    envs: EnvTally = field(default_factory=EnvTally)  # per environment (rollforge.env_stats)
 
     def add(self, record: Rollout | Head | Reject) -> None:
         self.lines += 1
+        row = self.per_file.setdefault(record.file, FileRow())
         if isinstance(record, Reject):
             self.rejected.append(record)
+            row.rejected += 1
+            if self.values:
+                self.envs.reject(record.file)
             return
         self.rollouts += 1
+        row.rollouts += 1
+        row.low, row.high = min(row.low, record.reward), max(row.high, record.reward)
+        env = environment_of(record, self.success.env_field)
+        self.envs.counts[env] += 1  # always: a run's accounting names each environment's rollouts
         if self.values:
             self.rewards.append(record.reward)
+            self.repeats.add(record.rollout_id, record.file)
+            self.envs.add(env, record.reward, self.success(record), record.file)
         if isinstance(record, Head):  # dropped before conversion: only its reward is known cheaply
             self.unconverted += 1
             return
@@ -92,11 +166,17 @@ class Inventory:
         self.truncated += other.truncated
         self.files.update(other.files)
         self.unconverted += other.unconverted
+        for file, row in other.per_file.items():
+            self.per_file.setdefault(file, FileRow()).merge(row)
+        self.repeats.merge(other.repeats)
+        self.envs.merge(other.envs)
 
     def summary(self) -> dict[str, Any]:
         """The JSON form (``rollforge inspect --json``): lines == rollouts + len(rejected)."""
         assert self.values, "an inventory that kept counts only has no summary"
         prompts, per_prompt, contrastive = prompt_groups(self.prompt_ids, self.prompt_rewards)
+        duplicates = self.repeats.json()
+        envs = self.envs.summary(self.success, self.policy)
         return {
             "lines": self.lines,
             "rollouts": self.rollouts,
@@ -115,16 +195,27 @@ class Inventory:
             "tool_use_rate": self.with_tools / self.rollouts if self.rollouts else 0.0,
             "truncated": self.truncated,
             "files": dict(self.files),
-            "warnings": self.warnings(contrastive, prompts),
+            "per_file": {file: row.json() for file, row in self.per_file.items()},
+            "duplicates": duplicates,
+            "warnings": self.warnings(contrastive, prompts) + duplicate_warnings(duplicates),
+            "environments": envs,
+            "environment_warnings": environment_warnings(envs, self.success, self.policy),
         }
 
     def _rejects_by_reason(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+        """Per reason: the count, and examples spread over the files (one from each file first, in input
+        order, then more from the same files), as text (``examples``) and as fields (``example_lines``)."""
+        by_reason: dict[str, list[Reject]] = {}
         for r in self.rejected:
-            entry = out.setdefault(r.reason, {"count": 0, "examples": []})
-            entry["count"] += 1
-            if len(entry["examples"]) < EXAMPLES_PER_REASON:
-                entry["examples"].append(f"{r.where()}: {r.message}")
+            by_reason.setdefault(r.reason, []).append(r)
+        out: dict[str, dict[str, Any]] = {}
+        for reason, rejects in by_reason.items():
+            picked = spread_examples(rejects, EXAMPLES_PER_REASON)
+            out[reason] = {
+                "count": len(rejects),
+                "examples": [f"{r.where()}: {r.message}" for r in picked],
+                "example_lines": [{"file": r.file, "line": r.line, "message": r.message} for r in picked],
+            }
         return out
 
     def warnings(self, contrastive: int, prompts: int) -> list[str]:
@@ -146,6 +237,31 @@ class Inventory:
         if self.facts["reasoning_hidden"] + self.facts["reasoning_encrypted"]:
             warn.append("some reasoning is hidden or encrypted: there is no text of it to train on")
         return warn
+
+
+def spread_examples(rejects: list[Reject], n: int) -> list[Reject]:
+    """Up to ``n`` of ``rejects``: the first of each file in turn, then the next of each, ... (in input
+    order within a file): a problem in several files shows in several files."""
+    per_file: dict[str, list[Reject]] = {}
+    for r in rejects:
+        queue = per_file.setdefault(r.file, [])
+        if len(queue) < n:
+            queue.append(r)
+    picked: list[Reject] = []
+    for rank in range(n):
+        picked += [queue[rank] for queue in per_file.values() if rank < len(queue)]
+    return picked[:n]
+
+
+def duplicate_warnings(duplicates: dict[str, Any]) -> list[str]:
+    if not duplicates["count"]:
+        return []
+    files = ", ".join(f"{file} ({n})" for file, n in list(duplicates["files"].items())[:3])
+    more = f" and {len(duplicates['files']) - 3} more files" if len(duplicates["files"]) > 3 else ""
+    return [
+        f"{duplicates['count']} rollouts repeat an earlier line byte for byte, in {files}{more}: sft and "
+        "build drop them (--dedup exact, the default), sample never draws one twice"
+    ]
 
 
 def quantile(sorted_values: list[float], q: float) -> float:

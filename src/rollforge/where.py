@@ -5,7 +5,8 @@ walked node by node against a whitelist; nothing is ever passed to ``eval``.
     task_name in ["gsm8k", "aime"] and not truncated_by_judge
     len(response_text) > 0 or metadata["difficulty"] != "hard"
 
-Names are dotted paths into the line's top-level fields (``reward``, ``prompt_id`` and ``task_type`` too);
+Names are dotted paths into the line's top-level fields (``reward``, ``prompt_id``, ``task_type`` and ``env``,
+the rollout's environment (``rollforge.environments``), too);
 a missing field is ``None``. Allowed: ``and or not``, comparisons (``== != < <= > >= in not in is is not``),
 ``+ - * / %``, literals, lists/tuples, subscripts with literal keys, and ``len abs min max lower``.
 """
@@ -17,6 +18,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from rollforge.environments import environment_of
 from rollforge.errors import RollforgeError
 from rollforge.rollout import Rollout
 
@@ -37,8 +39,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 class Where:
     """A compiled --where expression. Picklable (it keeps only the source), so workers can rebuild it."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str, env_field: str | None = None) -> None:
+        self.source, self.env_field = source, env_field
         try:
             self.tree = ast.parse(source, mode="eval").body
         except SyntaxError as exc:
@@ -50,7 +52,7 @@ class Where:
         self._check(self.tree)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Where, (self.source,))
+        return (Where, (self.source, self.env_field))
 
     def _check(self, node: ast.AST) -> None:
         allowed = (
@@ -85,7 +87,7 @@ class Where:
 
     def __call__(self, rollout: Rollout) -> bool:
         try:
-            return bool(_eval(self.tree, rollout))
+            return bool(_eval(self.tree, rollout, self.env_field))
         except (TypeError, ValueError, ZeroDivisionError):
             return False  # comparing None (a missing field) with a number is simply "not matched"
 
@@ -103,30 +105,34 @@ def _path(node: ast.AST) -> str | None:
     return None
 
 
-def _eval(node: ast.AST, rollout: Rollout) -> Any:
+def _eval(node: ast.AST, rollout: Rollout, env_field: str | None = None) -> Any:
     path = _path(node)
+    if path == "env" and "env" not in rollout.fields:  # the environment, unless the line has an `env`
+        return environment_of(rollout, env_field)
     if path is not None:
         return rollout.field(path)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.BoolOp):
-        values = (_eval(v, rollout) for v in node.values)
+        values = (_eval(v, rollout, env_field) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, rollout)
+        value = _eval(node.operand, rollout, env_field)
         return (not value) if isinstance(node.op, ast.Not) else -value
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, rollout)
+        left = _eval(node.left, rollout, env_field)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
-            right = _eval(right_node, rollout)
+            right = _eval(right_node, rollout, env_field)
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
         return True
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](_eval(node.left, rollout), _eval(node.right, rollout))
+        return _BINARY[type(node.op)](
+            _eval(node.left, rollout, env_field), _eval(node.right, rollout, env_field)
+        )
     if isinstance(node, ast.List | ast.Tuple):
-        return [_eval(e, rollout) for e in node.elts]
+        return [_eval(e, rollout, env_field) for e in node.elts]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return _FUNCTIONS[node.func.id](*(_eval(a, rollout) for a in node.args))
+        return _FUNCTIONS[node.func.id](*(_eval(a, rollout, env_field) for a in node.args))
     raise TypeError(type(node).__name__)

@@ -16,13 +16,17 @@ from typing import Any
 
 import yaml
 
+from rollforge.build.kto_card import kto_accounting, kto_weights, one_label
 from rollforge.build.nemo_rl import nemo_rl_config
-from rollforge.export.formats import NEMO_RL, Format
+from rollforge.export.formats import NEMO_RL, NOTES, SKIPS, TRL, Format
 from rollforge.io.atomic import atomic_file
 from rollforge.report.lengths import counted_note, describe_length
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 SPLITS = ("train", "validation")
+LEARNING_RATES = {"sft": 2.0e-5, "dpo": 5.0e-7, "kto": 1.0e-6}  # TRL's KTOConfig default for KTO
+NEMO_RL_KINDS = ("sft", "dpo")  # NeMo RL has no KTO algorithm
+PRIMARY_NAME = TRL.name  # the release's sft/ and dpo/ configs (rollforge.build.release.PRIMARY)
 
 
 def _write(path: Path, text: str) -> None:
@@ -46,9 +50,9 @@ def content_digest(files: list[tuple[str, dict[str, Any]]]) -> str:
     return digest.hexdigest()
 
 
-def card_header(manifest: dict[str, Any], has_dpo: bool) -> dict[str, Any]:
+def card_header(manifest: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
     configs, infos = [], []
-    for kind in ("sft", "dpo") if has_dpo else ("sft",):
+    for kind in kinds:
         files = _files(manifest, kind)
         if not files:
             continue
@@ -61,17 +65,17 @@ def card_header(manifest: dict[str, Any], has_dpo: bool) -> dict[str, Any]:
         )
         splits = [{"name": s, "num_examples": o["rows"]} for s, o in files]
         infos.append({"config_name": kind, "splits": splits})
-    return {"configs": configs, "dataset_info": infos, "tags": ["rollforge", "nemo-gym", "sft", "dpo"]}
+    return {"configs": configs, "dataset_info": infos, "tags": ["rollforge", "nemo-gym", *kinds]}
 
 
-def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) -> None:
-    header = card_header(manifest, has_dpo)
+def write_card(tmp: Path, final: Path, manifest: dict[str, Any], kinds: tuple[str, ...]) -> None:
+    header = card_header(manifest, kinds)
     acc = manifest["accounting"]
     lines = [
         "---",
         yaml.safe_dump(header, sort_keys=False).rstrip(),
         "---",
-        f"# {final.name}: SFT and DPO data from NeMo Gym rollouts",
+        f"# {final.name}: {', '.join(k.upper() for k in kinds)} data from NeMo Gym rollouts",
         "",
         f"Built by rollforge {manifest['rollforge_version']} on {manifest['finished_at']} from "
         f"{len(manifest['inputs'])} rollouts file(s), seed {manifest['seed']}. `manifest.json` holds the full "
@@ -97,26 +101,65 @@ def write_card(tmp: Path, final: Path, manifest: dict[str, Any], has_dpo: bool) 
             *(f"| unpaired: {k} | {v} |" for k, v in dpo["unpaired"].items()),
         ]
         lines.append(f"| **DPO pairs** (train / validation) | **{dpo['train']} / {dpo['validation']}** |")
+    if "kto" in acc:
+        lines += kto_accounting(acc["kto"])
     if undeclared:
         lines += ["", f"**Warning:** {undeclared} {UNDECLARED_WARNING}."]
+    lines += export_notes(acc)
     lines += _lengths(manifest.get("sequence_lengths") or {})
-    lines += _usage(final.name)
+    lines += _usage(final.name, kinds)
     _write(tmp / "README.md", "\n".join(lines) + "\n")
+
+
+def export_notes(acc: dict[str, Any]) -> list[str]:
+    """Every format's export notes (what a written row lost or had changed) and skipped rows or pairs
+    (what a format could not hold), as the manifest's accounting counts them."""
+    found: list[tuple[str, str, str, int]] = []
+    per_format: list[tuple[str, str, dict[str, int] | None, dict[str, int] | None]] = [
+        (PRIMARY_NAME, "SFT", acc["sft"].get("export"), None)
+    ]
+    if "dpo" in acc:
+        per_format.append((PRIMARY_NAME, "DPO", acc["dpo"].get("export"), acc["dpo"].get("skipped")))
+    if "kto" in acc:
+        per_format.append((PRIMARY_NAME, "KTO", acc["kto"].get("export"), None))
+    for name, entry in (acc.get("formats") or {}).items():
+        per_format.append((name, "SFT", entry.get("sft_export"), entry.get("sft_skipped")))
+        if entry.get("dpo") is not None:
+            per_format.append((name, "DPO", entry.get("dpo_export"), entry.get("dpo_skipped")))
+    for name, kind, notes, skipped in per_format:
+        found += [
+            (name, kind, f"{note}: {NOTES.get(note, note)}", n) for note, n in (notes or {}).items() if n
+        ]
+        what = "rows" if kind == "SFT" else "pairs"
+        found += [
+            (name, kind, f"{what} not written, {reason}: {SKIPS.get(reason, reason)}", n)
+            for reason, n in (skipped or {}).items()
+            if n
+        ]
+    if not found:
+        return ["", "## Export notes", "", "Every format holds every kept row as it is: no export notes."]
+    lines = ["", "## Export notes", "", "What a format changed in the rows it wrote, or could not hold.", ""]
+    lines += ["| format | data | note | count |", "|---|---|---|---:|"]
+    lines += [f"| {name} | {kind} | {text} | {n} |" for name, kind, text, n in found]
+    return lines
 
 
 def _lengths(lengths: dict[str, Any]) -> list[str]:
     """The sequence length each config sets, and what it cuts."""
-    found = [(kind, lengths[kind]) for kind in ("sft", "dpo") if kind in lengths]
+    found = [(kind, lengths[kind]) for kind in ("sft", "dpo", "kto") if kind in lengths]
     if not found:
         return []
     note = counted_note(lengths["counted"])
     lines = ["", "## Sequence lengths", "", f"What the trainer configs set. {note}", ""]
     for kind, entry in found:
-        lines.append(f"- {kind.upper()}: {describe_length(entry, 'rows' if kind == 'sft' else 'pairs')}")
+        lines.append(f"- {kind.upper()}: {describe_length(entry, 'pairs' if kind == 'dpo' else 'rows')}")
     return lines
 
 
-def _usage(name: str) -> list[str]:
+def _usage(name: str, kinds: tuple[str, ...]) -> list[str]:
+    kto = [
+        f'kto = load_dataset("{name}", "kto")   # prompt, completion, label, tools, prompt_id, rollout_id, reward'
+    ]
     return [
         "",
         "## Use",
@@ -125,9 +168,10 @@ def _usage(name: str) -> list[str]:
         "from datasets import load_dataset",
         f'sft = load_dataset("{name}", "sft")   # messages, tools (JSON string), prompt_id, rollout_id, reward, task_type',
         f'dpo = load_dataset("{name}", "dpo")   # prompt, chosen, rejected, tools, chosen_reward, rejected_reward, margin',
+        *(kto if "kto" in kinds else []),
         "```",
         "",
-        "`sft/` and `dpo/` are in TRL's conversational format (tool-call arguments as objects, reasoning in",
+        "`sft/`, `dpo/` and `kto/` are in TRL's conversational format (tool-call arguments as objects, reasoning in",
         "`reasoning_content`); other formats sit in folders of their own. No prompt is in both splits.",
         "Each config's description holds the sha256 of its files, so `datasets` caches this release apart",
         "from any other of the same name. Ready-to-run trainer configs are in `trainer-configs/` (see its README).",
@@ -135,22 +179,27 @@ def _usage(name: str) -> list[str]:
 
 
 def write_trainer_configs(
-    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[Format], has_dpo: bool
+    tmp: Path, final: Path, manifest: dict[str, Any], formats: list[Format], kinds: tuple[str, ...]
 ) -> None:
     out = tmp / "trainer-configs"
     lengths = manifest.get("sequence_lengths") or {}
     counted = lengths.get("counted", "tokens")
-    rows_of = {kind: {s: o["rows"] for s, o in _files(manifest, kind)} for kind in ("sft", "dpo")}
+    rows_of = {kind: {s: o["rows"] for s, o in _files(manifest, kind)} for kind in kinds}
     # A kind without training rows gets no config: a trainer would fail on its empty (or missing) files.
-    kinds = tuple(k for k in (("sft", "dpo") if has_dpo else ("sft",)) if rows_of[k].get("train"))
+    missing = {k: f"the train split has no {k.upper()} rows" for k in kinds if not rows_of[k].get("train")}
+    if "kto" in kinds and "kto" not in missing and (why := one_label(manifest["accounting"]["kto"])):
+        missing["kto"] = why  # KTO learns from both labels
+    written = tuple(k for k in kinds if k not in missing)
     nemo_rl = NEMO_RL in formats
-    for kind in kinds:
+    for kind in written:
         rows = rows_of[kind]
         trl = _trl(kind, final, bool(rows.get("validation")), lengths.get(kind), counted)
+        if kind == "kto":
+            trl = kto_weights(trl, manifest["accounting"]["kto"])
         _write(out / f"trl_{kind}.yaml", trl)
-        if nemo_rl:
+        if nemo_rl and kind in NEMO_RL_KINDS:
             _write(out / f"nemo_rl_{kind}.yaml", nemo_rl_config(kind, final, rows, lengths, counted))
-    _write(out / "README.md", _configs_readme(final, kinds, nemo_rl, has_dpo))
+    _write(out / "README.md", _configs_readme(final, written, nemo_rl, missing))
 
 
 def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | None, counted: str) -> str:
@@ -163,9 +212,10 @@ def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | 
         "dataset_test_split": "validation",
         "output_dir": f"runs/{kind}-{version}",
         "num_train_epochs": 1,
-        "learning_rate": 2.0e-5 if kind == "sft" else 5.0e-7,
-        "per_device_train_batch_size": 1,
-        "gradient_accumulation_steps": 8,
+        "learning_rate": LEARNING_RATES[kind],
+        # KTO's KL estimate pairs each completion with another prompt's in the same batch: 2 rows at least
+        "per_device_train_batch_size": 2 if kind == "kto" else 1,
+        "gradient_accumulation_steps": 4 if kind == "kto" else 8,
         "logging_steps": 10,
         "eval_strategy": "steps" if has_validation else "no",
         "eval_steps": 100,
@@ -185,22 +235,23 @@ def _trl(kind: str, final: Path, has_validation: bool, length: dict[str, Any] | 
         "# update dataset_name.\n"
     )
     if length:
-        what = "rows" if kind == "sft" else "pairs"
-        cut = "a longer row" if kind == "sft" else "a longer pair, and drops one whose prompt fills it"
+        what = "pairs" if kind == "dpo" else "rows"
+        cut = {"sft": "a longer row", "dpo": "a longer pair, and drops one whose prompt fills it"}.get(
+            kind, "a longer row, and drops one whose prompt fills it"
+        )
         head += f"# max_length: {describe_length(length, what)}.\n# {counted_note(counted)} TRL truncates {cut}.\n"
     return head + yaml.safe_dump(config, sort_keys=False)
 
 
-def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool, has_dpo: bool) -> str:
+def _configs_readme(final: Path, kinds: tuple[str, ...], nemo_rl: bool, missing: dict[str, str]) -> str:
     lines = [f"# Trainer configs for {final.name}", ""]
-    missing = [k for k in (("sft", "dpo") if has_dpo else ("sft",)) if k not in kinds]
-    lines += [f"- no {k.upper()} configs: the train split has no {k.upper()} rows" for k in missing]
+    lines += [f"- no {k.upper()} configs: {why}" for k, why in missing.items()]
     for kind in kinds:
         lines.append(
             f"- `trl_{kind}.yaml`: `trl {kind} --config {final}/trainer-configs/trl_{kind}.yaml "
             "--model_name_or_path YOUR_MODEL`"
         )
-        if nemo_rl:
+        if nemo_rl and kind in NEMO_RL_KINDS:
             lines.append(f"- `nemo_rl_{kind}.yaml`: NeMo RL `examples/run_{kind}.py` (see the file's header)")
     lines += [
         "",

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from rollforge.environments import merge_environments
 from rollforge.errors import RollforgeError
-from rollforge.export.formats import NEMO_RL, SFT_FORMATS
+from rollforge.export.formats import DEFAULT_FORMATS, SFT_FORMATS
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.options import Option
+from rollforge.report.thresholds import thresholds
 
 if TYPE_CHECKING:
     SftFormat = str
@@ -42,17 +44,62 @@ class Recipe(BaseModel):
     ray_address: str | None = None
     memory_budget: float | None = Field(None, gt=0, description="MB for DPO grouping state before spilling")
     max_line_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1, description="a longer line is rejected unread")
-    extra_formats: list[SftFormat] = Field([NEMO_RL.name], description="formats written besides trl")
+    extra_formats: list[SftFormat] = Field(
+        [], description=f"formats written besides {' and '.join(f.name for f in DEFAULT_FORMATS)}"
+    )
     # SFT
     reasoning: Literal["field", "think", "drop"] | None = None
     # DPO
     dpo: bool = True
     pairing: Literal["best-worst", "best-random", "all"] = "best-worst"
     min_margin: float = Field(0.1, ge=0.0)
+    margin_scale: Literal["absolute", "range"] = "absolute"
     max_pairs_per_prompt: int | None = Field(None, ge=1)
     split_at_divergence: bool = False
+    # KTO (unpaired preference rows, labelled by the success definition)
+    kto: bool = Field(False, description="write a kto config (TRL's unpaired preference rows)")
+    undesirable_below: float | None = Field(
+        None, description="KTO: label false only a failure with reward below this (default: every failure)"
+    )
+    recollect: str | None = Field(
+        None, description="write the prompts DPO could not pair here, as NeMo Gym task rows to collect again"
+    )
     # review sample
     strata: str = "0.5:10,0.8:20,inf:20"
+    # the report's checklist
+    checks: dict[str, float] = Field(
+        default_factory=dict,
+        description="report thresholds by name, e.g. {min_sft_rows: 200} (see the report)",
+    )
+    fail_on_warn: bool = Field(
+        False, description="exit 1 when a report check warns (the release is still written)"
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_thresholds(cls, checks: dict[str, float]) -> dict[str, float]:
+        try:
+            thresholds(checks)
+        except RollforgeError as exc:
+            raise ValueError(f"{exc.message}: {exc.hint}" if exc.hint else exc.message) from None
+        return checks
+
+    sample_by_env: bool = False
+    allow_empty: bool = Field(False, description="build a release with no rows instead of failing")
+
+    @field_validator("extra_formats", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``openai,sharegpt``, ``[openai, sharegpt]`` and ``["openai,sharegpt"]`` all name two formats."""
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        parts = [p for item in items for p in (item.split(",") if isinstance(item, str) else [item])]
+        return [
+            p.strip() if isinstance(p, str) else p
+            for p in parts
+            if not (isinstance(p, str) and not p.strip())
+        ]
 
     @field_validator("inputs")
     @classmethod
@@ -64,15 +111,11 @@ class Recipe(BaseModel):
         return inputs
 
 
-# A release is made of successes unless the recipe says otherwise (`rollforge sft` keeps every rollout).
-RELEASE_DEFAULTS: dict[str, Any] = {"success_only": True}
-
-
 def _filter_field(option: Option[Any]) -> tuple[Any, Any]:
     """The recipe field of a filter option: its type (None allowed where it defaults to None), default,
     bounds and description."""
     kind: Any = Literal[option.choices] if option.choices else option.type  # type: ignore[valid-type]
-    default = RELEASE_DEFAULTS.get(option.name, option.default)
+    default = option.default  # the same defaults as `rollforge sft` and `dpo`: one policy
     bounds = {name: value for name in ("ge", "gt", "le") if (value := getattr(option, name)) is not None}
     return (kind if default is not None else kind | None), Field(default, description=option.help, **bounds)
 
@@ -112,10 +155,13 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     if not isinstance(data, dict):
         raise RollforgeError(f"{path}: a recipe is a mapping of keys to values, got a {type(data).__name__}")
     base = Path(path).parent
-    for key in ("inputs", "output", "review_db"):
+    for key in ("inputs", "output", "review_db", "exclude_tasks", "recollect"):
         if key in data:
             data[key] = _relative_to(base, data[key])
-    return make_recipe({**data, **(overrides or {})}, source=str(path))
+    overrides = dict(overrides or {})
+    if "environments" in overrides and isinstance(data.get("environments"), dict):  # a flag's NAME=T over
+        overrides["environments"] = merge_environments(data["environments"], overrides["environments"])
+    return make_recipe({**data, **overrides}, source=str(path))
 
 
 def make_recipe(values: dict[str, Any], source: str = "command line") -> Recipe:

@@ -38,6 +38,8 @@ NeMo Gym's own format: the task's fields, responses_create_params, response (a R
 _ng_task_index, _ng_rollout_index and verifier fields. Calls failing with 429, 5xx, a timeout or a lost
 connection are retried with exponential backoff; rows that still fail go to <stem>_failures.jsonl with
 their reason. --resume keeps the rows OUT holds and runs the rest (failed ones included).
+<stem>_collect.json records the run: the tasks file (path, sha256), the model and its lineage (the release
+it was trained on, when rollforge trained it), sampling and counts; `rollforge compare` reads it.
 """
 
 
@@ -61,6 +63,12 @@ def add_parser(sub: Any) -> None:
         metavar="MODEL_DIR",
         help="a small local model: generate in this process, a batch of prompts at a time (no server; "
         "~100x faster than HTTP for a tiny model; the reply's text only, no tool-call parsing)",
+    )
+    src.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="the local directory of --model, whose lineage.json (from rollforge train) the run records "
+        "(default: --model, when it is a directory, as with transformers serve)",
     )
     src.add_argument(
         "--api-key",
@@ -135,6 +143,7 @@ def run_command(args: argparse.Namespace) -> int:
         "concurrency",
         "temperature",
         "max_tokens",
+        "model_dir",
         "resume",
         "overwrite",
         "max_retries",

@@ -24,6 +24,12 @@ and pass@k (unbiased estimator, k <= samples per prompt) on each side, then a pa
 prompts present on both sides: per-prompt mean reward difference, wins/losses/ties, a paired bootstrap 95%
 CI (prompts resampled) and a two-sided paired permutation test (exact up to 16 prompts). Prompts on one
 side only are counted and listed, never paired. The same breakdown per task type, or per --by field.
+Significant means the CI excludes 0 and p < 0.05; when they disagree the verdict is "inconclusive".
+
+Each side's model, and the release it was trained on, are read from <stem>_collect.json (rollforge collect)
+and the model's lineage.json (rollforge train). Runs over different task sets (tasks files, or mostly
+different prompts) are refused unless --allow-different-tasks; a side whose model (or an earlier round of
+it) was trained on a release holding evaluated prompts is warned of.
 """
 
 
@@ -64,6 +70,11 @@ def add_parser(sub: Any) -> None:
         help="random sign flips when there are more than 16 paired prompts",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
+    parser.add_argument(
+        "--allow-different-tasks",
+        action="store_true",
+        help="compare runs over different task sets (refused by default), pairing the prompts they share",
+    )
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -90,4 +101,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         render(result, Console())
+    if not result["n_paired"]:  # each side's numbers are shown above; a comparison there is not
+        raise RollforgeError(
+            "no prompt is in both runs: nothing to compare",
+            hint="run the candidate on the baseline's tasks (same prompts, system prompt and tools): "
+            "rollforge collect TASKS ... -o after.jsonl",
+        )
     return 0

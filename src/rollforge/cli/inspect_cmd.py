@@ -10,12 +10,15 @@ from rich.table import Table
 
 from rollforge import api
 from rollforge.cli.common import add_command, add_max_line_bytes, api_keywords, print_json
+from rollforge.cli.corpus_tables import print_file_table, print_rejects_table
+from rollforge.cli.environments import add_policy_args, render_environments
 from rollforge.progress import set_quiet
 
 EXAMPLES = """\
   rollforge inspect rollouts.jsonl
   rollforge inspect runs/ --json | jq .reward
   zcat rollouts.jsonl.gz | rollforge inspect -
+  rollforge inspect runs/ --success-threshold grl_sokoban_gymnasium_agent=10 --json | jq .environments
 """
 
 
@@ -38,6 +41,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_max_line_bytes(parser)
+    add_policy_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,6 +67,7 @@ def render(s: dict[str, Any], console: Console) -> None:
     head.add_row("lines", str(s["lines"]))
     head.add_row("rollouts", str(s["rollouts"]))
     head.add_row("rejected", str(rejected))
+    head.add_row("duplicates (repeat an earlier line)", str(s["duplicates"]["count"]))
     head.add_row("prompts", str(s["prompts"]))
     head.add_row("prompts with reward spread (DPO-ready)", str(s["prompts_with_reward_spread"]))
     head.add_row("rollouts per prompt", ", ".join(f"{k}x: {v}" for k, v in s["rollouts_per_prompt"].items()))
@@ -81,14 +86,8 @@ def render(s: dict[str, Any], console: Console) -> None:
     _counts(console, "task types", s["task_types"])
     _counts(console, "items by type (input + output)", s["items"])
     _counts(console, "reasoning shapes", s["reasoning"])
-    if s["rejected_by_reason"]:
-        table = Table(title="rejected lines", title_justify="left")
-        table.add_column("reason")
-        table.add_column("count", justify="right")
-        table.add_column("first examples")
-        for reason, entry in s["rejected_by_reason"].items():
-            table.add_row(reason, str(entry["count"]), "\n".join(entry["examples"]))
-        console.print(table)
+    print_file_table(console, s["per_file"])
+    print_rejects_table(console, s["rejected_by_reason"])
     for comp in s["companions"]:
         note = {
             "failures": f"{comp['lines']} failed rows skipped",
@@ -98,6 +97,7 @@ def render(s: dict[str, Any], console: Console) -> None:
         console.print(f"companion [bold]{comp['kind']}[/]: {comp['path']} ({note})")
     for entry in s.get("same_file", ()):
         console.print(f"note: {entry['path']} is the same file as {entry['same_as']}: read once")
+    render_environments(s.get("environments", {}), s.get("environment_warnings", []), console)
     for warning in s["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 

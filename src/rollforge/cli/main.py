@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import ClassVar, NoReturn
 
-from rollforge.errors import RollforgeError
+from rollforge.errors import RollforgeError, extra_missing
 from rollforge.version import __version__
 
 # Command modules, in the order `rollforge --help` lists them. Each exposes
@@ -17,6 +19,7 @@ COMMANDS = [
     "inspect",
     "sft",
     "dpo",
+    "kto",
     "sample",
     "init",
     "build",
@@ -31,7 +34,7 @@ COMMANDS = [
 ]
 
 DESCRIPTION = """\
-rollforge turns NeMo Gym rollouts into SFT and DPO training data, and proves whether training helped.
+rollforge turns NeMo Gym rollouts into SFT, DPO and KTO training data, and proves whether training helped.
 
 typical loop:
   rollforge inspect rollouts/                  what is in these files?
@@ -44,9 +47,50 @@ Every command takes --help with examples.
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a misspelled flag or command (Python 3.11's argparse has none)."""
+
+    argv: ClassVar[list[str]] = []  # the command line being parsed (set by main)
+
+    def error(self, message: str) -> NoReturn:
+        known = option_strings(self)
+        if message.startswith("unrecognized arguments: "):
+            message += _suggest(message.split(": ", 1)[1].split(), known)
+        elif message.startswith("argument COMMAND: invalid choice: "):
+            given = message.split("'")[1] if "'" in message else ""
+            message += _suggest([given], COMMANDS, prefix="")
+        else:  # another error came first (a required flag "missing" because it was misspelled): name them too
+            flags = [w for w in self.argv if w.startswith("--") and w.split("=", 1)[0] not in known]
+            message += _suggest(
+                [w for w in flags if not any(k.startswith(w.split("=", 1)[0]) for k in known)], known
+            )
+        super().error(message)
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag of ``parser`` and of its sub-commands (one is built when a command is given)."""
+    found: list[str] = []
+    for action in parser._actions:
+        found += [s for s in action.option_strings if s.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += option_strings(sub)
+    return sorted(set(found))
+
+
+def _suggest(given: list[str], known: list[str], prefix: str = "-") -> str:
+    hints = []
+    for word in given:
+        if word.startswith(prefix):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{word}: did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; with ``only``, just that command (its module alone is imported: a faster start)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rollforge", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"rollforge {__version__}")
@@ -63,7 +107,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except (ImportError, RuntimeError) as exc:  # an optional extra not installed: the one-line install hint
+        hint = extra_missing(exc)
+        if hint is None:
+            raise
+        print(f"rollforge: error: {hint}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.argv = argv
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = build_parser(command)  # an unknown command gets the whole parser, and its list of commands
     args = parser.parse_args(argv)

@@ -8,10 +8,11 @@ from typing import Any
 from rollforge import progress
 from rollforge.cli.common import add_max_line_bytes
 from rollforge.engine.choose import ENGINES
+from rollforge.environments import DEFAULT, MAX
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import FORMATS
 from rollforge.export.messages import REASONING_MODES
-from rollforge.filters import CHOSEN_OPTIONS, FILTERS
+from rollforge.filters import CHOSEN_OPTIONS, ENVIRONMENTS, FILTERS, SUCCESS_THRESHOLD
 from rollforge.filters import OPTIONS as FILTER_OPTIONS
 from rollforge.options import Option
 
@@ -40,6 +41,12 @@ def add_run_args(parser: argparse.ArgumentParser, pairs: bool = False) -> None:
         )
     add_max_line_bytes(group)
     group.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when nothing is written (default: writing no row is an error, exit 1, with the "
+        "top reasons and the fix)",
+    )
+    group.add_argument(
         "--ray-address",
         metavar="ADDRESS",
         help="connect to this Ray cluster (e.g. auto, ray://head:10001); default: start one locally",
@@ -56,7 +63,63 @@ def add_filter_args(parser: argparse.ArgumentParser, chosen_side: bool = False) 
             reasons.setdefault(f.option.name, []).append(f.reason)
     for option in CHOSEN_OPTIONS if chosen_side else FILTER_OPTIONS:
         codes = reasons.get(option.name)
-        add_option(group, option, f"{option.help} [{', '.join(codes)}]" if codes else option.help)
+        text = f"{option.help} [{', '.join(codes)}]" if codes else option.help
+        if option is ENVIRONMENTS:
+            add_environment_args(group)
+        elif option is SUCCESS_THRESHOLD:
+            group.add_argument(
+                option.flag,
+                action=EnvValue,
+                metavar="[NAME=]T",
+                default=option.default,
+                help=f"{text}; NAME=T: environment NAME's own threshold (repeat it), NAME=max: its best "
+                "observed reward (assumes its top reward means solved)",
+            )
+        else:
+            add_option(group, option, text)
+
+
+# The flags that fill the per-environment policy (the recipe's `environments:` map), NAME=VALUE each.
+ENV_FLAGS = {
+    "--mix": ("weight", "NAME=WEIGHT", "hold environment NAME at this share of the set (relative weights; "
+              "repeat it; a seeded choice, as far as supply allows) [not_in_mix, over_mix_share]"),
+    "--env-min-reward": ("min_reward", "NAME=R", "environment NAME's own --min-reward [below_min_reward]"),
+    "--env-max-rollouts": ("max_rollouts", "NAME=N", "keep at most N rollouts of environment NAME (a seeded "
+                           "choice) [over_env_cap]"),
+}  # fmt: skip
+
+
+class EnvValue(argparse.Action):
+    """NAME=VALUE into ``environments[NAME][key]`` (key: the flag's, in ENV_FLAGS, or success_threshold);
+    a bare VALUE sets the global option (--success-threshold 1.0)."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, flag: Any = None) -> None:
+        key = ENV_FLAGS[flag][0] if flag in ENV_FLAGS else "success_threshold"
+        name, sep, text = str(value).rpartition("=")
+        if not sep and flag not in ENV_FLAGS:
+            if text == MAX:
+                name = DEFAULT
+            else:
+                setattr(namespace, self.dest, _number(parser, flag, text))
+                return
+        if not name or not text:
+            parser.error(f"{flag} {value!r}: expected NAME=VALUE, e.g. {flag} grl_sokoban_gymnasium_agent=10")
+        envs = dict(getattr(namespace, "environments", None) or {})
+        envs[name] = {**envs.get(name, {}), key: text if text == MAX else _number(parser, flag, text)}
+        namespace.environments = envs
+
+
+def _number(parser: Any, flag: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        parser.error(f"{flag}: {text!r} is not a number")
+        raise  # not reached: parser.error exits
+
+
+def add_environment_args(group: Any) -> None:
+    for flag, (_, metavar, help) in ENV_FLAGS.items():
+        group.add_argument(flag, action=EnvValue, dest="environments", metavar=metavar, help=help)
 
 
 def add_option(group: Any, option: Option[Any], help: str) -> None:

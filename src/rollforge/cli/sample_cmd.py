@@ -10,6 +10,7 @@ from rollforge import api
 from rollforge.cli.common import add_command, api_keywords, print_json
 from rollforge.cli.options import add_run_args, apply_run_args
 from rollforge.cli.summary import print_same_file, shown_output
+from rollforge.filters import ENV_FIELD
 
 EXAMPLES = """\
   rollforge sample rollouts.jsonl -o review.jsonl                 # 10 below 0.5, 20 in [0.5, 0.8), 20 >= 0.8
@@ -39,6 +40,13 @@ def add_parser(sub: Any) -> None:
         metavar="SPEC",
         help="UPPER:COUNT,... (default 0.5:10,0.8:20,inf:20, the tutorial's strata)",
     )
+    parser.add_argument(
+        "--by-env",
+        action="store_true",
+        help="draw each stratum within each environment (agent_ref.name, else the file's stem): a stratum "
+        "per environment and reward band",
+    )
+    parser.add_argument(ENV_FIELD.flag, metavar=ENV_FIELD.metavar, help=ENV_FIELD.help)
     add_run_args(parser)
     parser.set_defaults(func=run)
 
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = sys.stderr if args.output == "-" else sys.stdout  # the rows own stdout with -o -
     for name, entry in acc["strata"].items():
-        print(f"reward {name}: {entry['written']} of {entry['wanted']}", file=out)
+        print(f"{'' if args.by_env else 'reward '}{name}: {entry['written']} of {entry['wanted']}", file=out)
     print_same_file(acc, out)
     print(f"wrote {acc['written']} rollouts to {shown_output(args.output)}", file=out)
     return 0

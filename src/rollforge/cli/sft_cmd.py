@@ -17,8 +17,9 @@ from rollforge.cli.summary import print_accounting
 from rollforge.export.formats import SFT_FORMATS, TRL
 
 EXAMPLES = """\
-  rollforge sft rollouts.jsonl -o sft.jsonl --success-only
-  rollforge sft runs/ -o sft.jsonl --min-reward 0.8 --require-tool-use --dedup exact
+  rollforge sft rollouts.jsonl -o sft.jsonl                 # successes only (reward >= 1), as build
+  rollforge sft rollouts.jsonl -o sft.jsonl --no-success-only --min-reward 0.5
+  rollforge sft runs/ -o sft.jsonl --min-reward 0.8 --require-tool-use --dedup near
   rollforge sft runs/ -o sft.jsonl --success-field is_correct --success-only --format openai
   rollforge sft runs/ -o data/sft.jsonl --format sharegpt        # also writes data/dataset_info.json
   rollforge sft runs/ -o sft.jsonl --where 'metadata.task_type == "math"' --balance-by task_name \\
@@ -31,10 +32,13 @@ def add_parser(sub: Any) -> None:
         sub,
         "sft",
         help="write SFT rows (chat conversations) from rollouts",
-        description="One row per rollout that passes the quality filters: the full conversation (prompt included), "
+        description="One row per rollout that passes the quality filters (by default only successes: reward >= "
+        "--success-threshold, or a truthy --success-field; --no-success-only keeps every rollout), the same "
+        "policy as dpo and build: the full conversation (prompt included), "
         "tool calls and reasoning intact, ending on the assistant's turn. Formats: trl (messages + tools as a "
         "JSON string + ids, reward, task_type), openai, nemo-rl (openai_format loader), sharegpt (LLaMA-Factory). "
-        "Prints the accounting: lines = written + filtered + rejected.",
+        "Prints the accounting: lines = written + filtered + rejected, and the success definition in force. "
+        "Writing no row is an error (exit 1, with the top reasons and the fix) unless --allow-empty.",
         examples=EXAMPLES,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rollouts files, directories, globs or -")

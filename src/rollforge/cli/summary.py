@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from rollforge.cli.environments import print_environments
 from rollforge.tools import UNDECLARED, UNDECLARED_WARNING
 
 
@@ -33,13 +34,31 @@ def print_accounting(acc: dict[str, Any], title: str, output: str) -> None:
     for name, n in acc.get("export", {}).items():
         table.add_row(f"  note: {name}", str(n))
     table.add_row("[bold]written[/]", f"[bold]{acc['written']}[/]")
+    for name in ("desirable", "undesirable"):
+        if name in acc:
+            table.add_row(f"  label {name == 'desirable'}: {name}", str(acc[name]))
     console.print(table)
+    if "desirable" in acc and acc["written"] and not (acc["desirable"] and acc["undesirable"]):
+        missing = "undesirable" if acc["desirable"] else "desirable"
+        console.print(
+            f"[yellow]warning:[/] no {missing} rows: KTO learns from both labels ({acc['label_rule']})"
+        )
+    if "success" in acc:
+        console.print(success_line(acc))
+    print_environments(acc, console)
     undeclared = acc.get("export", {}).get(UNDECLARED)
     if undeclared:
         console.print(f"[yellow]warning:[/] {undeclared} {UNDECLARED_WARNING}")
     print_same_file(acc, sys.stderr)
     if output:
         console.print(f"wrote {shown_output(output)}")
+
+
+def success_line(acc: dict[str, Any]) -> str:
+    """The success definition in force and what it does to the rows (``rollforge.pipeline.success_policy``)."""
+    if acc.get("success_only"):
+        return f"success: {acc['success']}; only successes kept (--no-success-only keeps every rollout)"
+    return f"success: {acc['success']}; every rollout kept (--no-success-only)"
 
 
 def print_same_file(acc: dict[str, Any], stream: TextIO) -> None:

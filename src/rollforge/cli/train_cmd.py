@@ -18,7 +18,8 @@ DPOTrainer on chosen/rejected pairs.
 
 --data is a JSONL file or a release directory holding sft/train.jsonl (or dpo/train.jsonl) and optionally
 validation.jsonl beside it. OUTDIR ends with the model (or LoRA adapter) and tokenizer, training_metrics.json,
-loss.png and the last checkpoints (for --resume). --config FILE sets any SFTConfig/DPOConfig field; flags win.
+loss.png, lineage.json (the release: path, version, manifest sha256; the base model and its own lineage;
+trainer, config, metrics) and the last checkpoints (for --resume). --config FILE sets any SFTConfig/DPOConfig field; flags win.
 Runs offline: nothing is reported to wandb or the like.
 """
 
@@ -128,4 +129,5 @@ def summary(metrics: dict[str, Any]) -> str:
     what = "LoRA adapter" if metrics["adapter"] else "model"
     lines.append(f"{what} + tokenizer: {metrics['output_dir']}")
     lines.append(f"metrics: {metrics['metrics_file']}, loss curve: {metrics['loss_plot']}")
+    lines.append(f"lineage (release, base model, config, metrics): {metrics['lineage_file']}")
     return "\n".join(lines)

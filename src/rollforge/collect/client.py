@@ -1,8 +1,13 @@
 """POST JSON with retries: exponential backoff with jitter on 429, 5xx, timeouts and connection errors.
 
 Every failure ends as one :class:`CallFailed` with a stable ``reason`` code (``http_500``, ``http_429``,
-``timeout``, ``connection_error``, ``malformed_response``, ...) and the number of attempts made, so the
-runner can record it and the summary can count it. Replies that are not a JSON object are not retried: a
+``timeout``, ``connection_error``, ``malformed_response``, ``unparsable_model_output``, ...) and the number
+of attempts made, so the runner can record it and the summary can count it.
+
+A 400 is the request's fault and is not retried, with one exception: ``transformers serve`` answers 400 when
+it cannot parse what the *model* generated (a tool call whose arguments are not JSON, an unclosed
+``<tool_call>``). That is a property of one sample, not of the request, so the call is sampled again like a
+5xx and, if every attempt fails, recorded as ``unparsable_model_output``. Replies that are not a JSON object are not retried: a
 server that answers 200 with the wrong shape (a wrong URL, a protocol mismatch) answers the same way again.
 """
 
@@ -17,6 +22,9 @@ import httpx
 import orjson
 
 SNIPPET = 200  # characters of an error body kept in the failure record
+# What transformers serve's 400 says when its parser rejects the model's own generation
+# (transformers/utils/chat_parsing/content_parsers.py); a 400 naming neither is the request's fault.
+MODEL_OUTPUT_PARSE_ERRORS = ("could not parse region", "could not parse after dialect transforms")
 
 
 class CallFailed(Exception):
@@ -97,6 +105,8 @@ class JsonClient:
         message = f"HTTP {status} from {url}: {reply.text[:SNIPPET]}"
         if status == 429 or status >= 500:
             return f"http_{status}", message, _retry_after(reply)
+        if status == 400 and any(marker in reply.text for marker in MODEL_OUTPUT_PARSE_ERRORS):
+            return "unparsable_model_output", message, None  # resample: the next generation may parse
         raise CallFailed(f"http_{status}", message, attempt)  # other 4xx: the request itself is wrong
 
 

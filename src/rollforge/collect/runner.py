@@ -31,6 +31,7 @@ from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lock import output_lock
 from rollforge.io.sources import split_name
 from rollforge.io.target import check_output
+from rollforge.lineage import collect_record_path, model_info, tasks_info, write_collect_record
 from rollforge.workers import worker_pool
 
 
@@ -50,6 +51,7 @@ class CollectOptions:
     concurrency: int = 8
     temperature: float | None = None
     max_tokens: int | None = None
+    model_dir: str | None = None  # the local directory of --model (its lineage.json), when not --model itself
     resume: bool = False
     overwrite: bool = False
     max_retries: int = 3
@@ -164,7 +166,7 @@ class CollectSummary:
 
 def collect(options: CollectOptions) -> CollectSummary:
     """Run the plan (tasks x repeats) minus what OUT already holds; see the module docstring."""
-    for written in (options.output, options.failures_path):
+    for written in (options.output, options.failures_path, str(collect_record_path(options.output))):
         check_output(written, [options.tasks])
     tasks = load_tasks(options.tasks, options.limit)
     if options.verifier and options.verifier != "none":
@@ -173,7 +175,30 @@ def collect(options: CollectOptions) -> CollectSummary:
     summary = CollectSummary(options.output, options.failures_path, len(tasks), len(planned))
     with output_lock(options.output, "collect"):  # two runs on one output would write every row twice
         _collect(options, tasks, planned, summary)
+        # Written last, so a run refused at the start never replaces the record of the rows OUT holds.
+        write_collect_record(
+            options.output, {**run_record(options, len(tasks)), "summary": summary.to_json()}
+        )
     return summary
+
+
+def run_record(options: CollectOptions, rows: int) -> dict[str, Any]:
+    """What ``<stem>_collect.json`` says of this run (rollforge.lineage): task set, model, how it sampled."""
+    return {
+        "output": os.path.abspath(options.output),
+        "tasks": tasks_info(options.tasks, rows, options.limit),
+        "model": model_info(options.model or options.local_model, options.model_dir or options.local_model),
+        "source": {
+            "agent_url": options.agent_url,
+            "base_url": options.base_url,
+            "local_model": options.local_model,
+            "verifier": options.verifier,
+            "verify_url": options.verify_url,
+        },
+        "num_repeats": options.num_repeats,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+    }
 
 
 def _collect(
@@ -255,7 +280,7 @@ async def _run(
             LineAppender(options.failures_path, truncate=True) as failures,
             progress.progress_bar() as bar,
         ):
-            bar_task = bar.add_task("collecting", total=len(todo))
+            bar_task = bar.add_task("collecting", total=len(todo), unit="rollouts")
             mode = options.mode()
             if processes is not None and isinstance(mode, ChatMode):
                 mode = dataclasses.replace(mode, executor=processes)

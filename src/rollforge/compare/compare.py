@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rollforge.compare.provenance import check_task_sets, contamination_warnings, side_provenance
 from rollforge.compare.stats import mean_pass_at_k, paired_bootstrap_ci, permutation_p_value, wins_losses_ties
 from rollforge.decode import LineDecoder
 from rollforge.errors import RollforgeError
@@ -25,6 +26,7 @@ from rollforge.rollout import Reject, Rollout
 from rollforge.success import Success
 
 SMALL_N = 30  # fewer paired prompts than this: the CI and p-value are rough
+ALPHA = 0.05  # significance: the 95% CI excludes 0 and the permutation p is below this
 MISSING = "(missing)"  # group of rollouts whose --by field is absent
 
 
@@ -36,6 +38,7 @@ class CompareOptions:
     n_boot: int = 10_000
     n_perm: int = 10_000
     seed: int = 0
+    allow_different_tasks: bool = False  # else runs over different task sets are refused
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1:
@@ -87,8 +90,12 @@ def _group(rollout: Rollout, by: str | None) -> str:
 
 def load_side(paths: list[str], options: CompareOptions, label: str = "reading") -> _Side:
     extra = (*options.success.fields, *((options.by.split(".")[0],) if options.by else ()))
+    fields = {"--success-field": options.success.fields, "--by": extra[len(options.success.fields) :]}
     side = _Side(files=list(paths))
-    for record in track(read_rollouts(paths, LineDecoder(extra_fields=extra)), label):
+    records = read_rollouts(
+        paths, LineDecoder(extra_fields=extra), fields={k: v for k, v in fields.items() if v}
+    )
+    for record in track(records, label, unit="lines"):
         side.lines += 1
         if isinstance(record, Reject):
             side.rejected[record.reason] += 1
@@ -132,6 +139,7 @@ def paired(base: dict[str, _Prompt], cand: dict[str, _Prompt], options: CompareO
         "ci95": None,
         "p_value": None,
         "p_value_method": None,
+        "p_value_at_floor": None,
         "success_rate": None,
         "wins": 0,
         "losses": 0,
@@ -148,6 +156,8 @@ def paired(base: dict[str, _Prompt], cand: dict[str, _Prompt], options: CompareO
             ci95=[low, high],
             p_value=p_value,
             p_value_method=method,
+            # No random sign flip was as extreme: the true p is below what this many permutations resolve.
+            p_value_at_floor=method == "monte_carlo" and p_value <= 1 / (options.n_perm + 1),
             success_rate=float(success_diffs.mean()),
             wins=wins,
             losses=losses,
@@ -163,20 +173,36 @@ def _unpaired(delta: dict[str, Any], b: dict[str, Any], c: dict[str, Any]) -> No
         delta[f"{key}_unpaired"] = c[key] - b[key] if both else None
 
 
+def p_phrase(delta: dict[str, Any]) -> str:
+    """The permutation p-value in words; at its floor, said as a bound (1/(n+1) for n random flips)."""
+    p = delta["p_value"]
+    if delta.get("p_value_at_floor"):
+        n = round(1 / p) - 1
+        return f"p <= 1/{n + 1}, the floor of {n} permutations (none was as extreme)"
+    return f"p = {p:.3g}"
+
+
 def verdict(delta: dict[str, Any], n_paired: int) -> str:
-    """Honest words for the paired result: significance is read off the 95% CI, and a permutation p-value
-    that disagrees (the percentile bootstrap is a little liberal on few prompts) is said, not hidden."""
+    """Honest words for the paired result: significant only when the 95% CI excludes 0 *and* the
+    permutation p is below 0.05; when the two disagree (the percentile bootstrap is a little liberal on few
+    prompts) the verdict is "inconclusive", and says which way each points."""
     if not n_paired:
         return "no paired prompts: no paired comparison"
     low, high = delta["ci95"]
-    p = delta["p_value"]
-    if low <= 0.0 <= high:
-        text = "no significant difference (the 95% CI of the mean reward difference includes 0)"
-        return text + (f"; borderline: the permutation p = {p:.3g} is below 0.05" if p < 0.05 else "")
-    text = (
-        f"candidate {'better' if low > 0 else 'worse'} (the 95% CI of the mean reward difference excludes 0)"
+    p, p_words = delta["p_value"], "the permutation " + p_phrase(delta)
+    excludes = low > 0.0 or high < 0.0
+    if excludes and p < ALPHA:
+        way = "better" if low > 0 else "worse"
+        return f"candidate {way} (the 95% CI of the mean reward difference excludes 0, and {p_words})"
+    if not excludes and p >= ALPHA:
+        return (
+            f"no significant difference (the 95% CI of the mean reward difference includes 0, and {p_words})"
+        )
+    if excludes:
+        return f"inconclusive (the 95% CI of the mean reward difference excludes 0, but {p_words} is not below {ALPHA})"
+    return (
+        f"inconclusive ({p_words} is below {ALPHA}, but the 95% CI of the mean reward difference includes 0)"
     )
-    return text + (f"; borderline: the permutation p = {p:.3g} is not below 0.05" if p >= 0.05 else "")
 
 
 def compare_group(
@@ -208,6 +234,7 @@ def compare(
             lines=side.lines,
             rejected=sum(side.rejected.values()),
             rejected_by_reason=dict(side.rejected.most_common()),
+            provenance=side_provenance(side.files),
         )
     by_key = f"by_{options.by}" if options.by else "by_task_type"
     result[by_key] = {}
@@ -227,6 +254,9 @@ def compare(
         },
         warnings=warnings(result),
     )
+    check_task_sets(result, options.allow_different_tasks)
+    evaluated = {"baseline": set(base.prompts()), "candidate": set(cand.prompts())}
+    result["warnings"] += contamination_warnings(result, evaluated)
     return result
 
 

@@ -10,6 +10,7 @@ import io
 from html import escape
 from typing import Any
 
+from rollforge.compare.provenance import provenance_lines
 from rollforge.compare.terminal import GROUP_COLUMNS, by_key, group_rows, paired_lines, summary_rows
 from rollforge.io.target import open_output
 
@@ -69,6 +70,7 @@ def render_html(result: dict[str, Any]) -> str:
         f"<style>{CSS}</style></head><body><h1>rollforge compare</h1>",
         f"<p>baseline: <code>{escape(files['baseline'])}</code><br>",
         f"candidate: <code>{escape(files['candidate'])}</code></p>",
+        "".join(f"<p>{escape(line)}</p>" for line in provenance_lines(result)),
         f"<p class='verdict'>{escape(result['verdict'])}</p>",
         "".join(f"<p class='warn'>warning: {escape(w)}</p>" for w in result["warnings"]),
         "<h2>Summary (all rollouts)</h2>",

@@ -8,6 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rollforge.compare.compare import p_phrase
+from rollforge.compare.provenance import provenance_lines
+
 SHOWN_IDS = 5  # prompt ids listed per side; --json lists them all
 
 
@@ -21,8 +24,11 @@ def ci_text(ci: list[float] | None) -> str:
     return "–" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
-def p_text(p: float | None) -> str:
-    return "–" if p is None else f"{p:.4g}"
+def p_text(p: float | None, at_floor: bool | None = False) -> str:
+    """A p-value cell; at the permutation floor, a bound ("<= 9.999e-05")."""
+    if p is None:
+        return "–"
+    return f"<= {p:.4g}" if at_floor else f"{p:.4g}"
 
 
 def by_key(result: dict[str, Any]) -> str:
@@ -52,10 +58,9 @@ def paired_lines(result: dict[str, Any]) -> list[str]:
         f"only in candidate: {len(result['only_candidate'])})"
     ]
     if result["n_paired"]:
-        p_value = f"{p_text(d['p_value'])} ({d['p_value_method']})"
         lines += [
             f"mean reward difference per prompt (candidate - baseline): {num(d['mean_reward'], True)}, "
-            f"95% bootstrap CI {ci_text(d['ci95'])}, permutation p = {p_value}",
+            f"95% bootstrap CI {ci_text(d['ci95'])}, permutation {p_phrase(d)} ({d['p_value_method']})",
             f"success rate difference per prompt: {num(d['success_rate'], True)}",
             f"prompts better / worse / tied: {d['wins']} / {d['losses']} / {d['ties']}",
         ]
@@ -73,13 +78,21 @@ def group_rows(result: dict[str, Any]) -> list[list[str]]:
     for group, g in result[by_key(result)].items():
         d = g["delta"]
         word = "–" if not g["n_paired"] else g["verdict"].split(" (")[0]
-        word += ", borderline" if "borderline" in g["verdict"] else ""
         means = [
             num(g["baseline"]["mean_reward"]),
             num(g["candidate"]["mean_reward"]),
             num(d["mean_reward"], True),
         ]
-        rows.append([group, str(g["n_paired"]), *means, ci_text(d["ci95"]), p_text(d["p_value"]), word])
+        rows.append(
+            [
+                group,
+                str(g["n_paired"]),
+                *means,
+                ci_text(d["ci95"]),
+                p_text(d["p_value"], d["p_value_at_floor"]),
+                word,
+            ]
+        )
     return rows
 
 
@@ -87,6 +100,8 @@ GROUP_COLUMNS = ("paired", "baseline mean", "candidate mean", "Δ mean (paired)"
 
 
 def render(result: dict[str, Any], console: Console) -> None:
+    for line in provenance_lines(result):
+        console.print(escape(line))
     table = Table(title="baseline vs candidate (all rollouts)", title_justify="left")
     for column in ("", "baseline", "candidate", "Δ"):
         table.add_column(column, justify="left" if not column else "right")

@@ -15,12 +15,12 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.select import DpoSelection, eligible_rows
+from rollforge.engine.select import DpoSelection, eligible_rows, scaled_pairing
 from rollforge.pairs import Candidate, Pair, Pairing
 from rollforge.reasons import REASON_CODES
 
 # prompt, row, reward, reason code, eligible (may be chosen), trajectory, key
-RECORD = struct.Struct("<QQdbbQQ")
+RECORD = struct.Struct("<QQdbbQQQ")
 CANDIDATE_BYTES = 400  # what a grouped candidate costs in Python objects, measured roughly
 
 
@@ -33,9 +33,10 @@ def select_dpo_bucketed(index: RowIndex, job: Job, budget_mb: float, spill_dir: 
     paths = [os.path.join(spill_dir, f"dpo-bucket-{b:04d}.bin") for b in range(buckets)]
     _spill_candidates(index, eligible_rows(index, job), paths)
     result = DpoSelection(prompts=0)
+    pairing = scaled_pairing(index, job)
     ordered: list[tuple[int, int, Pair]] = []  # (first row of the prompt, position, pair)
     for path in paths:
-        for first, pairs, reason in _pair_bucket(path, job.pairing):
+        for first, pairs, reason in _pair_bucket(path, pairing):
             result.prompts += 1
             if reason:
                 result.unpaired[reason] += 1
@@ -61,6 +62,7 @@ def _spill_candidates(index: RowIndex, eligible: Any, paths: list[str]) -> None:
                 eligible[row],
                 index.trajectory[row],
                 index.key[row],
+                index.env[row] if len(index.env) else 0,
             )
             files[prompt % len(files)].write(record)
     finally:
@@ -71,16 +73,16 @@ def _spill_candidates(index: RowIndex, eligible: Any, paths: list[str]) -> None:
 def _pair_bucket(path: str, pairing: Pairing) -> list[tuple[int, list[Pair], str | None]]:
     with open(path, "rb") as fh:
         data = fh.read()
-    groups: dict[int, list[tuple[int, float, int, int, int, int]]] = {}
-    for prompt, row, reward, reason, eligible, trajectory, key in RECORD.iter_unpack(data):
-        groups.setdefault(prompt, []).append((row, reward, reason, eligible, trajectory, key))
+    groups: dict[int, list[tuple[int, float, int, int, int, int, int]]] = {}
+    for prompt, row, reward, reason, eligible, trajectory, key, env in RECORD.iter_unpack(data):
+        groups.setdefault(prompt, []).append((row, reward, reason, eligible, trajectory, key, env))
     out: list[tuple[int, list[Pair], str | None]] = []
     no_turn = REASON_CODES["no_assistant_turn"]
     for members in groups.values():
         members.sort()
         cands = [
-            Candidate(row, reward, bool(eligible), trajectory, key)
-            for row, reward, reason, eligible, trajectory, key in members
+            Candidate(row, reward, bool(eligible), trajectory, key, env)
+            for row, reward, reason, eligible, trajectory, key, env in members
             if reason != no_turn
         ]
         if not cands:

@@ -42,6 +42,8 @@ class RowIndex:
     trajectory: array = field(default_factory=lambda: array("Q"))  # only with DPO outputs
     key: array = field(default_factory=lambda: array("Q"))
     chunk: array = field(default_factory=lambda: array("i"))
+    env: array = field(default_factory=lambda: array("Q"))  # the environment's code (environments.env_code)
+    env_names: dict[int, str] = field(default_factory=dict)  # code -> environment name
     # Per filter over every rollout that asks for one (by its reason): what each rollout it may drop left
     # (rollforge.filtering.Filter.column), an array where the filter names a typecode, else a list.
     columns: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +54,9 @@ class RowIndex:
         return len(self.reward)
 
     def column(self, reason: str) -> Any:
+        if reason not in self.columns:  # no rollout was indexed (an empty input): nothing to judge
+            assert not len(self), f"no column {reason!r} for {len(self)} rows"
+            return []
         return self.columns[reason]
 
     def extend(self, other: RowIndex) -> None:
@@ -62,6 +67,8 @@ class RowIndex:
                 mine.extend(Placement() for _ in range(len(theirs) - len(mine)))
                 for placement, more in zip(mine, theirs, strict=True):
                     placement.extend(more, base)
+            elif name == "env_names":
+                self.env_names.update(other.env_names)
             elif name == "columns":
                 for reason, values in other.columns.items():
                     self.columns.setdefault(reason, values[:0]).extend(values)

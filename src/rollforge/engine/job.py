@@ -9,8 +9,10 @@ from typing import Any
 import xxhash
 
 from rollforge.decode import LineDecoder
+from rollforge.environments import environment_of
 from rollforge.errors import RollforgeError
 from rollforge.export.formats import TRL, Format
+from rollforge.export.kto import Labels
 from rollforge.export.messages import Styling
 from rollforge.filters import FilterOptions
 from rollforge.pairs import Pairing
@@ -74,7 +76,9 @@ class Job:
     dpo: tuple[Output, ...] = ()  # render DPO pieces per format for each rollout with an assistant turn
     pairing: Pairing = field(default_factory=Pairing)  # how DPO outputs pair
     strata: tuple[Stratum, ...] = ()  # non-empty: collect a review sample
+    sample_by_env: bool = False  # draw each stratum within each environment (a stratum per environment)
     seed: int = 0
+    labels: Labels = field(default_factory=Labels)  # KTO: which kept rollouts are desirable, undesirable
     statistics: bool = True  # keep the inventory's per-rollout values (inspect, build); False: counts only
 
     @property
@@ -97,8 +101,9 @@ class Job:
         return xxhash.xxh3_64_intdigest(f"{self.seed}:{rollout_id}".encode())
 
 
-def to_record(rollout: Rollout) -> dict[str, Any]:
-    """What exporters need of a rollout; spilled to disk between the read and the write."""
+def to_record(rollout: Rollout, env: str | None = None) -> dict[str, Any]:
+    """What exporters need of a rollout (``env``: its environment, by default the default rule's); spilled
+    to disk between the read and the write."""
     return {
         "messages": rollout.messages,
         "tools": rollout.tools,
@@ -107,6 +112,7 @@ def to_record(rollout: Rollout) -> dict[str, Any]:
         "prompt_id": rollout.prompt_id,
         "rollout_id": rollout.rollout_id,
         "task_type": rollout.task_type,
+        "env": env if env is not None else environment_of(rollout),
     }
 
 

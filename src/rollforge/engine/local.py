@@ -12,11 +12,11 @@ from typing import Any
 
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
-from rollforge.engine.worker import ChunkResult, merge_sample, process_chunk
+from rollforge.engine.worker import ChunkResult, job_inventory, merge_sample, process_chunk
 from rollforge.io.lines import Chunk, plan_chunks
 from rollforge.io.sources import STDIN, Discovery
 from rollforge.parallel import default_workers, fork_is_safe
-from rollforge.progress import progress_bar
+from rollforge.progress import bytes_bar
 from rollforge.rollout import Reject
 from rollforge.stats import Inventory
 from rollforge.workers import worker_pool
@@ -71,14 +71,17 @@ def _run(
     chunks: list[Chunk], job: Job, spill_dir: str | None, workers: int, started: Callable[[], object]
 ) -> Generator[ChunkResult, None, None]:
     total = sum((c.end or c.source.size) - c.start for c in chunks) or None
+    rollouts = 0
     sizes = [(c.end or c.source.size) - c.start for c in chunks]
     if workers == 1 or len(chunks) == 1:
         started()
-        with progress_bar() as bar:
-            task = bar.add_task("reading", total=total)
+        with bytes_bar() as bar:
+            task = bar.add_task("reading", total=total, rollouts=0)
             for n, chunk in enumerate(chunks):
-                yield process_chunk(job, chunk, n, spill_dir)
-                bar.advance(task, sizes[n])
+                result = process_chunk(job, chunk, n, spill_dir)
+                rollouts += result.inventory.rollouts
+                bar.update(task, advance=sizes[n], rollouts=rollouts)
+                yield result
         return
     # The pool (and with fork, its processes) starts before the progress bar's thread does. Workers die with
     # this process, and on Ctrl-C are killed at once (rollforge.workers). Stdin is read here: a worker's
@@ -89,16 +92,18 @@ def _run(
             for n, chunk in enumerate(chunks)
         ]
         started()  # the workers exist now (with fork, all of them start at the first submit)
-        with progress_bar() as bar:
-            task = bar.add_task("reading", total=total)
+        with bytes_bar() as bar:
+            task = bar.add_task("reading", total=total, rollouts=0)
             for n, (future, size) in enumerate(zip(futures, sizes, strict=True)):
-                yield process_chunk(job, chunks[n], n, spill_dir) if future is None else future.result()
-                bar.advance(task, size)
+                result = process_chunk(job, chunks[n], n, spill_dir) if future is None else future.result()
+                rollouts += result.inventory.rollouts  # chunks are taken in order: the count grows in order
+                bar.update(task, advance=size, rollouts=rollouts)
+                yield result
 
 
 def merge(results: Iterable[ChunkResult], chunks: list[Chunk], job: Job) -> Scan:
     """Fold chunk results, in chunk order, into one Scan; each is let go once folded (flat memory)."""
-    out = Scan()
+    out = Scan(inventory=job_inventory(job))
     samples: list[ChunkResult] = []
     first_line: dict[str, int] = {}
     for result, chunk in zip(results, chunks, strict=True):

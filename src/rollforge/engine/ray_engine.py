@@ -21,7 +21,13 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.engine.local import Scan, chunk_size, merge
-from rollforge.engine.select import DpoSelection, candidate_columns, first_appearance_order, prompt_count
+from rollforge.engine.select import (
+    DpoSelection,
+    candidate_columns,
+    first_appearance_order,
+    prompt_count,
+    scaled_pairing,
+)
 from rollforge.engine.worker import ChunkResult, process_chunk
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lines import Chunk, plan_chunks
@@ -83,7 +89,7 @@ def scan(
     )
     results: list[ChunkResult] = []
     with progress_bar() as bar:
-        task = bar.add_task("reading (ray)", total=len(chunks))
+        task = bar.add_task("reading (ray)", total=len(chunks), unit="chunks")
         mapped = numbers.map_batches(_read_chunks(job, chunks), batch_size=1, num_cpus=1)
         for batch in mapped.iter_batches(batch_size=1, batch_format="numpy"):
             result: ChunkResult = pickle.loads(batch["result"][0])
@@ -107,13 +113,14 @@ def _spill_to_disk(result: ChunkResult, spill_dir: str) -> None:
 def _pair_groups(pairing: Pairing) -> Any:
     def pair(group: dict[str, Any]) -> dict[str, Any]:
         cands = [
-            Candidate(int(r), float(w), bool(e), int(t), int(k))
-            for r, w, e, t, k in zip(
+            Candidate(int(r), float(w), bool(e), int(t), int(k), int(v))
+            for r, w, e, t, k, v in zip(
                 group["row"],
                 group["reward"],
                 group["eligible"],
                 group["trajectory"],
                 group["key"],
+                group["env"],
                 strict=True,
             )
         ]
@@ -142,7 +149,7 @@ def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
         grouped = (
             ray.data.from_arrow(pyarrow.table(columns))
             .groupby("prompt")
-            .map_groups(_pair_groups(job.pairing), batch_format="numpy")
+            .map_groups(_pair_groups(scaled_pairing(index, job)), batch_format="numpy")
         )
         for batch in grouped.iter_batches(batch_format="numpy"):
             for chosen, rejected, reason in zip(

@@ -3,6 +3,7 @@ filters declared over every rollout (``rollforge.filters``), and DPO pairing."""
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -12,7 +13,8 @@ from typing import Any
 from rollforge.engine.index import RowIndex
 from rollforge.engine.job import Job
 from rollforge.filtering import KEPT, PROMPT, Filtering
-from rollforge.pairs import Candidate, Pair
+from rollforge.mix import Mixer
+from rollforge.pairs import Candidate, Pair, Pairing
 from rollforge.reasons import REASON_CODES
 
 
@@ -20,6 +22,7 @@ from rollforge.reasons import REASON_CODES
 class SftSelection:
     keep: list[bool]
     filtered: Counter = field(default_factory=Counter)  # reason -> rollouts dropped
+    mix: dict[str, Any] = field(default_factory=dict)  # the --mix plan (rollforge.mix), when one is set
 
 
 def select_sft(index: RowIndex, job: Job, filtered: Counter | None = None) -> SftSelection:
@@ -29,7 +32,8 @@ def select_sft(index: RowIndex, job: Job, filtered: Counter | None = None) -> Sf
     kept = [code == 0 for code in index.reason]
     over = job.filters.filtering(PROMPT, KEPT).stage(PROMPT, KEPT)
     dropped = Filtering.drop_rows(over, index, kept)
-    return SftSelection(keep=kept, filtered=(filtered or Counter()) + dropped)
+    mix = next((value.plan for _, value in over if isinstance(value, Mixer)), {})
+    return SftSelection(keep=kept, filtered=(filtered or Counter()) + dropped, mix=mix)
 
 
 @dataclass
@@ -62,6 +66,8 @@ class DpoSelection:
     not_chosen: Counter = field(
         default_factory=Counter
     )  # reason -> rollouts the filters bar from being chosen
+    mix: dict[str, Any] = field(default_factory=dict)  # the --mix plan over the pairs (engine.mixing)
+    dropped_by_mix: int = 0  # pairs beyond their environment's share
 
 
 def ineligible(filtered: Counter, index: RowIndex, job: Job) -> Counter:
@@ -103,6 +109,9 @@ def candidate_columns(index: RowIndex, job: Job) -> dict[str, Any]:
         "eligible": eligible_rows(index, job),
         "trajectory": np.frombuffer(index.trajectory, dtype=np.uint64),
         "key": np.frombuffer(index.key, dtype=np.uint64),
+        "env": np.frombuffer(index.env, dtype=np.uint64)
+        if len(index.env)
+        else np.zeros(len(index), np.uint64),
     }
     return {"row": rows, **{name: column[rows] for name, column in columns.items()}}
 
@@ -130,9 +139,10 @@ def grouped_candidates(index: RowIndex, job: Job) -> Iterator[list[Candidate]]:
     del grouped
     eligible = eligible_rows(index, job).tolist()  # a list: indexing a numpy array one by one is far slower
     reward, trajectory, key = index.reward, index.trajectory, index.key
+    env = index.env if len(index.env) else array("Q", bytes(8 * len(index)))  # an index built without one
     for group in np.argsort(rows[starts], kind="stable").tolist():
         members = rows[starts[group] : ends[group]].tolist()
-        yield [Candidate(r, reward[r], eligible[r], trajectory[r], key[r]) for r in members]
+        yield [Candidate(r, reward[r], eligible[r], trajectory[r], key[r], env[r]) for r in members]
 
 
 def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> PairRows:
@@ -149,13 +159,37 @@ def first_appearance_order(pairs: list[tuple[int, int]], index: RowIndex) -> Pai
     return out
 
 
+def reward_ranges(index: RowIndex) -> tuple[tuple[int, float], ...]:
+    """Each environment's observed reward range (max - min over its valid rollouts), by env code: what
+    ``--margin-scale range`` scales the margin by."""
+    import numpy as np
+
+    if not len(index.env):
+        return ()
+    envs = np.frombuffer(index.env, dtype=np.uint64)
+    rewards = np.frombuffer(index.reward, dtype=np.float64)
+    out = []
+    for code in np.unique(envs).tolist():
+        mine = rewards[envs == code]
+        out.append((int(code), float(mine.max() - mine.min())))
+    return tuple(out)
+
+
+def scaled_pairing(index: RowIndex, job: Job) -> Pairing:
+    """The job's pairing, with each environment's reward range where ``--margin-scale range`` is in force."""
+    if job.pairing.margin_scale != "range":
+        return job.pairing
+    return dataclasses.replace(job.pairing, ranges=reward_ranges(index))
+
+
 def select_dpo(index: RowIndex, job: Job) -> DpoSelection:
     """Group every valid rollout by prompt and pair inside each group, in order of first appearance."""
     result = DpoSelection(prompts=prompt_count(index))
     groups = 0
+    pairing = scaled_pairing(index, job)
     for group in grouped_candidates(index, job):
         groups += 1
-        pairs, reason = job.pairing.pair(group)
+        pairs, reason = pairing.pair(group)
         result.pairs.extend(pairs)
         if reason:
             result.unpaired[reason] += 1

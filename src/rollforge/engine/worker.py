@@ -12,15 +12,16 @@ import os
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
 from rollforge.engine.index import NO_SPILL, Placement, RowIndex, id_int
 from rollforge.engine.job import Job, to_record
+from rollforge.environments import env_code, environment_of
 from rollforge.export.dpo import pieces
 from rollforge.export.sft import Skip
-from rollforge.filtering import Filtering
+from rollforge.filtering import KEPT, Filtering
 from rollforge.identity import trajectory_hash
 from rollforge.io.lines import Chunk, LineReader
 from rollforge.io.read import read_chunk_raw
@@ -46,8 +47,9 @@ class ChunkResult:
     filtered: Counter = field(default_factory=Counter)  # reason -> rollouts a per-rollout filter dropped
     # Without a spill_dir: spill file name -> contents (a remote worker ships them to the driver).
     in_memory: dict[str, bytes] = field(default_factory=dict)
-    # Review-sample candidates per stratum: the rows with the smallest seeded keys, with their raw lines.
-    sample: list[list[tuple[int, int, bytes]]] = field(default_factory=list)
+    # Review-sample candidates per (environment, stratum) ("" for every environment unless the job samples
+    # each one): the rows with the smallest seeded keys, with their raw lines.
+    sample: dict[tuple[str, int], list[tuple[int, int, bytes]]] = field(default_factory=dict)
 
 
 class _Spill:
@@ -78,13 +80,14 @@ class _Spill:
 def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) -> ChunkResult:
     result = ChunkResult(
         number,
-        sample=[[] for _ in job.strata],
         skipped=[Counter() for _ in job.sft],
-        inventory=Inventory(values=job.statistics),
+        inventory=job_inventory(job),
     )
     result.index.sft = [Placement() for _ in job.sft]
     result.index.dpo = [Placement() for _ in job.dpo]
-    judge = _Judge(job.filters.filtering(), job.filters.success)
+    judge = _Judge(
+        job.filters.filtering(), job.filters.success_where_known, sft=bool(job.sft)
+    )  # a `max` is resolved before
     decoder = job.decoder()
     reader = LineReader(chunk)
     sft = [_Spill(spill_dir, f"sft{k}-{number:06d}.jsonl") for k in range(len(job.sft))]
@@ -116,15 +119,24 @@ def process_chunk(job: Job, chunk: Chunk, number: int, spill_dir: str | None) ->
     return result
 
 
+def job_inventory(job: Job) -> Inventory:
+    """An empty inventory that counts each environment's successes under the job's policy."""
+    return Inventory(
+        values=job.statistics, success=job.filters.success_where_known, policy=job.filters.policy
+    )
+
+
 @dataclass
 class _Judge:
     """A chunk's filters and success definition, prepared once."""
 
     filtering: Filtering
     success: Success
+    sft: bool = True  # a run writing SFT rows: the filters that shape the SFT set (dedup, caps) need columns
 
     def __post_init__(self) -> None:
-        self.columns = self.filtering.columns()  # what filters over every rollout need of each one
+        # What filters over every rollout need of each one; a DPO-only run reads only those judged per prompt.
+        self.columns = [(f, v) for f, v in self.filtering.columns() if self.sft or f.needs is not KEPT]
 
 
 def _rollout(
@@ -133,7 +145,8 @@ def _rollout(
     """Filter, render into every requested format, index. The first SFT format decides the filter verdict:
     a row it cannot represent is filtered; a later format that cannot hold it just skips it (counted)."""
     reason = judge.filtering.apply(r)
-    record = to_record(r)
+    env = environment_of(r, job.filters.env_field)
+    record = to_record(r, env)
     row = len(result.index)
     for k, (output, spill) in enumerate(zip(job.sft, sft, strict=True)):
         placement = result.index.sft[k]
@@ -159,10 +172,12 @@ def _rollout(
         if row not in spill.rendered:  # the first format of this style writes; the others point at it
             spill.rendered = {row: spill.add(_encode(pieces(record, output.styling)))}
         placement.add(spill.rendered[row])
-    _index(result.index, job, judge, r, reason, result.number)
+    _index(result.index, job, judge, r, reason, result.number, env)
 
 
-def _index(index: RowIndex, job: Job, judge: _Judge, r: Rollout, reason: str | None, chunk: int) -> None:
+def _index(
+    index: RowIndex, job: Job, judge: _Judge, r: Rollout, reason: str | None, chunk: int, env: str
+) -> None:
     index.prompt.append(id_int(r.prompt_id))
     index.rollout.append(id_int(r.rollout_id))
     index.reward.append(r.reward)
@@ -172,6 +187,9 @@ def _index(index: RowIndex, job: Job, judge: _Judge, r: Rollout, reason: str | N
         index.trajectory.append(trajectory_hash(r.completion))
     index.key.append(job.key(r.rollout_id))
     index.chunk.append(chunk)
+    code = env_code(env)
+    index.env.append(code)
+    index.env_names.setdefault(code, env)
     for f, value in judge.columns:  # only a rollout every per-rollout filter kept can be dropped later
         column = index.columns.get(f.reason)
         if column is None:
@@ -179,14 +197,21 @@ def _index(index: RowIndex, job: Job, judge: _Judge, r: Rollout, reason: str | N
         column.append(f.column(r, value) if reason is None else (0 if f.typecode else None))
 
 
-def _sample(heaps: list[list[tuple[int, int, bytes]]], job: Job, r: Rollout, line: bytes) -> None:
-    """Keep, per stratum, the `count` rollouts with the smallest keys (a seeded sample, order-free)."""
-    for heap, stratum in zip(heaps, job.strata, strict=True):
+def _sample(heaps: dict[tuple[str, int], list[Any]], job: Job, r: Rollout, line: bytes) -> None:
+    """Keep, per stratum (per environment and stratum with ``job.sample_by_env``), the `count` rollouts with
+    the smallest keys (a seeded sample, order-free)."""
+    env = environment_of(r, job.filters.env_field) if job.sample_by_env else ""
+    for s, stratum in enumerate(job.strata):
         if stratum.holds(r.reward):
+            heap = heaps.setdefault((env, s), [])
             item = (-job.key(r.rollout_id), r.line, line)
+            if len(heap) == stratum.count and item[0] <= heap[0][0]:
+                return
+            if any(held[0] == item[0] for held in heap):  # a repeat of a line already drawn: one rollout
+                return
             if len(heap) < stratum.count:
                 heapq.heappush(heap, item)
-            elif item[0] > heap[0][0]:
+            else:
                 heapq.heapreplace(heap, item)
             return
 
@@ -194,8 +219,16 @@ def _sample(heaps: list[list[tuple[int, int, bytes]]], job: Job, r: Rollout, lin
 def merge_sample(results: list[ChunkResult], job: Job) -> list[tuple[str, int, bytes]]:
     """The global sample: per stratum the smallest keys over every chunk's candidates."""
     picked = []
-    for s, stratum in enumerate(job.strata):
-        pool = [item for result in results for item in result.sample[s]]
+    keys = sorted({key for result in results for key in result.sample}, key=lambda k: (k[1], k[0]))
+    for env, s in keys:
+        stratum = job.strata[s]
+        # A rollout repeated in several chunks is a candidate in each: drawn once (its first copy).
+        pool = list(
+            {
+                item[0]: item for result in reversed(results) for item in result.sample.get((env, s), ())
+            }.values()
+        )
         pool.sort(key=lambda item: -item[0])
-        picked += [(stratum.name, item[1], item[2]) for item in pool[: stratum.count]]
+        name = f"{env} {stratum.name}" if env else stratum.name
+        picked += [(name, item[1], item[2]) for item in pool[: stratum.count]]
     return picked

@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -18,6 +18,7 @@ from rollforge.engine.local import Scan
 from rollforge.engine.select import DpoSelection, SftSelection
 from rollforge.export.dpo import PairInfo, Pieces, split_at_divergence
 from rollforge.export.formats import Format
+from rollforge.export.kto import BETWEEN_LABELS, Labels
 from rollforge.export.sft import Skip
 from rollforge.io.target import open_output
 
@@ -42,12 +43,19 @@ _pieces = msgspec.json.Decoder(Pieces)
 _encode = msgspec.json.Encoder().encode
 
 
-class SplitWriters(contextlib.ExitStack):
-    """One atomic JSONL file per split; counts rows and hashes the bytes written per split."""
+class _NothingWritten(Exception):
+    """Thrown into the atomic files of a write with no row, so that they replace nothing."""
 
-    def __init__(self, paths: dict[str, str]) -> None:
+
+class SplitWriters(contextlib.ExitStack):
+    """One atomic JSONL file per split; counts rows and hashes the bytes written per split. Without
+    ``keep_empty``, a write with no row at all leaves every target as it was (an earlier dataset there is
+    not replaced by an empty file: the caller refuses the run with its reasons)."""
+
+    def __init__(self, paths: dict[str, str], keep_empty: bool = True) -> None:
         super().__init__()
         self.paths = paths
+        self.keep_empty = keep_empty
         self.files: dict[str, BinaryIO] = {}
         self.rows: Counter = Counter({split: 0 for split in paths})
         self.sha256 = {split: hashlib.sha256() for split in paths}
@@ -57,6 +65,12 @@ class SplitWriters(contextlib.ExitStack):
         for split, path in self.paths.items():
             self.files[split] = self.enter_context(open_output(path))  # atomic, or stdout, a pipe, ...
         return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        if exc[0] is None and not self.keep_empty and not sum(self.rows.values()):
+            super().__exit__(_NothingWritten, _NothingWritten(), None)  # each atomic file drops its temp
+            return False
+        return bool(super().__exit__(*exc))
 
     def written(self, notes: Counter, skipped: Counter | None = None) -> Written:
         digests = {split: h.hexdigest() for split, h in self.sha256.items()}
@@ -99,11 +113,16 @@ def spill_reader(paths: list[str]) -> Iterator[SpillReader]:
 
 
 def write_sft(
-    scan: Scan, selection: SftSelection, paths: dict[str, str], split_of: SplitOf, k: int = 0
+    scan: Scan,
+    selection: SftSelection,
+    paths: dict[str, str],
+    split_of: SplitOf,
+    k: int = 0,
+    keep_empty: bool = True,
 ) -> Written:
     """Write SFT format ``k`` (rows the selection keeps) into one file per split."""
     index, placement, notes = scan.index, scan.index.sft[k], Counter[str]()
-    with SplitWriters(paths) as out, spill_reader(scan.sft_paths[k]) as spill:
+    with SplitWriters(paths, keep_empty) as out, spill_reader(scan.sft_paths[k]) as spill:
         for row in range(len(index)):
             if not selection.keep[row] or placement.offset[row] == NO_SPILL:
                 continue
@@ -111,6 +130,36 @@ def write_sft(
             out.write(split_of(id_hex(index.prompt[row])), data)
             notes.update(placement.notes.get(row, {}))
     return out.written(notes)
+
+
+def write_kto(
+    scan: Scan,
+    selection: SftSelection,
+    paths: dict[str, str],
+    split_of: SplitOf,
+    labels: Labels,
+    k: int = 0,
+    keep_empty: bool = True,
+) -> tuple[Written, Counter]:
+    """Write KTO output ``k`` (rendered as SFT output ``k``): each kept rollout's row with its label, into one
+    file per split. Returns what was written, and per label (``desirable``/``undesirable``) and per split the
+    rows (a kept rollout without a label is counted as ``between_labels`` in ``skipped``)."""
+    index, placement, notes, skipped = scan.index, scan.index.sft[k], Counter[str](), Counter[str]()
+    per_label: Counter = Counter()
+    with SplitWriters(paths, keep_empty) as out, spill_reader(scan.sft_paths[k]) as spill:
+        for row in range(len(index)):
+            if not selection.keep[row] or placement.offset[row] == NO_SPILL:
+                continue
+            label = labels(bool(index.success[row]), index.reward[row])
+            if label is None:
+                skipped[BETWEEN_LABELS] += 1
+                continue
+            data = spill.read(index.chunk[row], placement.offset[row], placement.length[row])
+            split = split_of(id_hex(index.prompt[row]))
+            out.write(split, data[:-1] + (b',"label":true}' if label else b',"label":false}'))
+            per_label[("desirable" if label else "undesirable", split)] += 1
+            notes.update(placement.notes.get(row, {}))
+    return out.written(notes, skipped), per_label
 
 
 def write_dpo(
@@ -121,12 +170,13 @@ def write_dpo(
     fmt: Format,
     split: bool = False,
     k: int = 0,
+    keep_empty: bool = True,
 ) -> Written:
     """Write DPO output ``k`` (in format ``fmt``): one row per pair the format can hold, into one file per
     split."""
     index, placement = scan.index, scan.index.dpo[k]
     skipped, notes = Counter[str](), Counter[str]()
-    with SplitWriters(paths) as out, spill_reader(scan.dpo_paths[k]) as spill:
+    with SplitWriters(paths, keep_empty) as out, spill_reader(scan.dpo_paths[k]) as spill:
         for chosen, rejected in selection.pairs:
             good, bad = (
                 _pieces.decode(spill.read(index.chunk[row], placement.offset[row], placement.length[row]))
@@ -145,9 +195,10 @@ def write_dpo(
                 prompt_id,
                 id_hex(index.rollout[chosen]),
                 id_hex(index.rollout[rejected]),
+                index.env_names.get(index.env[chosen], "") if len(index.env) else "",
             )
             try:
-                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info)))
+                out.write(split_of(prompt_id), _encode(fmt.pair_row(good, bad, info, notes)))
             except Skip as skip:
                 skipped[skip.reason] += 1
     return out.written(notes, skipped)

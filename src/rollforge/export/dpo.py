@@ -1,16 +1,19 @@
 """DPO rows from (chosen, rejected) rollouts of the same prompt.
 
 ``trl``      {"prompt", "chosen", "rejected" (message lists), "tools": JSON string, "chosen_reward",
-             "rejected_reward", "margin", "prompt_id", "chosen_id", "rejected_id"}
+             "rejected_reward", "margin", "prompt_id", "env", "chosen_id", "rejected_id"}
 ``nemo-rl``  PreferenceDataset: {"context", "completions": [{"rank": 0, "completion"}, {"rank": 1, ...}]}
              (exactly two completions, lower rank preferred, never tied) + the same reward/id fields
 ``openai``   {"input": {"messages", "tools", "parallel_tool_calls"}, "preferred_output": [assistant msg],
              "non_preferred_output": [assistant msg]}; a side that is not exactly one assistant message is
              skipped (``not_single_assistant_message``)
+``sharegpt`` LLaMA-Factory pairwise (``ranking: true``): {"conversations" (the prompt's turns), "chosen",
+             "rejected" (one turn each), "system", "tools"}; a side that is not one assistant message is
+             skipped (``not_single_sharegpt_turn``), as is a prompt with no sharegpt form
 
 Completions are trimmed to end on an assistant message. Each rollout is rendered once into
 :class:`Pieces` where it is read; a pair is then assembled from encoded pieces without decoding them
-(``trl_pair``, ``nemo_rl_pair``, ``openai_pair``: the renderers ``rollforge.export.formats`` declares).
+(``trl_pair``, ``nemo_rl_pair``, ``openai_pair``, ``sharegpt_pair``: the renderers ``rollforge.export.formats`` declares).
 ``split_at_divergence`` moves the messages both completions share (up to an assistant turn) into the prompt.
 """
 
@@ -24,6 +27,7 @@ import msgspec
 
 from rollforge.export.messages import Styling, trim_trailing
 from rollforge.export.sft import Skip
+from rollforge.export.sharegpt import sharegpt_pairwise_row
 
 _ENCODE = msgspec.json.encode
 
@@ -58,6 +62,7 @@ class PairInfo:
     prompt_id: str
     chosen_id: str
     rejected_id: str
+    env: str = ""  # the environment of the prompt (both sides share it)
 
 
 # Pair rows, built from encoded pieces (the fast path: nothing is decoded). The encoder writes them.
@@ -69,10 +74,11 @@ def _rewards(info: PairInfo) -> dict[str, Any]:
         "rejected_reward": info.rejected_reward,
         "margin": info.chosen_reward - info.rejected_reward,
         "prompt_id": info.prompt_id,
+        "env": info.env,
     }
 
 
-def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     tools = msgspec.Raw(_ENCODE(bytes(chosen.tools).decode()))
     return {
         "prompt": chosen.prompt,
@@ -85,7 +91,7 @@ def trl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]
     }
 
 
-def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     completions = [
         {"rank": 0, "completion": chosen.completion},
         {"rank": 1, "completion": rejected.completion},
@@ -93,7 +99,7 @@ def nemo_rl_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, 
     return {"context": chosen.prompt, "completions": completions, **_rewards(info)}
 
 
-def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, Any]:
+def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
     if not (chosen.single_assistant and rejected.single_assistant):
         raise Skip("not_single_assistant_message")
     parallel = chosen.parallel_calls or rejected.parallel_calls
@@ -102,6 +108,17 @@ def openai_pair(chosen: Pieces, rejected: Pieces, info: PairInfo) -> dict[str, A
         "preferred_output": chosen.completion,
         "non_preferred_output": rejected.completion,
     }
+
+
+def sharegpt_pair(chosen: Pieces, rejected: Pieces, info: PairInfo, notes: Counter) -> dict[str, Any]:
+    if not (chosen.single_assistant and rejected.single_assistant):
+        raise Skip("not_single_sharegpt_turn")
+    decode = msgspec.json.decode
+    good, bad = decode(chosen.completion)[0], decode(rejected.completion)[0]
+    row = sharegpt_pairwise_row(decode(chosen.prompt), good, bad, bytes(chosen.tools).decode(), notes)
+    if row is None:
+        raise Skip("prompt_not_representable_in_sharegpt")
+    return row
 
 
 def _without_ids(message: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """SFT rows, one per kept rollout, in the shape each trainer reads (field guide section 4).
 
-``trl``      {"messages", "tools": JSON string, "prompt_id", "rollout_id", "reward", "task_type"}
+``trl``      {"messages", "tools": JSON string, "prompt_id", "rollout_id", "reward", "task_type", "env"}
 ``openai``   {"messages", "tools", "parallel_tool_calls"}; string arguments; prompt-side assistant
              messages (history the model did not write in this rollout) carry ``weight: 0``
 ``nemo-rl``  {"messages", "tools"} for NeMo RL's ``openai_format`` loader: last message is the assistant's
@@ -28,7 +28,7 @@ class Skip(Exception):
         self.reason = reason
 
 
-def _ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str, Any]]:
+def ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str, Any]]:
     messages, trimmed = trim_trailing(record["messages"])
     if trimmed:
         notes["trimmed_trailing_messages"] += trimmed
@@ -38,7 +38,7 @@ def _ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[st
 
 
 def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     return {
         "messages": styling.apply(messages),
         "tools": tools_json(record["tools"]),
@@ -46,11 +46,12 @@ def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[st
         "rollout_id": record["rollout_id"],
         "reward": record["reward"],
         "task_type": record["task_type"],
+        "env": record["env"],
     }
 
 
 def openai_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     styled = styling.apply(messages)  # the format's styling drops tool messages' names
     for i, msg in enumerate(styled):
         if msg["role"] == "assistant":
@@ -61,12 +62,12 @@ def openai_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict
 
 
 def nemo_rl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     return {"messages": styling.apply(messages), "tools": record["tools"]}
 
 
 def sharegpt_sft_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
-    messages = _ending_on_the_model(record, notes)
+    messages = ending_on_the_model(record, notes)
     shared = sharegpt_row(plain(styling.apply(messages)), record["tools"], notes)
     if shared is None:
         raise Skip("not_representable_in_sharegpt")

@@ -15,8 +15,9 @@ import zstandard
 
 from rollforge.decode import LineDecoder, Restore, object_fields
 from rollforge.errors import RollforgeError
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.lines import Chunk, LineReader, LongLine
-from rollforge.io.sources import Discovery, Source, discover, is_url
+from rollforge.io.sources import Discovery, Source, is_url
 from rollforge.limits import DEFAULT_MAX_LINE_BYTES
 from rollforge.rollout import Head, Reject, Rollout
 
@@ -171,11 +172,15 @@ def iter_records(discovery: Discovery, decoder: LineDecoder | None = None) -> It
 
 
 def read_rollouts(
-    paths: list[str], decoder: LineDecoder | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    paths: list[str],
+    decoder: LineDecoder | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fields: dict[str, tuple[str, ...]] | None = None,
 ) -> Iterator[Record]:
     """Rollouts and rejects of the given paths (files, directories, globs, '-'); a line over
-    ``max_line_bytes`` is rejected (``line_too_long``) unread."""
-    return iter_records(discover(paths, max_line_bytes), decoder)
+    ``max_line_bytes`` is rejected (``line_too_long``) unread. ``fields`` (flag -> top-level fields it
+    reads): refused up front when no rollout has one."""
+    return iter_records(discover_rollouts(paths, max_line_bytes, fields), decoder)
 
 
 def count_lines(path: str) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import yaml
 
-from rollforge.build.recipe import RecipeModel, make_recipe
+from rollforge.build.recipe import make_recipe
 from rollforge.build.release import build
 from rollforge.collect import CollectOptions, collect
 from rollforge.compare import CompareOptions
@@ -88,18 +88,6 @@ def shuffle_rewards(src: Path, dst: Path, seed: int) -> None:
             fh.write(orjson.dumps(row) + b"\n")
 
 
-def exclusion_keys(recipe: IterateRecipe) -> dict[str, Any]:
-    """Decontamination: the held-out tasks are excluded from every release, where build supports it.
-
-    Seam: ``build --exclude-tasks`` (reason ``contaminated``) lands with issue 19's other half; until the
-    recipe has that key, releases are built without it (the toy task's training and held-out prompts are
-    disjoint by construction, so nothing would be dropped here).
-    """
-    if "exclude_tasks" in RecipeModel.model_fields:
-        return {"exclude_tasks": recipe.heldout_tasks}
-    return {}
-
-
 def build_release(recipe: IterateRecipe, rollouts: Path, version: str) -> dict[str, Any]:
     """``releases/<version>`` from ``rollouts``: success-only SFT rows, or best-worst DPO pairs."""
     root = recipe.root / "releases"
@@ -112,8 +100,9 @@ def build_release(recipe: IterateRecipe, rollouts: Path, version: str) -> dict[s
             "extra_formats": [],
             "dpo": recipe.method == "dpo",
             "pairing": "best-worst",
+            "allow_empty": True,  # a round with nothing to train on is refused below, in the loop's words
             **recipe.build,
-            **exclusion_keys(recipe),
+            "exclude_tasks": str(recipe.heldout_tasks),  # decontamination: no held-out prompt is trained on
             "inputs": [str(rollouts)],
             "output": str(root),
             "version": version,

@@ -1,6 +1,9 @@
 """The pre-training checklist: each item judged against a threshold a practitioner would set.
 
-All thresholds live here, as named constants; each check's text states the one it applied.
+The thresholds live in ``rollforge.report.thresholds`` (a recipe's ``checks:`` map changes any of them);
+each check's text states the one it applied. No check holds by construction: a share-based check needs
+``min_sample`` rows before it can pass ("not enough data" warns), and the DPO traps (length bias,
+reasoning on one side only, mixed reward scales) are judged on the released pairs and inputs.
 """
 
 from __future__ import annotations
@@ -8,68 +11,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rollforge.report.data import NOT_APPLICABLE, PASS, WARN, Check, ReportData
+from rollforge.report.data import Check, ReportData
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.metrics import UNSPLIT, describe, share
+from rollforge.report.thresholds import CATCH_ALL_TASK_TYPES, DEFAULTS
+from rollforge.report.verdicts import sampled_verdict, verdict
 
-MIN_SFT_ROWS = 1000  # fewer SFT rows than this is small for fine-tuning
-MIN_DPO_PAIRS = 500  # fewer DPO pairs than this is small for preference tuning
-MAX_OVER_LENGTH_SHARE = 0.01  # rows over --max-tokens get truncated (answer lost) or dropped by the trainer
-MAX_TASK_SHARE = 0.50  # one task type above this share dominates what the model learns
-MIN_TOOL_USE_RATE = 0.50  # of rows that declare tools, at least this share should call one
-MAX_DUPLICATE_SHARE = 0.05  # repeated answers above this share overweight a few examples
-MIN_MEDIAN_MARGIN = 0.2  # DPO pairs whose rewards barely differ carry little preference signal
-MAX_TRUNCATED_SHARE = 0.05  # rollouts cut off by max_output_tokens teach unfinished answers
-
-
-TITLES = {
-    "size": "Dataset size",
-    "rewards": "Reward distribution",
-    "length": "Length distribution",
-    "diversity": "Task diversity",
-    "tool_use": "Tool use",
-    "duplicates": "Duplicate answers",
-    "margins": "DPO margins",
-    "validation": "Validation split",
-    "leakage": "Train/validation overlap",
-    "truncation": "Cut-off rollouts",
-    "template": "Chat template",
-    "manifest": "Manifest",
-}
-
-
-def _check(name: str, warn: bool | None, detail: str, threshold: str) -> Check:
-    """``warn`` None: the check does not apply to these inputs (n/a)."""
-    status = NOT_APPLICABLE if warn is None else WARN if warn else PASS
-    return Check(name, TITLES[name], status, detail, threshold)
+# The defaults, by their historical names (a recipe's checks: map overrides them per report).
+MIN_SFT_ROWS = int(DEFAULTS["min_sft_rows"][0])
+MIN_DPO_PAIRS = int(DEFAULTS["min_dpo_pairs"][0])
+MAX_OVER_LENGTH_SHARE = DEFAULTS["max_over_length_share"][0]
+MAX_TASK_SHARE = DEFAULTS["max_task_share"][0]
+MIN_TOOL_USE_RATE = DEFAULTS["min_tool_use_rate"][0]
+MAX_DUPLICATE_SHARE = DEFAULTS["max_duplicate_share"][0]
+MIN_MEDIAN_MARGIN = DEFAULTS["min_median_margin"][0]
+MAX_TRUNCATED_SHARE = DEFAULTS["max_truncated_share"][0]
 
 
 def check_size(d: ReportData) -> Check:
     sft, dpo = d.sft.rows, d.dpo.pairs
     parts = [f"{count(sft)} SFT rows"] * bool(sft) + [f"{count(dpo)} DPO pairs"] * bool(dpo)
-    small = (sft and sft < MIN_SFT_ROWS) or (dpo and dpo < MIN_DPO_PAIRS) or not (sft or dpo)
+    min_rows, min_pairs = int(d.thresholds["min_sft_rows"]), int(d.thresholds["min_dpo_pairs"])
+    small = (sft and sft < min_rows) or (dpo and dpo < min_pairs) or not (sft or dpo)
     detail = ", ".join(parts) or "no rows"
     if small and (sft or dpo):
         detail += ": small for fine-tuning"
-    threshold = f"SFT ≥ {MIN_SFT_ROWS:,} rows, DPO ≥ {MIN_DPO_PAIRS:,} pairs"
-    return _check("size", bool(small), detail, threshold)
-
-
-def check_rewards(d: ReportData) -> Check:
-    sft, chosen = describe(d.sft.rewards), describe(d.dpo.chosen_rewards)
-    parts = []
-    if sft["count"]:
-        q = sft["quantiles"]
-        parts.append(f"SFT reward mean {num(sft['mean'])} (min {num(sft['min'])}, median {num(q['p50'])})")
-    if chosen["count"]:
-        rejected = describe(d.dpo.rejected_rewards)
-        parts.append(f"DPO chosen mean {num(chosen['mean'])} vs rejected {num(rejected['mean'])}")
-    if d.dpo.not_preferred:
-        parts.append(f"{count(d.dpo.not_preferred)} pairs whose chosen reward is not above the rejected one")
-    threshold = "every DPO pair's chosen reward above its rejected reward"
-    return _check(
-        "rewards", bool(d.dpo.not_preferred) if parts else None, "; ".join(parts) or "no rewards", threshold
-    )
+    threshold = f"SFT ≥ {min_rows:,} rows, DPO ≥ {min_pairs:,} pairs"
+    return verdict("size", bool(small), detail, threshold)
 
 
 def check_length(d: ReportData) -> Check:
@@ -81,62 +49,80 @@ def check_length(d: ReportData) -> Check:
     detail = "no rows"
     if source["count"]:
         detail = f"median {num(source['quantiles']['p50'])} tokens{estimated}, max {num(source['max'])}"
-    threshold = f"≤ {MAX_OVER_LENGTH_SHARE:.0%} of rows over --max-tokens"
+    limit_share = d.thresholds["max_over_length_share"]
+    threshold = f"≤ {limit_share:.0%} of rows over --max-tokens"
     if limit is None or not rows:
-        return _check("length", None, detail + "; no --max-tokens given" * bool(rows), threshold)
+        return verdict("length", None, detail + "; no --max-tokens given" * bool(rows), threshold)
     parts = []
     if d.sft.rows:
         parts.append(f"{count(d.sft.over_max)} of {count(d.sft.rows)} SFT rows")
     if d.dpo.pairs:
         parts.append(f"{count(d.dpo.over_max)} of {count(d.dpo.pairs)} DPO pairs")
     detail += f"; {' and '.join(parts)} ({pct(share(over, rows))}) over {count(limit)}"
-    return _check("length", share(over, rows) > MAX_OVER_LENGTH_SHARE, detail, threshold)
+    return verdict("length", share(over, rows) > limit_share, detail, threshold)
 
 
 def check_diversity(d: ReportData) -> Check:
-    largest = d.largest_task
-    threshold = f"largest task type ≤ {MAX_TASK_SHARE:.0%} of rows"
-    if largest is None:
-        return _check("diversity", None, "no task types", threshold)
-    name, top = largest
-    detail = f"{len(d.task_types)} task types, normalised entropy {d.task_entropy:.2f}, largest {name!r} {pct(top)}"
-    return _check("diversity", top > MAX_TASK_SHARE, detail, threshold)
+    """A catch-all task type (``general``) names no task: its rows count as of unknown type, and too many
+    of them warn however the named types are spread."""
+    t = d.thresholds
+    threshold = f"largest task type ≤ {t['max_task_share']:.0%} of rows, catch-all ≤ {t['max_unknown_task_share']:.0%}"
+    counts = d.task_types
+    if not counts:
+        return verdict("diversity", None, "no task types", threshold)
+    total = sum(counts.values())
+    unknown = {k: v for k, v in counts.items() if k.strip().lower() in CATCH_ALL_TASK_TYPES}
+    known = {k: v for k, v in counts.items() if k not in unknown}
+    unknown_share = share(sum(unknown.values()), total)
+    parts = [f"{len(known)} named task types"]
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        parts.append(f"{pct(unknown_share)} of rows in catch-all {names} (unknown type)")
+    top = max(known.values()) / total if known else 0.0
+    if known:
+        name = max(known, key=lambda k: known[k])
+        parts.append(f"largest {name!r} {pct(top)}")
+    warn = unknown_share > t["max_unknown_task_share"] or top > t["max_task_share"] or not known
+    return sampled_verdict(d, "diversity", warn, ", ".join(parts), threshold, total, "rows")
 
 
 def check_tool_use(d: ReportData) -> Check:
     s = d.sft
-    threshold = f"≥ {MIN_TOOL_USE_RATE:.0%} of rows that declare tools call one"
+    threshold = f"≥ {d.thresholds['min_tool_use_rate']:.0%} of rows that declare tools call one"
     if not s.declared_rows:
-        return _check("tool_use", None, "no SFT row declares tools", threshold)
+        return verdict("tool_use", None, "no SFT row declares tools", threshold)
     rate = share(s.declared_tool_rows, s.declared_rows)
     detail = f"{count(s.declared_tool_rows)} of {count(s.declared_rows)} rows that declare tools call one ({pct(rate)})"
-    return _check("tool_use", rate < MIN_TOOL_USE_RATE, detail, threshold)
+    warn = rate < d.thresholds["min_tool_use_rate"]
+    return sampled_verdict(d, "tool_use", warn, detail, threshold, s.declared_rows, "rows declare tools")
 
 
 def check_duplicates(d: ReportData) -> Check:
     s = d.sft
-    threshold = f"≤ {MAX_DUPLICATE_SHARE:.0%} of SFT rows"
+    threshold = f"≤ {d.thresholds['max_duplicate_share']:.0%} of SFT rows"
     if not s.rows:
-        return _check("duplicates", None, "no SFT rows", threshold)
+        return verdict("duplicates", None, "no SFT rows", threshold)
     rate = share(s.duplicates, s.rows)
     detail = f"{count(s.duplicates)} SFT rows repeat an earlier row's assistant text ({pct(rate)})"
-    return _check("duplicates", rate > MAX_DUPLICATE_SHARE, detail, threshold)
+    warn = rate > d.thresholds["max_duplicate_share"]
+    return sampled_verdict(d, "duplicates", warn, detail, threshold, s.rows, "SFT rows")
 
 
 def check_margins(d: ReportData) -> Check:
     m = describe(d.dpo.margins)
-    threshold = f"median margin ≥ {MIN_MEDIAN_MARGIN}"
+    threshold = f"median margin ≥ {num(d.thresholds['min_median_margin'])}"
     if not m["count"]:
-        return _check("margins", None, "no DPO pairs with rewards", threshold)
+        return verdict("margins", None, "no DPO pairs with rewards", threshold)
     median = m["quantiles"]["p50"]
     detail = f"median margin {num(median)}, min {num(m['min'])}, max {num(m['max'])}"
-    return _check("margins", median < MIN_MEDIAN_MARGIN, detail, threshold)
+    warn = median < d.thresholds["min_median_margin"]
+    return sampled_verdict(d, "margins", warn, detail, threshold, m["count"], "pairs")
 
 
 def check_validation(d: ReportData) -> Check:
     threshold = "a non-empty validation split"
     if not (d.splits or set(d.split_names()) - {UNSPLIT}):
-        return _check("validation", None, "the rows are not split", threshold)
+        return verdict("validation", None, "the rows are not split", threshold)
     sft, dpo = d.sft.rows_by_split["validation"], d.dpo.pairs_by_split["validation"]
     empty = [
         kind
@@ -145,34 +131,70 @@ def check_validation(d: ReportData) -> Check:
     ]
     held = f"{count(sft)} SFT rows, {count(dpo)} DPO pairs"
     detail = f"{' and '.join(empty)} validation split empty" if empty else held
-    return _check("validation", bool(empty), detail, threshold)
+    return verdict("validation", bool(empty), detail, threshold)
 
 
 def check_leakage(d: ReportData) -> Check:
-    threshold = "0 prompts in both train and validation"
+    threshold = "0 user questions in both train and validation"
     names = set(d.split_names())
     if not {"train", "validation"} <= names:
-        return _check("leakage", None, "no train and validation splits", threshold)
-    detail = f"{count(d.shared_prompts)} prompts in both splits"
-    return _check("leakage", d.shared_prompts > 0, detail, threshold)
+        return verdict("leakage", None, "no train and validation splits", threshold)
+    # Compared by the user's text, not by prompt id (a release splits by prompt id, so ids never overlap):
+    # the same question under another system prompt or tool list leaks all the same.
+    detail = (
+        f"{count(d.shared_prompts)} user questions in both splits (same text, any system prompt or tools)"
+    )
+    return verdict("leakage", d.shared_prompts > 0, detail, threshold)
 
 
 def check_truncation(d: ReportData) -> Check:
+    """Cut-off rollouts in the rows, where the rows say; else in the release's manifest: the rollouts
+    read that were cut off, dropped (``drop_truncated``, the default) or kept."""
     s = d.sft
-    threshold = f"≤ {MAX_TRUNCATED_SHARE:.0%} of rollouts cut off"
-    if not s.truncation_known:
-        return _check("truncation", None, "released rows do not record it", threshold)
-    rate = share(s.truncated, s.truncation_known)
-    detail = f"{count(s.truncated)} of {count(s.truncation_known)} rollouts cut off by max_output_tokens ({pct(rate)})"
-    return _check("truncation", rate > MAX_TRUNCATED_SHARE, detail, threshold)
+    limit = d.thresholds["max_truncated_share"]
+    threshold = f"≤ {limit:.0%} of rollouts cut off"
+    if s.truncation_known:
+        rate = share(s.truncated, s.truncation_known)
+        detail = f"{count(s.truncated)} of {count(s.truncation_known)} rollouts cut off by max_output_tokens ({pct(rate)})"
+        return sampled_verdict(
+            d, "truncation", rate > limit, detail, threshold, s.truncation_known, "rollouts"
+        )
+    read = _manifest_truncation(d.manifest)
+    if read is None:
+        return verdict(
+            "truncation", None, "released rows do not record it, and there is no manifest", threshold
+        )
+    cut, rollouts, dropped = read
+    if dropped:
+        detail = f"none in the release: {count(cut)} of {count(rollouts)} rollouts read were cut off and dropped (manifest)"
+        return verdict("truncation", False, detail, threshold)
+    rate = share(cut, rollouts)
+    detail = f"{count(cut)} of {count(rollouts)} rollouts read were cut off and kept, drop_truncated: false ({pct(rate)}, manifest)"
+    return sampled_verdict(d, "truncation", rate > limit, detail, threshold, rollouts, "rollouts")
+
+
+def _manifest_truncation(manifest: dict[str, Any] | None) -> tuple[int, int, bool] | None:
+    """(cut-off rollouts read, rollouts read, whether the build dropped them) from a release's manifest."""
+    if not isinstance(manifest, dict):
+        return None
+    recipe, acc = manifest.get("recipe") or {}, manifest.get("accounting") or {}
+    inventory = manifest.get("inventory") or {}
+    if not isinstance(acc.get("rollouts"), int):
+        return None
+    dropped = bool(recipe.get("drop_truncated", True))
+    filtered = ((acc.get("sft") or {}).get("filtered") or {}).get("truncated", 0)
+    cut = max(
+        int(inventory.get("truncated") or 0), int(filtered or 0)
+    )  # dropped on a first look: not converted
+    return cut, acc["rollouts"], dropped
 
 
 def check_template(d: ReportData) -> Check:
     threshold = "0 rows the chat template cannot render"
     if d.tokens.method != "chat_template":
-        return _check("template", None, "no tokenizer with a chat template given", threshold)
+        return verdict("template", None, "no tokenizer with a chat template given", threshold)
     errors = d.tokens.template_errors
-    return _check("template", errors > 0, f"{count(errors)} rows failed to render", threshold)
+    return verdict("template", errors > 0, f"{count(errors)} rows failed to render", threshold)
 
 
 def manifest_mismatches(d: ReportData) -> list[str]:
@@ -199,17 +221,18 @@ def manifest_mismatches(d: ReportData) -> list[str]:
 def check_manifest(d: ReportData) -> Check:
     threshold = "the manifest's row counts equal the files'"
     if d.manifest is None:
-        return _check("manifest", None, "no manifest", threshold)
+        return verdict("manifest", None, "no manifest", threshold)
     wrong = manifest_mismatches(d)
-    return _check("manifest", bool(wrong), "; ".join(wrong) or "row counts agree", threshold)
-
-
-# The tutorial's four checks first, then what this report adds.
-CHECKS: list[Callable[[ReportData], Check]] = [
-    check_size, check_rewards, check_length, check_diversity, check_tool_use, check_duplicates,
-    check_margins, check_validation, check_leakage, check_truncation, check_template, check_manifest,
-]  # fmt: skip
+    return verdict("manifest", bool(wrong), "; ".join(wrong) or "row counts agree", threshold)
 
 
 def evaluate(data: ReportData) -> list[Check]:
-    return [check(data) for check in CHECKS]
+    from rollforge.report.traps import check_length_bias, check_reasoning_sides, check_reward_scales
+
+    # The tutorial's four checks first, then what this report adds.
+    checks: list[Callable[[ReportData], Check]] = [
+        check_size, check_reward_scales, check_length, check_diversity, check_tool_use, check_duplicates,
+        check_margins, check_length_bias, check_reasoning_sides, check_validation, check_leakage,
+        check_truncation, check_template, check_manifest,
+    ]  # fmt: skip
+    return [check(data) for check in checks]

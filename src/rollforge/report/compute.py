@@ -6,12 +6,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import xxhash
+
 from rollforge.errors import RollforgeError
 from rollforge.identity import prompt_id
 from rollforge.report.checks import evaluate
 from rollforge.report.data import ReportData, TokenInfo
+from rollforge.report.environments import EnvFigures
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart
-from rollforge.report.rows import parse_tools
+from rollforge.report.rows import message_text, parse_tools
+from rollforge.report.samples import SampleRows, render_samples
+from rollforge.report.thresholds import thresholds
 from rollforge.report.tokens import token_counter
 
 Row = Mapping[str, Any]
@@ -47,15 +52,25 @@ class ReportBuilder:
         self.max_tokens = max_tokens
         self.sft = SftPart()
         self.dpo = DpoPart()
-        self._prompts: dict[str, set[str]] = {}  # split -> prompt ids, for the overlap between splits
+        self.samples = SampleRows()  # a few rows, shown as the model sees them
+        self.envs = EnvFigures()  # per environment (rollforge.report.environments)
+        self._prompts: dict[str, set[str]] = {}  # split -> prompt ids
+        # split -> hashes of the prompts' user text: the overlap between splits. Not the prompt ids, which a
+        # release splits by (so they never overlap): the same question under another system prompt or tool
+        # list is another prompt id, and the same task for the model.
+        self._asked: dict[str, set[int]] = {}
 
     def merge(self, other: ReportBuilder) -> None:
         """Add the rows a twin builder (same options) read after this one's: the result is as if this
         builder had read them itself."""
         self.sft.merge(other.sft)
         self.dpo.merge(other.dpo)
+        self.samples.merge(other.samples)
+        self.envs.merge(other.envs)
         for split, ids in other._prompts.items():
             self._prompts.setdefault(split, set()).update(ids)
+        for split, asked in other._asked.items():
+            self._asked.setdefault(split, set()).update(asked)
         self.counter.template_errors += other.counter.template_errors
 
     def _over(self, tokens: int) -> bool:
@@ -65,7 +80,11 @@ class ReportBuilder:
         messages = row.get("messages") or []
         tokens = self.counter.count(messages, row.get("tools"))
         self.sft.add(row, split, tokens, self._over(tokens))
-        self._prompts.setdefault(split, set()).add(_prompt_id(row, _sft_prompt(messages)))
+        self.samples.add(row, split)
+        self.envs.add_sft(row, tokens)
+        prompt = _sft_prompt(messages)
+        self._prompts.setdefault(split, set()).add(_prompt_id(row, prompt))
+        self._ask(split, prompt)
 
     def add_dpo(self, row: Row, split: str = UNSPLIT) -> None:
         prompt = row.get("prompt") or []
@@ -74,7 +93,14 @@ class ReportBuilder:
         rejected = self.counter.count([*prompt, *(row.get("rejected") or [])], tools)
         pid = _prompt_id(row, prompt)
         self.dpo.add(row, split, pid, (chosen, rejected), self._over(max(chosen, rejected)))
+        self.envs.add_dpo(row, max(chosen, rejected))
         self._prompts.setdefault(split, set()).add(pid)
+        self._ask(split, prompt)
+
+    def _ask(self, split: str, prompt: list[dict[str, Any]]) -> None:
+        text = " ".join(" ".join(message_text(m).lower().split()) for m in prompt if m.get("role") == "user")
+        if text:
+            self._asked.setdefault(split, set()).add(xxhash.xxh3_64_intdigest(text.encode()))
 
     def finish(
         self,
@@ -86,7 +112,7 @@ class ReportBuilder:
     ) -> ReportData:
         """The report. ``accounting`` (lines/rollouts/rejected of rollouts read) is used when no manifest is."""
         self.sft.finish()
-        train, validation = self._prompts.get("train", set()), self._prompts.get("validation", set())
+        train, validation = self._asked.get("train", set()), self._asked.get("validation", set())
         if manifest is not None and isinstance(manifest.get("accounting"), dict):
             accounting = manifest["accounting"]
         data = ReportData(
@@ -102,7 +128,14 @@ class ReportBuilder:
             accounting=accounting,
             manifest=manifest,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            thresholds=thresholds(
+                ((manifest or {}).get("recipe") or {}).get("checks")
+            ),  # as the build judged
         )
+        data.samples_rendered_with, data.samples = render_samples(
+            self.samples, getattr(self.counter, "tokenizer", None)
+        )
+        data.environments = self.envs
         data.checks = evaluate(data)
         return data
 

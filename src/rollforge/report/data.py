@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from rollforge.report.environments import EnvFigures
 from rollforge.report.lengths import sequence_length
 from rollforge.report.metrics import UNSPLIT, DpoPart, SftPart, normalised_entropy, share
+from rollforge.report.thresholds import thresholds
 
 PASS, WARN, NOT_APPLICABLE = "pass", "warn", "n/a"
 
@@ -40,11 +42,15 @@ class ReportData:
     sources: list[str] = field(default_factory=list)
     splits: dict[str, str] = field(default_factory=dict)  # declared split -> where its rows came from
     prompts: int = 0  # distinct prompts over SFT rows and DPO pairs
-    shared_prompts: int = 0  # prompts in both the train and the validation split
+    shared_prompts: int = 0  # user questions (a prompt's user text) in both train and validation
     accounting: dict[str, Any] | None = None  # the manifest's, or lines/rollouts/rejected of rollouts read
     manifest: dict[str, Any] | None = None
     created_at: str = ""
     checks: list[Check] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=thresholds)  # the checks' (a recipe's checks: map)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # a few SFT rows as the model sees them
+    samples_rendered_with: str = ""
+    environments: EnvFigures = field(default_factory=EnvFigures)  # rows and pairs per environment
 
     @property
     def warnings(self) -> list[str]:
@@ -122,5 +128,7 @@ class ReportData:
                 }
                 for c in self.checks
             ],
+            "thresholds": self.thresholds,
             "warnings": self.warnings,
+            "environments": self.environments.summary(self.manifest),
         }

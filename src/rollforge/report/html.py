@@ -11,8 +11,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rollforge.io.target import open_output
-from rollforge.report import checks
 from rollforge.report.data import ReportData
+from rollforge.report.environments import mix_rows
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
@@ -94,18 +94,25 @@ def accounting_rows(acc: dict[str, Any] | None) -> list[tuple[str, str, int]]:
     return rows
 
 
-def _thresholds() -> list[tuple[str, str]]:
-    names = (
-        "MIN_SFT_ROWS",
-        "MIN_DPO_PAIRS",
-        "MAX_OVER_LENGTH_SHARE",
-        "MAX_TASK_SHARE",
-        "MIN_TOOL_USE_RATE",
-        "MAX_DUPLICATE_SHARE",
-        "MIN_MEDIAN_MARGIN",
-        "MAX_TRUNCATED_SHARE",
-    )
-    return [(name, num(getattr(checks, name))) for name in names]
+def _thresholds(data: ReportData) -> list[tuple[str, str]]:
+    """The thresholds this report judged with (a recipe's ``checks:`` map sets them)."""
+    return [(name, num(value)) for name, value in data.thresholds.items()]
+
+
+def _input_rows(data: ReportData) -> list[dict[str, Any]]:
+    """A release's input files with their reward range (the manifest's inventory), for the reward scales."""
+    per_file = ((data.manifest or {}).get("inventory") or {}).get("per_file") or {}
+    rows = []
+    for path, row in per_file.items():
+        low, high = (row.get("reward") or {}).get("min"), (row.get("reward") or {}).get("max")
+        known = isinstance(low, int | float) and isinstance(high, int | float)
+        other = known and not (float(low) >= 0 and float(high) <= 1)  # type: ignore[arg-type]
+        rows.append({
+            "file": path, "rollouts": row.get("rollouts", 0), "rejected": row.get("rejected", 0),
+            "low": num(low) if known else "–", "high": num(high) if known else "–",
+            "scale": ("outside 0..1" if other else "0..1") if known else "no rollouts", "other": other,
+        })  # fmt: skip
+    return rows
 
 
 def render_html(data: ReportData, workers: int | None = 1) -> str:
@@ -128,7 +135,9 @@ def render_html(data: ReportData, workers: int | None = 1) -> str:
             tasks=tasks[:MAX_TASK_ROWS],
             tasks_hidden=max(0, len(tasks) - MAX_TASK_ROWS),
             task_total=sum(data.task_types.values()),
-            thresholds=_thresholds(),
+            thresholds=_thresholds(data),
+            inputs=_input_rows(data),
+            mixes=mix_rows(data.manifest),
             version=__version__,
             manifest=data.manifest or {},
             accounting=accounting_rows(data.accounting),

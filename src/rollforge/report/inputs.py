@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from rollforge.environments import environment_of
 from rollforge.errors import RollforgeError
 from rollforge.io.lines import Chunk, LineReader, LongLine, plan_chunks
 from rollforge.io.read import iter_records
@@ -185,7 +186,9 @@ class _Reader:
         if not self.rollouts:
             return None
         lines, rejected = 0, Counter[str]()
-        for record in track(iter_records(Discovery(self.rollouts, self.companions)), "reading rollouts"):
+        for record in track(
+            iter_records(Discovery(self.rollouts, self.companions)), "reading rollouts", unit="lines"
+        ):
             lines += 1
             if not isinstance(record, Rollout):
                 rejected[record.reason] += 1
@@ -197,6 +200,7 @@ class _Reader:
                 "task_type": record.task_type,
                 "prompt_id": record.prompt_id,
                 "truncated": record.truncated,
+                "env": environment_of(record),
             }
             self.builder.add_sft(row)
         accounting = {

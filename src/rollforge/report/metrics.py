@@ -62,11 +62,19 @@ def merge_parts(part: Any, other: Any) -> None:
         mine, theirs = getattr(part, f.name), getattr(other, f.name)
         if isinstance(mine, Counter):
             mine.update(theirs)
+        elif isinstance(mine, dict):  # ranges: [lowest, highest] by key
+            for key, (low, high) in theirs.items():
+                _widen(mine, key, low, high)
         elif isinstance(mine, array):
             mine.extend(theirs)
         else:
             assert isinstance(mine, int), f"{f.name}: a count, a Counter or an array"
             setattr(part, f.name, mine + theirs)
+
+
+def _widen(ranges: dict[str, list[float]], key: str, low: float, high: float) -> None:
+    seen = ranges.setdefault(key, [low, high])
+    seen[0], seen[1] = min(seen[0], low), max(seen[1], high)
 
 
 @dataclass
@@ -88,6 +96,9 @@ class SftPart:
     truncated: int = 0  # rollouts cut off by max_output_tokens
     truncation_known: int = 0  # rows that say whether they were cut off (rollouts do; released rows do not)
     duplicates: int = 0  # rows whose answer repeats an earlier row's; set by finish()
+    task_rewards: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # task type -> [lowest, highest] reward
 
     def add(self, row: Mapping[str, Any], split: str, tokens: int, over_max: bool) -> None:
         messages = row.get("messages") or []
@@ -101,7 +112,10 @@ class SftPart:
         digest = R.answer_digest(messages)
         if digest is not None:
             self.digests.append(digest)
-        self.task_types[str(row.get("task_type") or "unknown")] += 1
+        task = str(row.get("task_type") or "unknown")
+        self.task_types[task] += 1
+        if reward is not None:
+            _widen(self.task_rewards, task, reward, reward)
         calls = R.calls_tools(messages)
         self.tool_rows += calls
         if R.parse_tools(row.get("tools")):
@@ -126,6 +140,10 @@ class SftPart:
     @property
     def rows(self) -> int:
         return sum(self.rows_by_split.values())
+
+    def reward_ranges(self) -> dict[str, tuple[float, float]]:
+        """Task type -> (lowest, highest) reward of its rows."""
+        return {task: (low, high) for task, (low, high) in self.task_rewards.items()}
 
     def summary(self) -> dict[str, Any]:
         rows = self.rows
@@ -164,6 +182,7 @@ class DpoPart:
     task_types: Counter = field(default_factory=Counter)
     not_preferred: int = 0  # pairs whose chosen reward is not above the rejected one
     chosen_longer: int = 0  # pairs whose chosen side has more tokens: DPO learns length if this is lopsided
+    one_sided_reasoning: int = 0  # pairs where one side reasons and the other does not
     over_max: int = 0  # pairs with either side over max_tokens
 
     def add(
@@ -184,6 +203,9 @@ class DpoPart:
         self.chosen_tokens.append(tokens[0])
         self.rejected_tokens.append(tokens[1])
         self.chosen_longer += tokens[0] > tokens[1]
+        self.one_sided_reasoning += R.has_reasoning(row.get("chosen") or []) != R.has_reasoning(
+            row.get("rejected") or []
+        )
         self.over_max += over_max
         if "task_type" in row:
             self.task_types[str(row.get("task_type") or "unknown")] += 1
@@ -213,6 +235,7 @@ class DpoPart:
             "chosen_tokens": describe(self.chosen_tokens),
             "rejected_tokens": describe(self.rejected_tokens),
             "chosen_longer_rate": share(self.chosen_longer, self.pairs),
+            "one_sided_reasoning_rate": share(self.one_sided_reasoning, self.pairs),
             "over_max_tokens": self.over_max,
             "task_types": dict(self.task_types.most_common()),
         }

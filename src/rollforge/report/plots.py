@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rollforge.parallel import default_workers, run_calls
-from rollforge.report.checks import MIN_MEDIAN_MARGIN
 from rollforge.report.data import ReportData
 from rollforge.report.fmt import num
 
@@ -187,13 +186,13 @@ def drop_reasons(data: ReportData) -> str | None:
     return categories("Drop reasons", "lines / prompts", counts, colours)
 
 
-def _margin_lines(margins: Sequence[float]) -> list[tuple[float, str, str]]:
+def _margin_lines(margins: Sequence[float], threshold: float) -> list[tuple[float, str, str]]:
     if not len(margins):
         return []
     median = float(np.median(margins))
     return [
         (median, f"median {num(median)}", GREY),
-        (MIN_MEDIAN_MARGIN, f"threshold {MIN_MEDIAN_MARGIN}", ORANGE),
+        (threshold, f"threshold {num(threshold)}", ORANGE),
     ]
 
 
@@ -238,7 +237,7 @@ def _makers(data: ReportData) -> dict[str, Callable[[], str | None]]:
         "turns": lambda: histogram("Assistant turns per SFT row", "assistant turns", "rows", [("SFT", arr(sft.turns), BLUE)], integer=True),
         "margin": lambda: histogram(
             "DPO reward margin (chosen − rejected)", "margin", "pairs", [("pairs", arr(dpo.margins), PURPLE)],
-            lines=_margin_lines(dpo.margins),
+            lines=_margin_lines(dpo.margins, data.thresholds["min_median_margin"]),
         ),
         "pairs_per_prompt": lambda: histogram(
             "DPO pairs per prompt", "pairs", "prompts",

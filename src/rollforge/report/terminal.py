@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollforge.report.data import PASS, WARN, ReportData
+from rollforge.report.environments import environment_table
 from rollforge.report.fmt import count, num, pct
 from rollforge.report.lengths import describe_length
 from rollforge.report.metrics import UNSPLIT, describe
@@ -76,5 +77,8 @@ def render_terminal(data: ReportData, console: Console) -> None:
         checklist.add_row(MARKS.get(check.status, "[dim]– n/a[/]"), check.title, escape(check.detail))
     console.print(checklist)
     console.print(_numbers(data))
+    envs = data.environments.summary(data.manifest)
+    if len(envs) > 1:
+        console.print(environment_table(envs))
     for warning in data.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")

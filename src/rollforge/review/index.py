@@ -19,9 +19,10 @@ from typing import Any
 
 from rollforge.decode import LineDecoder
 from rollforge.errors import RollforgeError
+from rollforge.io.kinds import discover_rollouts
 from rollforge.io.lines import Chunk, LineReader, open_stream
 from rollforge.io.read import load_materialized, read_chunk_raw
-from rollforge.io.sources import STDIN, Source, discover
+from rollforge.io.sources import STDIN, Source
 from rollforge.report.rows import content_text, conversation_chars
 from rollforge.rollout import Reject, Rollout
 from rollforge.schema import plain
@@ -178,7 +179,7 @@ class RolloutIndex(Listing):
 
     @classmethod
     def load(cls, paths: list[str], strata: tuple[float, ...] = DEFAULT_STRATA) -> RolloutIndex:
-        discovery = discover(paths)
+        discovery = discover_rollouts(paths)
         no_stdin(discovery.sources)
         # lazy_text: only the generated part is decoded, to measure it; arguments="string": show bad tool
         # arguments, raw.

@@ -12,6 +12,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
 from rollforge.errors import RollforgeError
+from rollforge.lineage import LINEAGE, training_lineage, write_lineage
 from rollforge.train.config import TrainOptions
 from rollforge.train.data import TrainData
 from rollforge.train.metrics import METRICS_FILE, PLOT_FILE, plot_loss, split_log_history, write_metrics
@@ -136,6 +137,46 @@ def fit(
         "eval_log": eval_log,
         "config": json.loads(trainer.args.to_json_string()),
     }
+    metrics["lineage_file"] = str(options.output_dir / LINEAGE)
     write_metrics(options.output_dir / METRICS_FILE, metrics)
     plot_loss(options.output_dir / PLOT_FILE, metrics)
+    write_lineage(options.output_dir, lineage(options, data, metrics))
     return metrics
+
+
+def lineage(options: TrainOptions, data: TrainData, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``lineage.json``: what this model was trained on and from (rollforge.lineage), with its metrics."""
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    log = metrics["log"]
+    return training_lineage(
+        method=metrics["method"],
+        model=options.model,
+        output_dir=options.output_dir,
+        data=options.data,
+        train_file=data.train_file,
+        validation_file=data.validation_file,
+        config=metrics["config"],
+        config_file=options.config_file,
+        lora=metrics["lora"],
+        trainer={
+            "library": "trl",
+            "trl": trl.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "torch": torch.__version__,
+        },
+        metrics={
+            "train_loss": metrics["train_loss"],  # the mean over the run (TRL's training_loss)
+            "final_logged_loss": log[-1]["loss"] if log else None,
+            "eval_loss": metrics["eval_loss"],
+            "global_step": metrics["global_step"],
+            "train_rows": metrics["train_rows"],
+            "validation_rows": metrics["validation_rows"],
+            "train_runtime": metrics["train_runtime"],
+            "resumed_from": metrics["resumed_from"],
+        },
+    )
