@@ -209,7 +209,7 @@ def test_agent_url_posts_rows_to_run(tmp_path: Path, capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--verifier", "math"], "give exactly one of --agent-url or --base-url"),
+        (["--verifier", "math"], "give exactly one of --agent-url, --base-url or --local"),
         (["--base-url", "http://127.0.0.1:1"], "--base-url needs --model"),
         (
             ["--base-url", "http://127.0.0.1:1", "--model", "m"],

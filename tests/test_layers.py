@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, str]] = [
     # releases: recipe, build, manifest, card, diff
     ("releases", "build"),
     # the rest of the loop: curate, train, collect, compare
-    ("loop", "review lineage train collect compare example tiny"),
+    ("loop", "review lineage train collect compare example tiny toy loop"),
     # the public Python API (the package's __init__ re-exports it)
     ("api", "api rollforge"),
     # the command line: a thin shell over the API

@@ -12,9 +12,10 @@ The Python API mirrors the command line (see ``rollforge.api``)::
     rollforge.build(inputs=["rollouts/"], output="releases")          # rollforge build rollouts/ -o releases
     rollforge.report("releases/v1", "report.html")                    # rollforge report releases/v1
     rollforge.compare("before.jsonl", "after.jsonl")                  # rollforge compare before after
+    rollforge.iterate("loop.yaml", control=True)                      # rollforge iterate loop.yaml --control
 """
 
-from rollforge.api import build, compare, dpo, inspect, kto, report, sample, sft
+from rollforge.api import build, compare, dpo, inspect, iterate, kto, report, sample, sft
 from rollforge.version import __version__
 
-__all__ = ["__version__", "build", "compare", "dpo", "inspect", "kto", "report", "sample", "sft"]
+__all__ = ["__version__", "build", "compare", "dpo", "inspect", "iterate", "kto", "report", "sample", "sft"]

@@ -286,6 +286,18 @@ def compare(
     return compare_runs(_paths(baseline), _paths(candidate), options)
 
 
+def iterate(recipe: Path | None = None, /, **keys: Any) -> dict[str, Any]:
+    """Run (or resume) the improvement loop (collect -> build -> train -> evaluate -> compare, each round) from
+    an iterate recipe file, or from recipe keys (``base_model=..., train_tasks=..., heldout_tasks=...,
+    output=...``); keys given with a file override its keys. Returns what ``OUTPUT/iterate.json`` holds."""
+    from rollforge.loop import iterate as run_loop
+    from rollforge.loop import load_iterate_recipe, make_iterate_recipe
+
+    if recipe is not None:
+        return run_loop(load_iterate_recipe(os.fspath(recipe), keys))
+    return run_loop(make_iterate_recipe(keys, "options"))
+
+
 def _paths(paths: Paths) -> list[str]:
     if isinstance(paths, str | os.PathLike):
         return [os.fspath(paths)]

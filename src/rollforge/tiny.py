@@ -122,11 +122,17 @@ def build_tiny_model(
     vocab_corpus: Iterable[str] | None = None,
     seed: int = 0,
     generation_markers: bool = True,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    char_level: bool = False,
 ) -> Path:
     """Write a tiny random Qwen2 causal LM, its tokenizer and tool-aware chat template to ``out_dir``.
 
     ``vocab_corpus`` adds text the tokenizer should encode compactly (e.g. the test data). With
     ``generation_markers=False`` the template lacks ``{% generation %}``, for testing assistant-only-loss errors.
+    ``hidden_size`` and ``num_layers`` size the network (a model meant to learn a toy task from scratch needs
+    about 128 and 2: at 64 it gets stuck on some seeds). ``char_level`` learns no merges, so every character is
+    its own token: a digit-level tokenizer, which a task over digits (rollforge.toy) needs to be learnable.
     Load the result with ``AutoModelForCausalLM.from_pretrained(out_dir)`` / ``AutoTokenizer.from_pretrained``.
     """
     try:
@@ -137,7 +143,9 @@ def build_tiny_model(
         raise missing_extra(exc.name or "transformers", "train") from exc
 
     out = Path(out_dir)
-    vocab, merges = _train_bpe([*CORPUS, *(vocab_corpus or [])], vocab_size=1024)
+    # The byte alphabet plus the special tokens is the smallest vocabulary: a BPE of that size learns no merge.
+    vocab_size = 256 + len(SPECIAL_TOKENS) if char_level else 1024
+    vocab, merges = _train_bpe([*CORPUS, *(vocab_corpus or [])], vocab_size=vocab_size)
     template = CHAT_TEMPLATE
     if not generation_markers:
         template = template.replace("{%- generation %}", "").replace("{%- endgeneration %}", "")
@@ -154,9 +162,9 @@ def build_tiny_model(
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=4096,

@@ -23,6 +23,9 @@ EXAMPLES = """\
       --verify-url http://127.0.0.1:9001
   # a running NeMo Gym agent server does generation and verification (its /run)
   rollforge collect tasks.jsonl -o rollouts.jsonl --agent-url http://127.0.0.1:9000 --num-repeats 8
+  # a small local model (rollforge.tiny, rollforge.toy), sampled in this process in batches: no server
+  rollforge collect tasks.jsonl -o after.jsonl --local runs/sft --verifier exact --num-repeats 4 \
+      --temperature 1.0 --max-tokens 8
   # finish an interrupted run, retrying what failed (after.jsonl keeps what was done)
   rollforge collect tasks.jsonl -o after.jsonl --base-url http://127.0.0.1:8000/v1 --model M \\
       --verifier math --resume
@@ -55,6 +58,13 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--base-url", metavar="URL", help="OpenAI-compatible API: POST URL/chat/completions")
     src.add_argument("--model", help="model name for --base-url")
     src.add_argument(
+        "--local",
+        dest="local_model",
+        metavar="MODEL_DIR",
+        help="a small local model: generate in this process, a batch of prompts at a time (no server; "
+        "~100x faster than HTTP for a tiny model; the reply's text only, no tool-call parsing)",
+    )
+    src.add_argument(
         "--model-dir",
         metavar="DIR",
         help="the local directory of --model, whose lineage.json (from rollforge train) the run records "
@@ -79,6 +89,14 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests at once (default: 8)")
     run.add_argument("--temperature", type=float, help="sampling temperature (overrides the task's)")
     run.add_argument("--max-tokens", type=int, metavar="N", help="max output tokens (overrides the task's)")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        metavar="N",
+        help="--local: prompts sampled together (default: 64)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="--local: sampling seed (default: 0)")
     run.add_argument("--resume", action="store_true", help="keep the rows OUT already holds; run the rest")
     run.add_argument("--overwrite", action="store_true", help="start over when OUT exists")
     run.add_argument(
@@ -115,6 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
         "output",
         "agent_url",
         "base_url",
+        "local_model",
         "model",
         "api_key",
         "verifier",
@@ -130,6 +149,8 @@ def run_command(args: argparse.Namespace) -> int:
         "max_retries",
         "timeout",
         "retry_base_delay",
+        "batch_size",
+        "seed",
     )
     summary = collect(CollectOptions(**{name: getattr(args, name) for name in names}))
     for warning in summary.warnings:

@@ -29,6 +29,7 @@ COMMANDS = [
     "train",
     "collect",
     "compare",
+    "iterate",
     "example",
 ]
 

@@ -88,3 +88,15 @@ class LineAppender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def failure_row(key: Key, stage: str, reason: str, message: str, attempts: int) -> dict[str, Any]:
+    """A line of ``<stem>_failures.jsonl``: the key, the stage that failed, why, after how many attempts."""
+    return {
+        TASK_INDEX: key[0],
+        ROLLOUT_INDEX: key[1],
+        "stage": stage,
+        "reason": reason,
+        "error": message,
+        "attempts": attempts,
+    }

@@ -24,8 +24,8 @@ import httpx
 from rollforge import progress
 from rollforge.collect.client import JsonClient, RetryPolicy
 from rollforge.collect.modes import AgentMode, ChatMode, StageFailed
-from rollforge.collect.output import Existing, LineAppender, scan
-from rollforge.collect.tasks import ROLLOUT_INDEX, TASK_INDEX, Key, load_tasks, planned_row, require_field
+from rollforge.collect.output import Existing, LineAppender, failure_row, scan
+from rollforge.collect.tasks import Key, load_tasks, planned_row, require_field
 from rollforge.collect.verify import VERIFIERS
 from rollforge.errors import RollforgeError, missing_extra
 from rollforge.io.lock import output_lock
@@ -41,6 +41,7 @@ class CollectOptions:
     output: str
     agent_url: str | None = None  # mode 1: a NeMo Gym agent server
     base_url: str | None = None  # mode 2: an OpenAI-compatible chat endpoint (".../v1") ...
+    local_model: str | None = None  # mode 3: a small local model, generating in this process ...
     model: str | None = None
     api_key: str | None = None
     verifier: str | None = None  # ... scored by a built-in verifier ...
@@ -57,10 +58,16 @@ class CollectOptions:
     timeout: float = 300.0
     retry_base_delay: float = 1.0
     max_retry_delay: float = 60.0
+    batch_size: int = 64  # --local: prompts sampled together
+    seed: int = 0  # --local: the sampling seed
 
     def __post_init__(self) -> None:
-        if bool(self.agent_url) == bool(self.base_url):
-            raise RollforgeError("give exactly one of --agent-url or --base-url")
+        if sum(map(bool, (self.agent_url, self.base_url, self.local_model))) != 1:
+            raise RollforgeError("give exactly one of --agent-url, --base-url or --local")
+        if self.local_model and self.verify_url:
+            raise RollforgeError("--local scores with a built-in --verifier, not --verify-url")
+        if self.local_model and not self.verifier:
+            raise RollforgeError("--local needs --verifier", hint=f"one of {', '.join(VERIFIERS)}")
         if self.base_url and not self.model:
             raise RollforgeError("--base-url needs --model", hint="the model name the endpoint serves")
         if self.agent_url and (self.verifier or self.verify_url):
@@ -76,7 +83,7 @@ class CollectOptions:
             raise RollforgeError(
                 f"unknown --verifier {self.verifier!r}", hint=f"one of {', '.join(VERIFIERS)}"
             )
-        for name in ("num_repeats", "concurrency"):
+        for name in ("num_repeats", "concurrency", "batch_size"):
             if getattr(self, name) < 1:
                 raise RollforgeError(f"--{name.replace('_', '-')} must be at least 1")
         if self.limit is not None and self.limit < 1:
@@ -180,10 +187,11 @@ def run_record(options: CollectOptions, rows: int) -> dict[str, Any]:
     return {
         "output": os.path.abspath(options.output),
         "tasks": tasks_info(options.tasks, rows, options.limit),
-        "model": model_info(options.model, options.model_dir),
+        "model": model_info(options.model or options.local_model, options.model_dir or options.local_model),
         "source": {
             "agent_url": options.agent_url,
             "base_url": options.base_url,
+            "local_model": options.local_model,
             "verifier": options.verifier,
             "verify_url": options.verify_url,
         },
@@ -207,7 +215,14 @@ def _collect(
             "(another --limit or --num-repeats?); kept as they are"
         )
     todo = [k for k in planned if k not in done]
-    asyncio.run(_run(options, tasks, todo, summary))
+    if options.local_model:
+        from rollforge.collect.local import LocalJob, run_local
+
+        job = LocalJob(options.local_model, options.verifier or "none", options.overrides(), options.output,
+                       options.failures_path, options.batch_size, options.seed)  # fmt: skip
+        run_local(job, tasks, todo, summary)
+    else:
+        asyncio.run(_run(options, tasks, todo, summary))
 
 
 def _prepare_output(options: CollectOptions, summary: CollectSummary) -> Existing:
@@ -277,7 +292,10 @@ async def _run(
                     try:
                         result = await mode.rollout(http, row)
                     except StageFailed as exc:
-                        failures.write(_failure_row(key, exc))
+                        failure = exc.failure
+                        failures.write(
+                            failure_row(key, exc.stage, failure.reason, failure.message, failure.attempts)
+                        )
                         summary.failed_by_reason[exc.failure.reason] += 1
                         summary.failed_by_stage[exc.stage] += 1
                     else:
@@ -290,14 +308,3 @@ async def _run(
                 for _ in range(min(options.concurrency, len(todo))):
                     group.create_task(worker())
         summary.requests, summary.retries = http.stats.requests, http.stats.retries
-
-
-def _failure_row(key: Key, exc: StageFailed) -> dict[str, Any]:
-    return {
-        TASK_INDEX: key[0],
-        ROLLOUT_INDEX: key[1],
-        "stage": exc.stage,
-        "reason": exc.failure.reason,
-        "error": exc.failure.message,
-        "attempts": exc.failure.attempts,
-    }

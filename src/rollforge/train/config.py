@@ -53,11 +53,33 @@ class TrainOptions:
     assistant_only_loss: bool | None = None  # SFT only
 
 
-def default_values() -> dict[str, Any]:
+# A model this small trains in seconds: TRL's large-model defaults only slow it down.
+SMALL_MODEL_HIDDEN = 512
+
+
+def small_model(model: str) -> bool:
+    """A local model directory whose config says it is tiny (hidden size at most ``SMALL_MODEL_HIDDEN``)."""
+    config = Path(model) / "config.json"
+    try:
+        hidden = yaml.safe_load(config.read_text(encoding="utf-8")).get("hidden_size")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    return isinstance(hidden, int) and hidden <= SMALL_MODEL_HIDDEN
+
+
+def _checkpointing_field() -> str:
+    """transformers 5 renamed ``gradient_checkpointing`` (a deprecated alias that warns when set)."""
+    from transformers import TrainingArguments
+
+    names = {field.name for field in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
+def default_values(model: str | None = None) -> dict[str, Any]:
     """rollforge's defaults, each overriding a TRL default that does not suit an offline, any-hardware run."""
     import torch
 
-    return {
+    values: dict[str, Any] = {
         # TRL defaults to bf16, which TrainingArguments rejects on a CPU or a pre-Ampere GPU.
         "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         "report_to": "none",  # no wandb/trackio: training must work offline
@@ -65,6 +87,11 @@ def default_values() -> dict[str, Any]:
         "logging_steps": 0.01,
         "save_total_limit": 2,  # --resume needs only the last checkpoint; full checkpoints are large
     }
+    if model is not None and small_model(model):
+        # Gradient checkpointing (TRL's default) trades compute for memory a tiny model does not need. Checkpoints
+        # stay on, so --resume works; `rollforge iterate` turns them off (retraining takes seconds).
+        values[_checkpointing_field()] = False
+    return values
 
 
 def read_config_file(path: Path, config_cls: type) -> dict[str, Any]:
@@ -96,7 +123,7 @@ def read_config_file(path: Path, config_cls: type) -> dict[str, Any]:
 
 def build_config(config_cls: type[ConfigT], options: TrainOptions, **method_defaults: Any) -> ConfigT:
     """The TRL config for ``options``: defaults (ours, then ``method_defaults``) < config file < given flags."""
-    values = default_values() | method_defaults
+    values = default_values(options.model) | method_defaults
     if options.config_file is not None:
         values.update(read_config_file(options.config_file, config_cls))
     for attr, field_name in FLAG_FIELDS.items():
