@@ -128,3 +128,39 @@ def test_only_dead_runs_of_this_host_are_swept(tmp_path: Path, examples_dir: Pat
     assert main(["build", str(examples_dir), "-o", str(tmp_path), "-q", "--workers", "1"]) == 0
     assert hidden(tmp_path) == sorted(p.name for p in (mine_live, elsewhere, untagged))
     assert (tmp_path / "v1").is_dir()
+
+
+def test_a_ctrl_c_that_python_swallowed_still_stops_the_build(
+    examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python drops a KeyboardInterrupt raised inside a weakref callback (an import's module lock, while the
+    read's workers run: 1 build in 30 then finished with exit 0). The signal is remembered, and the build is
+    refused before its release is put in place."""
+    from rollforge import workers
+    from rollforge.build import release
+
+    def swallowed(digests: object) -> None:
+        with contextlib.suppress(KeyboardInterrupt):  # what Python does to it in a weakref callback
+            workers._on_sigint(signal.SIGINT, None)
+
+    monkeypatch.setattr(release, "_while_reading", swallowed)
+    assert main(["build", str(examples_dir), "-o", str(tmp_path / "rel"), "-q"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (tmp_path / "rel").exists()
+
+
+def test_an_import_that_ctrl_c_broke_is_reported_as_an_interruption(
+    examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C inside a C extension's import surfaces as "ImportError: initialization failed": exit 130 and the
+    usual line, not a traceback."""
+    from rollforge import workers
+    from rollforge.build import release
+
+    def broken(digests: object) -> None:
+        monkeypatch.setattr(workers, "_interrupted", True)
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(release, "_while_reading", broken)
+    assert main(["build", str(examples_dir), "-o", str(tmp_path / "rel"), "-q"]) == 130
+    assert capsys.readouterr().err.strip() == "rollforge: interrupted; no partial output was left behind"

@@ -22,6 +22,37 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
+_interrupted = False
+
+
+def hear_interrupts() -> None:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python swallows a KeyboardInterrupt
+    raised inside a weakref callback ("Exception ignored in ... _get_module_lock"), which an import running
+    beside the read's workers hit 1 time in 30, and the build then finished as if nothing was asked.
+    :func:`raise_if_interrupted` turns a swallowed one back into an interruption."""
+    global _interrupted
+    _interrupted = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def was_interrupted() -> bool:
+    """Ctrl-C came since :func:`hear_interrupts` (an error raised after it is its consequence: a C extension
+    interrupted while it was imported says "ImportError: initialization failed")."""
+    return _interrupted
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C came since :func:`hear_interrupts` (called before committing work)."""
+    if _interrupted:
+        raise KeyboardInterrupt
+
 
 def worker_init(
     parent: int, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()

@@ -48,6 +48,7 @@ from rollforge.pipeline import (
     write_side_files,
 )
 from rollforge.progress import status
+from rollforge.workers import raise_if_interrupted
 
 PRIMARY = TRL  # a release's sft/ and dpo/ configs; --extra-formats add folders of their own
 SPLITS = ("train", "validation")
@@ -69,6 +70,7 @@ def build(recipe: Recipe) -> Release:
     try:
         with reserved_version(root, recipe.version) as version, atomic_dir(root / version) as tmp:
             release = _build_into(recipe, tmp, (root / version).resolve())
+            raise_if_interrupted()  # never put a release in place after a Ctrl-C
     except BaseException:
         if created:  # a failed first build leaves nothing behind, not even an empty releases directory
             with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import ClassVar, NoReturn
 
 from rollforge.errors import RollforgeError, extra_missing
 from rollforge.version import __version__
+from rollforge.workers import hear_interrupts, was_interrupted
 
 # Command modules, in the order `rollforge --help` lists them. Each exposes
 # add_parser(subparsers) which registers its sub-command and sets `func` to a run(args) -> int.
@@ -106,10 +108,33 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
+
+
+def cli() -> None:
+    """The ``rollforge`` command: :func:`main`, then exit. A run stopped by Ctrl-C has already removed its
+    partial outputs and killed its workers when :func:`main` returns; it then leaves at once, skipping the
+    interpreter's shutdown, which would join a process pool's manager thread that can block for ever on a
+    result a killed worker had half written (a hang seen 1 time in 12), or abort on a daemon thread
+    holding stderr's lock."""
+    code = main()
+    if code != INTERRUPTED:
+        sys.exit(code)
+    if "ray" in sys.modules:  # a local Ray cluster this run started is stopped by Ray's own exit hook
+        with contextlib.suppress(Exception):
+            sys.modules["ray"].shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(INTERRUPTED)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except (ImportError, RuntimeError) as exc:  # an optional extra not installed: the one-line install hint
+        if was_interrupted():  # Ctrl-C inside an import surfaces as ImportError: it is an interruption
+            return _interrupted()
         hint = extra_missing(exc)
         if hint is None:
             raise
@@ -126,9 +151,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    hear_interrupts()
     try:
         return int(args.func(args) or 0)
     except RollforgeError as exc:
+        if was_interrupted():
+            return _interrupted()
         print(f"rollforge: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (`rollforge inspect --json | head`): nothing left to say
@@ -139,8 +167,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"rollforge: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("rollforge: interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("rollforge: interrupted; no partial output was left behind", file=sys.stderr)
+    return INTERRUPTED
 
 
 def _silence_stdout() -> None:
@@ -152,4 +184,4 @@ def _silence_stdout() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -19,7 +19,7 @@ from rollforge.parallel import default_workers, fork_is_safe
 from rollforge.progress import bytes_bar
 from rollforge.rollout import Reject
 from rollforge.stats import Inventory
-from rollforge.workers import worker_pool
+from rollforge.workers import raise_if_interrupted, worker_pool
 
 MIN_CHUNK = 8 << 20
 MAX_CHUNK = 256 << 20
@@ -58,7 +58,9 @@ def scan(
     chunks = plan_chunks(discovery.sources, chunk_size(discovery.total_bytes, workers))
     # closing: an error while merging stops the workers now, not when the generator is collected
     with contextlib.closing(_run(chunks, job, spill_dir, workers, started or (lambda: None))) as results:
-        return merge(results, chunks, job)
+        scanned = merge(results, chunks, job)
+    raise_if_interrupted()  # a Ctrl-C that an import beside the workers swallowed
+    return scanned
 
 
 def _context() -> Any:
