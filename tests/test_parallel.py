@@ -126,8 +126,15 @@ def _ignores_ctrl_c(common: object, n: int) -> tuple[int, bool, int]:
 def test_forked_workers_die_with_the_run_and_still_inherit_common():
     """run_calls's workers are rollforge.workers' (they ignore Ctrl-C, which the parent handles by killing
     them, and die with it) and also receive ``common``: both initializers run in each worker."""
+    import signal
+
     common = [1, 2, 3]
-    done = run_calls([(_ignores_ctrl_c, (n,)) for n in range(2)], 2, common=common)
+    # Whatever an earlier test in this process left as SIGINT's handler, start from Python's own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = run_calls([(_ignores_ctrl_c, (n,)) for n in range(2)], 2, common=common)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert {address for *_, address in done} == {id(common)}
     assert done[0][:2] == (os.getpid(), False)  # this process keeps its own Ctrl-C
     if fork_is_safe():
