@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from rollforge.export.messages import Styling, tools_json
-from rollforge.export.sft import ending_on_the_model
+from rollforge.export.messages import Styling
+from rollforge.export.sft import ending_on_the_model, trl_columns
 
 BETWEEN_LABELS = "between_labels"  # passes the filters, not a success, reward not below --undesirable-below
 
@@ -29,12 +29,7 @@ def kto_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[st
     return {
         "prompt": styling.apply(messages[:split]),
         "completion": styling.apply(messages[split:]),
-        "tools": tools_json(record["tools"]),
-        "prompt_id": record["prompt_id"],
-        "rollout_id": record["rollout_id"],
-        "reward": record["reward"],
-        "task_type": record["task_type"],
-        "env": record["env"],
+        **trl_columns(record),
     }
 
 

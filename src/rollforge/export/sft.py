@@ -39,8 +39,12 @@ def ending_on_the_model(record: dict[str, Any], notes: Counter) -> list[dict[str
 
 def trl_row(record: dict[str, Any], styling: Styling, notes: Counter) -> dict[str, Any]:
     messages = ending_on_the_model(record, notes)
+    return {"messages": styling.apply(messages), **trl_columns(record)}
+
+
+def trl_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """What a TRL row carries beside its messages (SFT and KTO alike): the tools, and where it came from."""
     return {
-        "messages": styling.apply(messages),
         "tools": tools_json(record["tools"]),
         "prompt_id": record["prompt_id"],
         "rollout_id": record["rollout_id"],

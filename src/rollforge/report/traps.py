@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rollforge.report.data import Check, ReportData
@@ -18,25 +19,29 @@ from rollforge.report.verdicts import sampled_verdict, verdict
 
 
 def check_length_bias(d: ReportData) -> Check:
-    p = d.dpo
     limit = d.thresholds["max_chosen_longer_share"]
-    threshold = f"chosen longer than rejected in ≤ {limit:.0%} of pairs"
-    if not p.pairs:
-        return verdict("length_bias", None, "no DPO pairs", threshold)
-    rate = share(p.chosen_longer, p.pairs)
-    detail = f"chosen longer in {count(p.chosen_longer)} of {count(p.pairs)} pairs ({pct(rate)})"
-    return sampled_verdict(d, "length_bias", rate > limit, detail, threshold, p.pairs, "pairs")
+    return _pair_share(d, "length_bias", d.dpo.chosen_longer, limit,
+                       f"chosen longer than rejected in ≤ {limit:.0%} of pairs",
+                       lambda n, of, rate: f"chosen longer in {n} of {of} pairs ({rate})")  # fmt: skip
 
 
 def check_reasoning_sides(d: ReportData) -> Check:
-    p = d.dpo
     limit = d.thresholds["max_one_sided_reasoning_share"]
-    threshold = f"≤ {limit:.0%} of pairs with reasoning on one side only"
-    if not p.pairs:
-        return verdict("reasoning_sides", None, "no DPO pairs", threshold)
-    rate = share(p.one_sided_reasoning, p.pairs)
-    detail = f"{count(p.one_sided_reasoning)} of {count(p.pairs)} pairs reason on one side only ({pct(rate)})"
-    return sampled_verdict(d, "reasoning_sides", rate > limit, detail, threshold, p.pairs, "pairs")
+    return _pair_share(d, "reasoning_sides", d.dpo.one_sided_reasoning, limit,
+                       f"≤ {limit:.0%} of pairs with reasoning on one side only",
+                       lambda n, of, rate: f"{n} of {of} pairs reason on one side only ({rate})")  # fmt: skip
+
+
+def _pair_share(
+    d: ReportData, name: str, hits: int, limit: float, threshold: str, detail: Callable[[str, str, str], str]
+) -> Check:
+    """A check that warns when more than ``limit`` of the DPO pairs are ``hits`` (and has no verdict on too few)."""
+    pairs = d.dpo.pairs
+    if not pairs:
+        return verdict(name, None, "no DPO pairs", threshold)
+    rate = share(hits, pairs)
+    text = detail(count(hits), count(pairs), pct(rate))
+    return sampled_verdict(d, name, rate > limit, text, threshold, pairs, "pairs")
 
 
 def check_reward_scales(d: ReportData) -> Check:
