@@ -7,30 +7,27 @@ back with no rejects, paired statistics), not that the model got better. docs/lo
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from rollforge.cli.main import main
 from rollforge.collect.tasks import load_tasks
+from rollforge.errors import RollforgeError
 from rollforge.example import heldout_tasks, write_heldout_tasks
 from rollforge.io.read import read_rollouts
+from rollforge.loop.serve import transformers_serve
 from rollforge.rollout import Rollout
 
 HELDOUT = 6
 REPEATS = 2
-READY_S = 120  # loading the tiny model takes a few seconds; a cold 2-core CI box gets room
 
 
 # --- held-out tasks (fast) ---------------------------------------------------------------------------------
@@ -89,51 +86,23 @@ def test_example_cli_writes_heldout_tasks_beside_an_unchanged_corpus(
 # --- the loop (slow) ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
-    """``serve(model_dir)`` starts ``transformers serve MODEL_DIR`` on a free loopback port and returns its
-    base URL once /health answers; every server is stopped at teardown, also when the test fails."""
-    cli = shutil.which("transformers", path=str(Path(sys.executable).parent))
-    if cli is None:
+    """``serve(model_dir)`` starts ``transformers serve MODEL_DIR`` on a free loopback port (the server
+    ``rollforge iterate`` uses, rollforge.loop.serve) and returns its base URL once /health answers; every
+    server is stopped at teardown, also when the test fails."""
+    if shutil.which("transformers", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("the `transformers` command is missing: pip install 'rollforge[train]'")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    running: list[tuple[subprocess.Popen[bytes], Any]] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(model: Path) -> str:
-        port = free_port()
-        log_path = tmp_path / f"serve-{port}.log"
-        log = log_path.open("wb")
-        # The local directory as FORCE_MODEL: loaded at start, and the only model the server answers for.
-        cmd = [cli, "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        running.append((proc, log))
-        deadline = time.monotonic() + READY_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        def start(model: Path) -> str:
+            log_path = tmp_path / f"serve-{model.name}.log"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    return f"http://127.0.0.1:{port}/v1"
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"transformers serve not ready in {READY_S} s:\n{log_path.read_text()[-3000:]}")
+                return servers.enter_context(transformers_serve(model, log_path))
+            except RollforgeError as exc:
+                pytest.fail(f"{exc}:\n{log_path.read_text()[-3000:]}")
 
-    yield start
-    for proc, log in running:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        yield start
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
